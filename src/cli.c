@@ -1,0 +1,149 @@
+/* cli: the command table and the options all commands share. */
+#include "cmd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
+	{ "graph", cmd_graph, "draw the step graph of flows (dot or mermaid)",
+	  "usage: flowrun graph [PATH...] [--flow NAME] [--format dot|mermaid]\n"
+	  "\n"
+	  "  --flow NAME        only this flow (INTEGRATION/FLOW or FLOW)\n"
+	  "  --format FORMAT    dot (Graphviz, the default) or mermaid\n" },
+	{ "help", cmd_help, "show help for flowrun or a command",
+	  "usage: flowrun help [COMMAND]\n" },
+	{ "validate", cmd_validate,
+	  "check flow, connector and instance files; report every problem",
+	  "usage: flowrun validate [PATH...]\n"
+	  "\n"
+	  "PATH is a flow file or a directory of them (default: flows).\n"
+	  "Problems are printed as FILE:LINE:COL: error: MESSAGE; the exit\n"
+	  "status is 3 when there is any error, 0 otherwise.\n"
+	  "\n"
+	  "  --Werror           treat warnings as errors\n" },
+	{ "version", cmd_version,
+	  "print the version of flowrun and of its libraries",
+	  "usage: flowrun version [--json]\n" },
+};
+
+const size_t fr_ncommands = FR_ARRAY_LEN(fr_commands);
+
+static const char common_usage[] =
+	"\n"
+	"Options every command takes:\n"
+	"  --store URL        the store (default sqlite:.flowrun/flowrun.db;\n"
+	"                     also FLOWRUN_STORE)\n"
+	"  --connectors DIR   also look for connectors in DIR (repeatable;\n"
+	"                     also FLOWRUN_CONNECTORS, colon-separated)\n"
+	"  --json             machine-readable output on stdout\n"
+	"  --log-format F     text or json\n"
+	"  --color WHEN       auto, always or never (honours NO_COLOR)\n"
+	"  -q, --quiet        print less\n"
+	"  -v, --verbose      print more\n"
+	"  -h, --help         show this help\n";
+
+const struct fr_cmd *fr_cmd_find(const char *name)
+{
+	for (size_t i = 0; i < fr_ncommands; i++) {
+		if (strcmp(fr_commands[i].name, name) == 0)
+			return &fr_commands[i];
+	}
+	return NULL;
+}
+
+void fr_common_init(struct fr_common *c)
+{
+	const char *nc = getenv("NO_COLOR");
+
+	memset(c, 0, sizeof(*c));
+	c->store = getenv("FLOWRUN_STORE");
+	if (!c->store || !*c->store)
+		c->store = "sqlite:.flowrun/flowrun.db";
+	c->color = nc && *nc ? 0 : -1;
+	if (c->color < 0)
+		c->color = isatty(STDOUT_FILENO) ? 1 : 0;
+}
+
+void fr_common_finish(struct fr_common *c)
+{
+	free(c->connector_dirs);
+	c->connector_dirs = NULL;
+}
+
+int fr_usage_error(const struct fr_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "flowrun %s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nsee 'flowrun %s --help'\n", cmd->name);
+	return FR_EXIT_USAGE;
+}
+
+int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
+		     const char *arg)
+{
+	switch (opt) {
+	case FR_OPT_STORE:
+		c->store = arg;
+		return -1;
+	case FR_OPT_CONNECTORS:
+		c->connector_dirs = fr_xrealloc(c->connector_dirs,
+			(c->nconnector_dirs + 1) * sizeof(*c->connector_dirs));
+		c->connector_dirs[c->nconnector_dirs++] = arg;
+		return -1;
+	case FR_OPT_JSON:
+		c->json = true;
+		return -1;
+	case FR_OPT_LOG_FORMAT:
+		if (strcmp(arg, "json") == 0)
+			c->log_json = true;
+		else if (strcmp(arg, "text") == 0)
+			c->log_json = false;
+		else
+			return fr_usage_error(cmd, "--log-format must be text or json");
+		return -1;
+	case FR_OPT_COLOR:
+		if (strcmp(arg, "always") == 0)
+			c->color = 1;
+		else if (strcmp(arg, "never") == 0)
+			c->color = 0;
+		else if (strcmp(arg, "auto") == 0)
+			c->color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+		else
+			return fr_usage_error(cmd, "--color must be auto, always or never");
+		return -1;
+	case 'h':
+	case FR_OPT_HELP:
+		fputs(cmd->usage, stdout);
+		fputs(common_usage, stdout);
+		return FR_EXIT_OK;
+	case 'q':
+		c->verbosity = -1;
+		return -1;
+	case 'v':
+		c->verbosity++;
+		return -1;
+	default:	/* getopt printed the problem */
+		fprintf(stderr, "see 'flowrun %s --help'\n", cmd->name);
+		return FR_EXIT_USAGE;
+	}
+}
+
+int fr_common_load(struct fr_project **out, const struct fr_common *c,
+		   char **paths, size_t n, struct fr_diag *d)
+{
+	struct fr_load_opts opts = {
+		.connector_dirs = c->connector_dirs,
+		.nconnector_dirs = c->nconnector_dirs,
+	};
+
+	return fr_project_load(out, (const char *const *)paths, n, &opts, d);
+}

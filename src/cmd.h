@@ -1,0 +1,90 @@
+/*
+ * cmd: the command table and what commands share: exit statuses and the
+ * options every command takes.
+ *
+ * Each command is main-like: cmd_NAME(argc, argv) with argv[0] the command
+ * name; it answers --help on stdout with status 0 and returns an
+ * enum fr_exit.
+ */
+#ifndef FR_CMD_H
+#define FR_CMD_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "project.h"
+
+enum fr_exit {
+	FR_EXIT_OK = 0,
+	FR_EXIT_FAILED = 1,	/* an execution failed */
+	FR_EXIT_USAGE = 2,
+	FR_EXIT_INVALID = 3,	/* invalid files */
+	FR_EXIT_CONFIG = 4,	/* missing or invalid configuration */
+	FR_EXIT_SYSTEM = 5,	/* store or I/O error */
+};
+
+struct fr_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+	const char *usage;	/* synopsis and options, for --help */
+};
+
+extern const struct fr_cmd fr_commands[];
+extern const size_t fr_ncommands;
+const struct fr_cmd *fr_cmd_find(const char *name);
+
+/* Options every command takes (see flowrun(1), GLOBAL OPTIONS). */
+struct fr_common {
+	const char *store;
+	const char **connector_dirs;
+	size_t nconnector_dirs;
+	bool json;
+	bool log_json;
+	int color;		/* 0 never, 1 always, -1 auto */
+	int verbosity;		/* -1 quiet, 0 normal, 1+ verbose */
+};
+
+enum {
+	FR_OPT_STORE = 1000, FR_OPT_CONNECTORS, FR_OPT_JSON, FR_OPT_LOG_FORMAT,
+	FR_OPT_COLOR, FR_OPT_HELP, FR_OPT_FIRST_LOCAL,
+};
+
+#define FR_COMMON_OPTIONS                                               \
+	{ "store", required_argument, NULL, FR_OPT_STORE },              \
+	{ "connectors", required_argument, NULL, FR_OPT_CONNECTORS },    \
+	{ "json", no_argument, NULL, FR_OPT_JSON },                      \
+	{ "log-format", required_argument, NULL, FR_OPT_LOG_FORMAT },    \
+	{ "color", required_argument, NULL, FR_OPT_COLOR },              \
+	{ "help", no_argument, NULL, FR_OPT_HELP },                      \
+	{ "quiet", no_argument, NULL, 'q' },                             \
+	{ "verbose", no_argument, NULL, 'v' }
+
+#define FR_COMMON_SHORT "qvh"
+
+void fr_common_init(struct fr_common *c);
+void fr_common_finish(struct fr_common *c);
+
+/*
+ * Handles one option returned by getopt_long that the command did not.
+ * Returns -1 to go on, or an exit status to return now (help printed, or a
+ * usage error reported).
+ */
+int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
+		     const char *arg);
+
+/* Prints "flowrun CMD: MSG" and the usage hint on stderr; returns 2. */
+int fr_usage_error(const struct fr_cmd *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Loads paths with the common options; problems are printed on stderr. */
+int fr_common_load(struct fr_project **out, const struct fr_common *c,
+		   char **paths, size_t n, struct fr_diag *d);
+
+int cmd_graph(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif

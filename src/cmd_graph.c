@@ -1,0 +1,345 @@
+/*
+ * graph: the step graph of flows, for Graphviz (dot) or Mermaid.
+ *
+ * Each flow is a cluster that starts at its trigger.  A step is a node; a
+ * branch is a diamond whose edges to each case are labelled "NAME: WHEN";
+ * the cases join again at the next step.  A loop is a cluster holding its
+ * body, entered from and returning to the loop's own node.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "model.h"
+#include "util.h"
+
+enum format { DOT, MERMAID };
+
+struct tails {
+	char **ids;
+	char **labels;		/* label of the edge leaving each tail */
+	size_t n;
+};
+
+struct graph {
+	FILE *out;
+	enum format fmt;
+	size_t flow, next;
+	int depth;
+};
+
+static void tails_add(struct tails *t, const char *id, const char *label)
+{
+	t->ids = fr_xrealloc(t->ids, (t->n + 1) * sizeof(*t->ids));
+	t->labels = fr_xrealloc(t->labels, (t->n + 1) * sizeof(*t->labels));
+	t->ids[t->n] = fr_xstrdup(id);
+	t->labels[t->n] = label ? fr_xstrdup(label) : NULL;
+	t->n++;
+}
+
+static void tails_clear(struct tails *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->ids[i]);
+		free(t->labels[i]);
+	}
+	free(t->ids);
+	free(t->labels);
+	memset(t, 0, sizeof(*t));
+}
+
+static void tails_move(struct tails *dst, struct tails *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		tails_add(dst, src->ids[i], src->labels[i]);
+	tails_clear(src);
+}
+
+/* Text escaped for a quoted dot string or a Mermaid label. */
+static void put_text(struct graph *g, const char *s)
+{
+	for (; *s; s++) {
+		if (g->fmt == DOT) {
+			if (*s == '"' || *s == '\\')
+				fputc('\\', g->out);
+			if (*s == '\n') {
+				fputs("\\n", g->out);
+				continue;
+			}
+			fputc(*s, g->out);
+		} else {
+			switch (*s) {
+			case '"': fputs("#quot;", g->out); break;
+			case '<': fputs("#lt;", g->out); break;
+			case '>': fputs("#gt;", g->out); break;
+			case '\n': fputs("<br/>", g->out); break;
+			default: fputc(*s, g->out);
+			}
+		}
+	}
+}
+
+static void indent(struct graph *g)
+{
+	for (int i = 0; i < g->depth; i++)
+		fputs("  ", g->out);
+}
+
+static void node(struct graph *g, const char *id, const char *shape,
+		 const char *text)
+{
+	indent(g);
+	if (g->fmt == DOT) {
+		fprintf(g->out, "%s [shape=%s, label=\"", id, shape);
+		put_text(g, text);
+		fputs("\"];\n", g->out);
+		return;
+	}
+	fputs(id, g->out);
+	if (strcmp(shape, "diamond") == 0)
+		fputs("{\"", g->out);
+	else if (strcmp(shape, "circle") == 0)
+		fputs("((\"", g->out);
+	else
+		fputs("[\"", g->out);
+	put_text(g, text);
+	if (strcmp(shape, "diamond") == 0)
+		fputs("\"}\n", g->out);
+	else if (strcmp(shape, "circle") == 0)
+		fputs("\"))\n", g->out);
+	else
+		fputs("\"]\n", g->out);
+}
+
+static void edge(struct graph *g, const char *from, const char *to,
+		 const char *label, bool back)
+{
+	indent(g);
+	if (g->fmt == DOT) {
+		fprintf(g->out, "%s -> %s", from, to);
+		if (label || back) {
+			fputs(" [", g->out);
+			if (label) {
+				fputs("label=\"", g->out);
+				put_text(g, label);
+				fputs(back ? "\", " : "\"", g->out);
+			}
+			if (back)
+				fputs("style=dashed", g->out);
+			fputs("]", g->out);
+		}
+		fputs(";\n", g->out);
+		return;
+	}
+	fprintf(g->out, "%s %s", from, back ? "-.->" : "-->");
+	if (label) {
+		fputs("|\"", g->out);
+		put_text(g, label);
+		fputs("\"|", g->out);
+	}
+	fprintf(g->out, " %s\n", to);
+}
+
+static void cluster_open(struct graph *g, const char *id, const char *label)
+{
+	indent(g);
+	if (g->fmt == DOT) {
+		fprintf(g->out, "subgraph cluster_%s {\n", id);
+		g->depth++;
+		indent(g);
+		fputs("label=\"", g->out);
+		put_text(g, label);
+		fputs("\";\n", g->out);
+	} else {
+		fprintf(g->out, "subgraph %s_c[\"", id);
+		put_text(g, label);
+		fputs("\"]\n", g->out);
+		g->depth++;
+	}
+}
+
+static void cluster_close(struct graph *g)
+{
+	g->depth--;
+	indent(g);
+	fputs(g->fmt == DOT ? "}\n" : "end\n", g->out);
+}
+
+static void connect(struct graph *g, struct tails *from, const char *to)
+{
+	for (size_t i = 0; i < from->n; i++)
+		edge(g, from->ids[i], to, from->labels[i], false);
+	tails_clear(from);
+}
+
+static void steps(struct graph *g, const struct fr_steps *ss, struct tails *t);
+
+static char *step_text(const struct fr_step *s)
+{
+	struct fr_buf b;
+
+	fr_buf_init(&b);
+	if (s->id)
+		fr_buf_printf(&b, "%s\n", s->id);
+	switch (s->kind) {
+	case FR_STEP_ACTION:
+		fr_buf_printf(&b, "action %s", s->action_name ? s->action_name : "?");
+		break;
+	case FR_STEP_LOOP:
+		fr_buf_printf(&b, "loop over %s as $%s",
+			      s->over ? s->over->text : "?", s->as ? s->as : "item");
+		break;
+	default:
+		fr_buf_puts(&b, fr_step_kind_name(s->kind));
+		break;
+	}
+	if (s->cond)
+		fr_buf_printf(&b, "\nif %s", s->cond->text);
+	return fr_buf_steal(&b);
+}
+
+static void step(struct graph *g, const struct fr_step *s, struct tails *t)
+{
+	char id[64], *text = step_text(s);
+
+	snprintf(id, sizeof(id), "f%zu_s%zu", g->flow, g->next++);
+	if (s->kind == FR_STEP_LOOP) {
+		struct tails body = { 0 };
+		cluster_open(g, id, text);
+		node(g, id, "box", text);
+		connect(g, t, id);
+		tails_add(&body, id, "each");
+		steps(g, &s->body, &body);
+		for (size_t i = 0; i < body.n; i++)
+			edge(g, body.ids[i], id, "next", true);
+		tails_clear(&body);
+		cluster_close(g);
+		tails_add(t, id, "done");
+	} else if (s->kind == FR_STEP_BRANCH) {
+		struct tails out = { 0 };
+		node(g, id, "diamond", text);
+		connect(g, t, id);
+		for (size_t i = 0; i < s->ncases; i++) {
+			struct tails c = { 0 };
+			char *label = fr_xasprintf("%s: %s",
+				s->cases[i].name ? s->cases[i].name : "?",
+				s->cases[i].when ? s->cases[i].when->text : "?");
+			tails_add(&c, id, label);
+			free(label);
+			steps(g, &s->cases[i].steps, &c);
+			tails_move(&out, &c);
+		}
+		if (s->has_else) {
+			struct tails c = { 0 };
+			tails_add(&c, id, "else");
+			steps(g, &s->else_steps, &c);
+			tails_move(&out, &c);
+		} else {
+			tails_add(&out, id, "no match");
+		}
+		tails_move(t, &out);
+	} else {
+		node(g, id, s->kind == FR_STEP_FAIL || s->kind == FR_STEP_STOP
+				    ? "octagon" : "box", text);
+		connect(g, t, id);
+		if (s->kind != FR_STEP_FAIL && s->kind != FR_STEP_STOP)
+			tails_add(t, id, NULL);
+	}
+	free(text);
+}
+
+static void steps(struct graph *g, const struct fr_steps *ss, struct tails *t)
+{
+	for (size_t i = 0; i < ss->n; i++)
+		step(g, ss->v[i], t);
+}
+
+static void flow(struct graph *g, const struct fr_flow *f)
+{
+	struct tails t = { 0 };
+	char id[64], *label;
+
+	snprintf(id, sizeof(id), "f%zu", g->flow);
+	label = fr_xasprintf("%s/%s", f->integration->name, f->name);
+	cluster_open(g, id, label);
+	free(label);
+	snprintf(id, sizeof(id), "f%zu_start", g->flow);
+	label = f->trigger == FR_TRIGGER_SCHEDULE
+			? fr_xasprintf("schedule %s", f->schedule)
+			: fr_xstrdup(fr_trigger_name(f->trigger));
+	node(g, id, "circle", label);
+	free(label);
+	tails_add(&t, id, NULL);
+	steps(g, &f->steps, &t);
+	snprintf(id, sizeof(id), "f%zu_end", g->flow);
+	node(g, id, "circle", "end");
+	connect(g, &t, id);
+	cluster_close(g);
+	g->flow++;
+	g->next = 0;
+}
+
+int cmd_graph(int argc, char **argv)
+{
+	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_FORMAT };
+	static const struct option options[] = {
+		FR_COMMON_OPTIONS,
+		{ "flow", required_argument, NULL, OPT_FLOW },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ 0 },
+	};
+	const struct fr_cmd *cmd = fr_cmd_find("graph");
+	struct fr_common common;
+	struct fr_project *p = NULL;
+	struct fr_diag d;
+	struct graph g = { .out = stdout, .fmt = DOT, .depth = 1 };
+	const char *only = NULL;
+	const struct fr_flow *one = NULL;
+	int opt, rc = -1;
+
+	fr_common_init(&common);
+	while (rc < 0 && (opt = getopt_long(argc, argv, FR_COMMON_SHORT, options,
+					    NULL)) != -1) {
+		if (opt == OPT_FLOW)
+			only = optarg;
+		else if (opt == OPT_FORMAT && strcmp(optarg, "dot") == 0)
+			g.fmt = DOT;
+		else if (opt == OPT_FORMAT && strcmp(optarg, "mermaid") == 0)
+			g.fmt = MERMAID;
+		else if (opt == OPT_FORMAT)
+			rc = fr_usage_error(cmd, "--format must be dot or mermaid");
+		else
+			rc = fr_common_option(&common, cmd, opt, optarg);
+	}
+	if (rc >= 0)
+		goto out;
+	fr_diag_init(&d, stderr);
+	fr_common_load(&p, &common, argv + optind, (size_t)(argc - optind), &d);
+	if (d.nerrors) {
+		rc = FR_EXIT_INVALID;
+		goto out;
+	}
+	if (only && !(one = fr_project_flow(p, only))) {
+		fprintf(stderr, "flowrun graph: no flow '%s' (or more than one; "
+				"write INTEGRATION/FLOW)\n", only);
+		rc = FR_EXIT_USAGE;
+		goto out;
+	}
+	fputs(g.fmt == DOT ? "digraph flowrun {\n  node [fontname=\"Helvetica\"];\n"
+			     "  edge [fontname=\"Helvetica\", fontsize=10];\n"
+			   : "flowchart TD\n", stdout);
+	for (size_t i = 0; i < p->nintegrations; i++) {
+		for (size_t j = 0; j < p->integrations[i]->nflows; j++) {
+			const struct fr_flow *f = &p->integrations[i]->flows[j];
+			if (!one || one == f)
+				flow(&g, f);
+		}
+	}
+	if (g.fmt == DOT)
+		fputs("}\n", stdout);
+	rc = FR_EXIT_OK;
+out:
+	fr_project_destroy(p);
+	fr_common_finish(&common);
+	return rc;
+}

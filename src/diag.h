@@ -1,0 +1,58 @@
+/*
+ * diag: source files and located diagnostics.
+ *
+ * A struct fr_source holds one file's text and is shared by everything that
+ * points into it (refcounted: fr_source_ref / fr_source_unref).  A struct
+ * fr_loc is a borrowed pointer to its source plus a 1-based line and column;
+ * line 0 means "no position".
+ *
+ * Diagnostics are printed as compilers print them:
+ *
+ *     flows/a.yaml:4:11: error: unknown connection 'htp'
+ *           uses: htp.get
+ *                 ^
+ *
+ * and counted, so a command can report every problem and then decide its exit
+ * status from d->nerrors.
+ */
+#ifndef FR_DIAG_H
+#define FR_DIAG_H
+
+#include <stdio.h>
+
+struct fr_source {
+	char *path;
+	char *text;		/* NUL-terminated; may hold NULs before len */
+	size_t len;
+	int refs;
+};
+
+struct fr_loc {
+	const struct fr_source *src;
+	unsigned line, col;
+};
+
+enum fr_severity { FR_ERROR, FR_WARNING, FR_NOTE };
+
+struct fr_diag {
+	FILE *out;
+	unsigned nerrors, nwarnings;
+	unsigned max;		/* stop printing after this many; 0 = no cap */
+};
+
+/* Takes ownership of text (malloc'd, NUL-terminated). */
+struct fr_source *fr_source_create(const char *path, char *text, size_t len);
+struct fr_source *fr_source_ref(struct fr_source *src);
+void fr_source_unref(struct fr_source *src);
+
+void fr_diag_init(struct fr_diag *d, FILE *out);
+
+void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
+		const struct fr_loc *loc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* A diagnostic with no position: "flowrun: error: ..." */
+void fr_diag(struct fr_diag *d, enum fr_severity sev, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,375 @@
+#include "jqx.h"
+
+#include <jq.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct expr {
+	char *text;
+	struct fr_loc loc;
+	char **vars;
+	size_t nvars;
+	bool bad;
+	unsigned first_line, last_line;	/* in the generated program */
+};
+
+struct fr_jqx_prog {
+	struct expr *v;
+	size_t n, cap;
+	char *program;		/* generated text, after fr_jqx_prog_check */
+};
+
+struct fr_jqx {
+	jq_state *jq;
+	atomic_bool interrupted;
+};
+
+struct fr_jqx_prog *fr_jqx_prog_create(void)
+{
+	return fr_xcalloc(1, sizeof(struct fr_jqx_prog));
+}
+
+void fr_jqx_prog_destroy(struct fr_jqx_prog *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->v[i].text);
+		for (size_t j = 0; j < p->v[i].nvars; j++)
+			free(p->v[i].vars[j]);
+		free(p->v[i].vars);
+	}
+	free(p->v);
+	free(p->program);
+	free(p);
+}
+
+int fr_jqx_prog_add(struct fr_jqx_prog *p, const char *text,
+		    const struct fr_loc *loc, const char *const *vars,
+		    size_t nvars)
+{
+	struct expr *e;
+
+	fr_grow(&p->v, &p->cap, p->n + 1, sizeof(*p->v));
+	e = &p->v[p->n];
+	memset(e, 0, sizeof(*e));
+	e->text = fr_xstrdup(text);
+	e->loc = *loc;
+	e->nvars = nvars;
+	e->vars = nvars ? fr_xcalloc(nvars, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < nvars; i++)
+		e->vars[i] = fr_xstrdup(vars[i]);
+	return (int)p->n++;
+}
+
+const char *fr_jqx_prog_text(const struct fr_jqx_prog *p, int id)
+{
+	return p->v[id].text;
+}
+
+static unsigned count_lines(const char *s)
+{
+	unsigned n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void emit_def(struct fr_buf *b, unsigned *line, size_t id,
+		     struct expr *e)
+{
+	e->first_line = *line;
+	fr_buf_printf(b, "def __e%zu: . as [$__i, $ctx, $__v] | ", id);
+	for (size_t i = 0; i < e->nvars; i++)
+		fr_buf_printf(b, "($__v[%zu]) as $%s | ", i, e->vars[i]);
+	fr_buf_puts(b, "$ctx | (\n");
+	fr_buf_puts(b, e->text);
+	fr_buf_puts(b, "\n);\n");
+	*line += 3 + count_lines(e->text);
+	e->last_line = *line - 1;
+}
+
+/* if .[0] < mid then LOW else HIGH end: O(log n) comparisons per call. */
+static void emit_dispatch(struct fr_buf *b, const struct fr_jqx_prog *p,
+			  size_t lo, size_t hi)
+{
+	size_t mid;
+
+	if (hi - lo == 1) {
+		if (p->v[lo].bad)
+			fr_buf_puts(b, "error(\"invalid expression\")");
+		else
+			fr_buf_printf(b, "__e%zu", lo);
+		return;
+	}
+	mid = lo + (hi - lo) / 2;
+	fr_buf_printf(b, "if .[0] < %zu then ", mid);
+	emit_dispatch(b, p, lo, mid);
+	fr_buf_puts(b, " else ");
+	emit_dispatch(b, p, mid, hi);
+	fr_buf_puts(b, " end");
+}
+
+static char *generate(struct fr_jqx_prog *p, const struct expr *only)
+{
+	struct fr_buf b;
+	unsigned line = 1;
+
+	fr_buf_init(&b);
+	if (only) {
+		struct expr copy = *only;
+		emit_def(&b, &line, 0, &copy);
+		fr_buf_puts(&b, "__e0\n");
+		return fr_buf_steal(&b);
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->v[i].bad)
+			emit_def(&b, &line, i, &p->v[i]);
+	}
+	if (p->n == 0)
+		fr_buf_puts(&b, ".\n");
+	else
+		emit_dispatch(&b, p, 0, p->n);
+	fr_buf_putc(&b, '\n');
+	return fr_buf_steal(&b);
+}
+
+/* Keeps the first message jq reports (the second is "N compile errors"). */
+static void keep_first_error(void *data, jv msg)
+{
+	jv *first = data;
+
+	if (jv_get_kind(*first) == JV_KIND_NULL && jv_get_kind(msg) == JV_KIND_STRING)
+		*first = jv_copy(msg);
+	jv_free(msg);
+}
+
+/* Compiles text; on failure returns the first message (caller frees). */
+static jq_state *compile(const char *text, char **err)
+{
+	jq_state *jq = jq_init();
+	jv first = jv_null();
+
+	*err = NULL;
+	if (!jq)
+		abort();
+	jq_set_error_cb(jq, keep_first_error, &first);
+	if (!jq_compile(jq, text)) {
+		*err = jv_get_kind(first) == JV_KIND_STRING
+			       ? fr_xstrdup(jv_string_value(first))
+			       : fr_xstrdup("jq: error: invalid program");
+		jv_free(first);
+		jq_teardown(&jq);
+		return NULL;
+	}
+	jv_free(first);
+	jq_set_error_cb(jq, NULL, NULL);
+	return jq;
+}
+
+/* "jq: error: syntax error, ... at <top-level>, line 3:\n..." -> parts */
+static unsigned error_line(const char *msg)
+{
+	const char *at = strstr(msg, "at <top-level>, line ");
+
+	return at ? (unsigned)strtoul(at + strlen("at <top-level>, line "), NULL, 10)
+		  : 0;
+}
+
+static char *error_text(const char *msg)
+{
+	const char *start = msg, *end;
+
+	if (strncmp(start, "jq: error: ", 11) == 0)
+		start += 11;
+	else if (strncmp(start, "jq: ", 4) == 0)
+		start += 4;
+	end = strstr(start, " at <top-level>");
+	if (!end)
+		end = start + strcspn(start, "\n");
+	/* a message ending in ':' is followed by the program excerpt */
+	while (end > start && (end[-1] == ':' || end[-1] == ' '))
+		end--;
+	return fr_xstrndup(start, (size_t)(end - start));
+}
+
+static void report(struct fr_diag *d, const struct expr *e, const char *msg)
+{
+	char *text = error_text(msg);
+
+	fr_diag_at(d, FR_ERROR, &e->loc, "invalid jq program: %s", text);
+	free(text);
+}
+
+int fr_jqx_prog_check(struct fr_jqx_prog *p, struct fr_diag *d)
+{
+	int nbad = 0;
+	char *err = NULL;
+
+	for (;;) {
+		jq_state *jq;
+		unsigned line;
+		struct expr *culprit = NULL;
+
+		free(p->program);
+		p->program = generate(p, NULL);
+		jq = compile(p->program, &err);
+		if (jq) {
+			jq_teardown(&jq);
+			break;
+		}
+		line = error_line(err);
+		for (size_t i = 0; i < p->n && line; i++) {
+			if (!p->v[i].bad && line >= p->v[i].first_line &&
+			    line <= p->v[i].last_line)
+				culprit = &p->v[i];
+		}
+		if (culprit) {
+			char *alone_err = NULL;
+			char *alone = generate(p, culprit);
+			jq_state *ajq = compile(alone, &alone_err);
+			free(alone);
+			if (!ajq) {
+				report(d, culprit, alone_err);
+				culprit->bad = true;
+				nbad++;
+				free(alone_err);
+				free(err);
+				err = NULL;
+				continue;
+			}
+			jq_teardown(&ajq);
+		}
+		/* Not attributable to one program: try each alone (slow, rare). */
+		free(err);
+		err = NULL;
+		int found = 0;
+		for (size_t i = 0; i < p->n; i++) {
+			char *alone_err = NULL, *alone;
+			jq_state *ajq;
+			if (p->v[i].bad)
+				continue;
+			alone = generate(p, &p->v[i]);
+			ajq = compile(alone, &alone_err);
+			free(alone);
+			if (ajq) {
+				jq_teardown(&ajq);
+				continue;
+			}
+			report(d, &p->v[i], alone_err);
+			free(alone_err);
+			p->v[i].bad = true;
+			nbad++;
+			found++;
+		}
+		if (!found) {
+			fr_diag(d, FR_ERROR, "internal error: the jq programs "
+					     "compile alone but not together");
+			nbad++;
+			break;
+		}
+	}
+	free(err);
+	return nbad;
+}
+
+struct fr_jqx *fr_jqx_create(const struct fr_jqx_prog *p)
+{
+	struct fr_jqx *jx = fr_xcalloc(1, sizeof(*jx));
+	char *err = NULL;
+
+	jx->jq = compile(p->program ? p->program : ".", &err);
+	if (!jx->jq) {
+		/* fr_jqx_prog_check succeeded on the same text: cannot happen */
+		fprintf(stderr, "flowrun: internal error: %s\n", err);
+		abort();
+	}
+	atomic_init(&jx->interrupted, false);
+	return jx;
+}
+
+void fr_jqx_destroy(struct fr_jqx *jx)
+{
+	if (!jx)
+		return;
+	jq_teardown(&jx->jq);
+	free(jx);
+}
+
+void fr_jqx_interrupt(struct fr_jqx *jx)
+{
+	atomic_store(&jx->interrupted, true);
+	/* jq_next checks this flag before each instruction */
+	jq_halt(jx->jq, jv_invalid(), jv_string("interrupted"));
+}
+
+static char *message_of(jv r)
+{
+	jv msg = jv_invalid_get_msg(r);
+	char *s;
+
+	if (jv_get_kind(msg) == JV_KIND_STRING) {
+		s = fr_xstrdup(jv_string_value(msg));
+	} else if (jv_get_kind(msg) == JV_KIND_NULL) {
+		s = fr_xstrdup("error(null)");
+	} else {
+		jv dumped = jv_dump_string(jv_copy(msg), 0);
+		s = fr_xasprintf("%s (not a string)", jv_string_value(dumped));
+		jv_free(dumped);
+	}
+	jv_free(msg);
+	return s;
+}
+
+int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
+		char **err)
+{
+	jv input = jv_array_append(jv_array_append(jv_array_append(
+		jv_array(), jv_number(id)), ctx), vars);
+	jv r, first = jv_invalid();
+	int n = 0;
+
+	*err = NULL;
+	*out = jv_null();
+	atomic_store(&jx->interrupted, false);
+	jq_start(jx->jq, input, 0);
+	while (jv_is_valid(r = jq_next(jx->jq))) {
+		if (n++ == 0) {
+			first = r;
+			continue;
+		}
+		jv_free(r);
+		r = jv_invalid();	/* stop: a second value is an error */
+		break;
+	}
+	if (atomic_load(&jx->interrupted)) {
+		*err = fr_xstrdup("jq program interrupted (timeout)");
+	} else if (jq_halted(jx->jq)) {
+		*err = fr_xstrdup("jq program called halt");
+	} else if (jv_invalid_has_msg(jv_copy(r))) {
+		*err = message_of(jv_copy(r));
+	} else if (n == 0) {
+		*err = fr_xstrdup("expression yielded no value");
+	} else if (n > 1) {
+		*err = fr_xstrdup("expression yielded more than one value; "
+				  "wrap it in [ ] to collect them");
+	}
+	jv_free(r);
+	if (*err) {
+		jv_free(first);
+		return -1;
+	}
+	*out = first;
+	return 0;
+}
+
+bool fr_jv_truthy(jv v)
+{
+	jv_kind k = jv_get_kind(v);
+
+	return k != JV_KIND_FALSE && k != JV_KIND_NULL && k != JV_KIND_INVALID;
+}

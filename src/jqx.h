@@ -1,0 +1,82 @@
+/*
+ * jqx: every jq program of a project, compiled once.  The only module that
+ * includes <jq.h>.
+ *
+ * Why a batch: jq 1.6 recompiles its builtin library on every jq_compile
+ * (about 20 ms here), so compiling 50 expressions one by one costs a second.
+ * Instead every expression a project holds is registered with
+ * fr_jqx_prog_add at load time and becomes one `def` of a single program,
+ * followed by a binary dispatch on the expression's number:
+ *
+ *     def __e0: . as [$__i, $ctx, $__v] | ($__v[0]) as $item | $ctx | (
+ *     USER PROGRAM
+ *     );
+ *     ...
+ *     if .[0] < 1 then __e0 else __e1 end
+ *
+ * so a project costs one compilation (per thread), whatever its size.  Each
+ * program sits on lines of its own, so jq's "line N" in an error maps back to
+ * the expression; that expression is then compiled alone to confirm the
+ * error, taken out, and the batch compiled again, until it compiles.
+ *
+ * jq 1.6 binds $variables at compile time, so per-execution values come in
+ * through the input: the array [id, ctx, vars], where vars holds the values
+ * of the variable names given to fr_jqx_prog_add, in order (loop variables).
+ *
+ * A compiled program (struct fr_jqx) belongs to one thread: jq_state is not
+ * thread-safe.  fr_jqx_interrupt may be called from another thread to stop a
+ * program that runs too long (the step timeout).
+ *
+ * Ownership follows jv: fr_jqx_eval consumes ctx and vars.
+ */
+#ifndef FR_JQX_H
+#define FR_JQX_H
+
+#include <jv.h>
+#include <stdbool.h>
+
+#include "diag.h"
+
+struct fr_jqx_prog;
+struct fr_jqx;
+
+struct fr_jqx_prog *fr_jqx_prog_create(void);
+void fr_jqx_prog_destroy(struct fr_jqx_prog *p);
+
+/*
+ * Registers a program; returns its id.  vars (may be NULL) are the names of
+ * the variables bound for it, without '$'.  loc is copied; its source must
+ * outlive the prog.
+ */
+int fr_jqx_prog_add(struct fr_jqx_prog *p, const char *text,
+		    const struct fr_loc *loc, const char *const *vars,
+		    size_t nvars);
+
+/* The program text of an expression, as the user wrote it (borrowed). */
+const char *fr_jqx_prog_text(const struct fr_jqx_prog *p, int id);
+
+/*
+ * Compiles the batch, reporting each invalid program at its location in d.
+ * Returns the number of invalid programs (0 when all compiled).
+ */
+int fr_jqx_prog_check(struct fr_jqx_prog *p, struct fr_diag *d);
+
+/* Compiles the (checked) batch into a new state for the calling thread. */
+struct fr_jqx *fr_jqx_create(const struct fr_jqx_prog *p);
+void fr_jqx_destroy(struct fr_jqx *jx);
+
+/*
+ * Runs program id.  Exactly one value is expected: *out gets it (new ref).
+ * Returns 0, or -1 with *err (caller frees) saying what went wrong (runtime
+ * error, no value, several values, interrupted).
+ */
+int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
+		char **err);
+
+/* Stops the program running in jx, if any (from another thread). */
+void fr_jqx_interrupt(struct fr_jqx *jx);
+
+/* Truthiness as jq has it: everything but false and null. */
+bool fr_jv_truthy(jv v);	/* borrows v */
+
+#endif

@@ -1,0 +1,33 @@
+/* flowrun: run integrations between SaaS applications, from YAML files. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+int main(int argc, char **argv)
+{
+	const struct fr_cmd *cmd;
+	int rc;
+
+	if (argc < 2) {
+		fputs("usage: flowrun COMMAND [OPTIONS] [ARGS]\n"
+		      "see 'flowrun help'\n", stderr);
+		return FR_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		argv[1] = "help";
+	else if (strcmp(argv[1], "--version") == 0)
+		argv[1] = "version";
+	cmd = fr_cmd_find(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "flowrun: '%s' is not a command; see 'flowrun help'\n",
+			argv[1]);
+		return FR_EXIT_USAGE;
+	}
+	rc = cmd->fn(argc - 1, argv + 1);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		perror("flowrun: error writing standard output");
+		return FR_EXIT_SYSTEM;
+	}
+	return rc;
+}

@@ -1,0 +1,177 @@
+#include "schema.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+const char *fr_schema_suggest(const char *word, const char *const *candidates,
+			      size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1, max = strlen(word) < 4 ? 1 : 2;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t dist = fr_edit_distance(word, candidates[i], max);
+		if (dist <= max && dist < best_d) {
+			best = candidates[i];
+			best_d = dist;
+		}
+	}
+	return best;
+}
+
+void fr_schema_keys(struct fr_diag *d, const struct fr_ynode *map,
+		    const char *const *known, const char *context)
+{
+	size_t nknown = 0;
+
+	while (known[nknown])
+		nknown++;
+	for (size_t i = 0; i < fr_ymap_len(map); i++) {
+		const struct fr_ynode *k = fr_ymap_key(map, i);
+		const char *hint;
+		size_t j;
+
+		for (j = 0; j < nknown; j++) {
+			if (strcmp(k->value, known[j]) == 0)
+				break;
+		}
+		if (j < nknown)
+			continue;
+		hint = fr_schema_suggest(k->value, known, nknown);
+		if (hint)
+			fr_diag_at(d, FR_ERROR, &k->loc,
+				   "unknown key '%s' in %s; did you mean '%s'?",
+				   k->value, context, hint);
+		else
+			fr_diag_at(d, FR_ERROR, &k->loc, "unknown key '%s' in %s",
+				   k->value, context);
+	}
+}
+
+static bool wrong(struct fr_diag *d, const struct fr_ynode *n,
+		  const char *what, const char *want)
+{
+	fr_diag_at(d, FR_ERROR, &n->loc, "%s must be %s, not %s", what, want,
+		   fr_ynode_what(n));
+	return false;
+}
+
+bool fr_schema_is_map(struct fr_diag *d, const struct fr_ynode *n,
+		      const char *what)
+{
+	return n->kind == FR_YMAP || wrong(d, n, what, "a mapping");
+}
+
+bool fr_schema_is_seq(struct fr_diag *d, const struct fr_ynode *n,
+		      const char *what)
+{
+	return n->kind == FR_YSEQ || wrong(d, n, what, "a list");
+}
+
+const char *fr_schema_string(struct fr_diag *d, const struct fr_ynode *n,
+			     const char *what)
+{
+	if (n->kind != FR_YSCALAR || fr_ynode_is_null(n)) {
+		wrong(d, n, what, "a string");
+		return NULL;
+	}
+	return n->value;
+}
+
+bool fr_schema_bool(struct fr_diag *d, const struct fr_ynode *n,
+		    const char *what, bool *out)
+{
+	return fr_ynode_bool(n, out) || wrong(d, n, what, "true or false");
+}
+
+bool fr_schema_int(struct fr_diag *d, const struct fr_ynode *n,
+		   const char *what, long long min, long long max, long long *out)
+{
+	if (!fr_ynode_int(n, out))
+		return wrong(d, n, what, "a whole number");
+	if (*out < min || *out > max) {
+		fr_diag_at(d, FR_ERROR, &n->loc, "%s must be between %lld and %lld",
+			   what, min, max);
+		return false;
+	}
+	return true;
+}
+
+bool fr_schema_number(struct fr_diag *d, const struct fr_ynode *n,
+		      const char *what, double *out)
+{
+	return fr_ynode_number(n, out) || wrong(d, n, what, "a number");
+}
+
+bool fr_schema_duration(struct fr_diag *d, const struct fr_ynode *n,
+			const char *what, int64_t *out_ms)
+{
+	if (n->kind != FR_YSCALAR)
+		return wrong(d, n, what, "a duration");
+	*out_ms = fr_parse_duration_ms(n->value);
+	if (*out_ms < 0) {
+		fr_diag_at(d, FR_ERROR, &n->loc,
+			   "invalid duration '%s' for %s; write a whole number "
+			   "and a unit: 250ms, 10s, 5m, 1h", n->value, what);
+		return false;
+	}
+	return true;
+}
+
+bool fr_schema_size(struct fr_diag *d, const struct fr_ynode *n,
+		    const char *what, size_t *out)
+{
+	static const struct { const char *suffix; size_t mult; } units[] = {
+		{ "", 1 }, { "B", 1 }, { "KiB", 1024 }, { "MiB", 1024 * 1024 },
+		{ "KB", 1000 }, { "MB", 1000 * 1000 },
+	};
+	char *end;
+	unsigned long long v;
+
+	if (n->kind == FR_YSCALAR && n->value[0] >= '0' && n->value[0] <= '9') {
+		v = strtoull(n->value, &end, 10);
+		for (size_t i = 0; i < FR_ARRAY_LEN(units); i++) {
+			if (strcmp(end, units[i].suffix) == 0 &&
+			    v <= (1ull << 32)) {
+				*out = (size_t)v * units[i].mult;
+				return true;
+			}
+		}
+	}
+	fr_diag_at(d, FR_ERROR, &n->loc,
+		   "invalid size for %s; write bytes or a unit: 512KiB, 1MiB",
+		   what);
+	return false;
+}
+
+bool fr_schema_name(struct fr_diag *d, const struct fr_ynode *n,
+		    const char *what)
+{
+	const char *s = n->value;
+
+	if (n->kind != FR_YSCALAR)
+		return wrong(d, n, what, "a name");
+	if ((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')) {
+		if (strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n->len &&
+		    n->len <= 64)
+			return true;
+	}
+	fr_diag_at(d, FR_ERROR, &n->loc,
+		   "invalid %s '%s'; use lower-case letters, digits, '_' and "
+		   "'-', starting with a letter or digit", what, s);
+	return false;
+}
+
+const struct fr_ynode *fr_schema_require(struct fr_diag *d,
+					 const struct fr_ynode *map,
+					 const char *key, const char *context)
+{
+	const struct fr_ynode *v = fr_ymap_get(map, key);
+
+	if (!v)
+		fr_diag_at(d, FR_ERROR, &map->loc, "missing '%s' in %s", key,
+			   context);
+	return v;
+}

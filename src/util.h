@@ -1,0 +1,65 @@
+/*
+ * util: allocation that cannot fail, a growable string buffer, file reading.
+ *
+ * fr_xmalloc and friends abort the process with a message when memory runs
+ * out (as jq and Redis do): no caller checks for NULL.
+ *
+ * struct fr_buf is embedded by its owner: fr_buf_init, then appends, then
+ * fr_buf_finish (or fr_buf_steal to keep the string).  The data is always
+ * NUL-terminated once anything was appended or fr_buf_cstr was called.
+ */
+#ifndef FR_UTIL_H
+#define FR_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+void *fr_xmalloc(size_t n);
+void *fr_xcalloc(size_t n, size_t size);
+void *fr_xrealloc(void *p, size_t n);
+char *fr_xstrdup(const char *s);
+char *fr_xstrndup(const char *s, size_t n);
+char *fr_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grows *items (of `size` bytes each) so that it holds at least `need`. */
+void fr_grow(void *items, size_t *cap, size_t need, size_t size);
+
+struct fr_buf {
+	char *data;
+	size_t len, cap;
+};
+
+void fr_buf_init(struct fr_buf *b);
+void fr_buf_finish(struct fr_buf *b);
+void fr_buf_add(struct fr_buf *b, const void *data, size_t len);
+void fr_buf_puts(struct fr_buf *b, const char *s);
+void fr_buf_putc(struct fr_buf *b, char c);
+void fr_buf_printf(struct fr_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void fr_buf_vprintf(struct fr_buf *b, const char *fmt, va_list ap);
+const char *fr_buf_cstr(struct fr_buf *b);
+/* Returns the string (caller frees) and leaves the buffer empty. */
+char *fr_buf_steal(struct fr_buf *b);
+
+/*
+ * Reads a whole file into *out (NUL-terminated, caller frees) and its length
+ * into *len.  Files larger than max bytes are refused.  Returns 0, or -1 with
+ * a message in *err (caller frees) that does not repeat the path.
+ */
+int fr_read_file(char **out, size_t *len, const char *path, size_t max,
+		 char **err);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t fr_now_ns(void);
+
+/* Parses "250ms", "10s", "5m", "1h" into milliseconds; -1 when invalid. */
+int64_t fr_parse_duration_ms(const char *s);
+
+/* Levenshtein distance, capped: returns a value > max when it exceeds it. */
+size_t fr_edit_distance(const char *a, const char *b, size_t max);
+
+#endif

@@ -1,0 +1,409 @@
+#include "ydoc.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "util.h"
+
+struct anchor {
+	char *name;
+	struct fr_ynode *node;
+};
+
+struct reader {
+	struct fr_ydoc *doc;
+	struct fr_diag *d;
+	struct fr_ynode *stack[FR_YAML_MAX_DEPTH + 1];
+	size_t depth;
+	struct anchor *anchors;
+	size_t nanchors, anchors_cap;
+	int ndocs;
+};
+
+static struct fr_loc loc_of(const struct fr_source *src, yaml_mark_t m)
+{
+	/* libyaml marks are 0-based */
+	return (struct fr_loc){ src, (unsigned)m.line + 1,
+				(unsigned)m.column + 1 };
+}
+
+static struct fr_ynode *new_node(struct fr_ydoc *doc, enum fr_ynode_kind kind,
+				 yaml_mark_t mark)
+{
+	struct fr_ynode *n = fr_xcalloc(1, sizeof(*n));
+
+	n->kind = kind;
+	n->loc = loc_of(doc->src, mark);
+	n->size = 1;
+	fr_grow(&doc->nodes, &doc->cap, doc->nnodes + 1, sizeof(*doc->nodes));
+	doc->nodes[doc->nnodes++] = n;
+	return n;
+}
+
+static void add_child(struct fr_ynode *parent, struct fr_ynode *child)
+{
+	parent->items = fr_xrealloc(parent->items,
+				    (parent->n + 1) * sizeof(*parent->items));
+	parent->items[parent->n++] = child;
+	parent->size += child->size;
+	if (parent->size > FR_YAML_MAX_NODES)
+		parent->size = FR_YAML_MAX_NODES + 1;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct fr_ynode *x = *(struct fr_ynode *const *)a;
+	const struct fr_ynode *y = *(struct fr_ynode *const *)b;
+	int c;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	c = memcmp(x->value, y->value, x->len);
+	if (c)
+		return c;
+	/* equal keys: keep file order so the later one is reported */
+	if (x->loc.line != y->loc.line)
+		return x->loc.line < y->loc.line ? -1 : 1;
+	return x->loc.col < y->loc.col ? -1 : (x->loc.col > y->loc.col);
+}
+
+/* Sorting the keys keeps this O(n log n) for hostile, huge mappings. */
+static int check_duplicates(struct reader *r, const struct fr_ynode *map)
+{
+	size_t n = fr_ymap_len(map), i;
+	const struct fr_ynode **keys;
+	int bad = 0;
+
+	if (n < 2)
+		return 0;
+	keys = fr_xmalloc(n * sizeof(*keys));
+	for (i = 0; i < n; i++)
+		keys[i] = fr_ymap_key(map, i);
+	qsort(keys, n, sizeof(*keys), cmp_key);
+	for (i = 1; i < n; i++) {
+		if (keys[i]->len == keys[i - 1]->len &&
+		    memcmp(keys[i]->value, keys[i - 1]->value, keys[i]->len) == 0) {
+			fr_diag_at(r->d, FR_ERROR, &keys[i]->loc,
+				   "duplicate key '%s' (first at line %u)",
+				   keys[i]->value, keys[i - 1]->loc.line);
+			bad = -1;
+		}
+	}
+	free(keys);
+	return bad;
+}
+
+static void remember_anchor(struct reader *r, const yaml_char_t *name,
+			    struct fr_ynode *node)
+{
+	if (!name)
+		return;
+	fr_grow(&r->anchors, &r->anchors_cap, r->nanchors + 1,
+		sizeof(*r->anchors));
+	r->anchors[r->nanchors].name = fr_xstrdup((const char *)name);
+	r->anchors[r->nanchors].node = node;
+	r->nanchors++;
+}
+
+static struct fr_ynode *find_anchor(struct reader *r, const char *name)
+{
+	size_t i = r->nanchors;
+
+	while (i-- > 0) {	/* a later anchor of the same name wins */
+		if (strcmp(r->anchors[i].name, name) == 0)
+			return r->anchors[i].node;
+	}
+	return NULL;
+}
+
+/* Attaches a finished node to its parent, or makes it the root. */
+static int attach(struct reader *r, struct fr_ynode *node, yaml_mark_t mark)
+{
+	struct fr_ynode *parent;
+
+	if (r->depth == 0) {
+		r->doc->root = node;
+		return 0;
+	}
+	parent = r->stack[r->depth - 1];
+	if (parent->kind == FR_YMAP && parent->n % 2 == 0 &&
+	    node->kind != FR_YSCALAR) {
+		struct fr_loc loc = loc_of(r->doc->src, mark);
+		fr_diag_at(r->d, FR_ERROR, &loc,
+			   "mapping keys must be plain strings");
+		return -1;
+	}
+	add_child(parent, node);
+	if (parent->size > FR_YAML_MAX_NODES) {
+		struct fr_loc loc = loc_of(r->doc->src, mark);
+		fr_diag_at(r->d, FR_ERROR, &loc,
+			   "document expands to more than %d nodes through "
+			   "aliases", FR_YAML_MAX_NODES);
+		return -1;
+	}
+	return 0;
+}
+
+static void report_parser_error(struct reader *r, yaml_parser_t *p)
+{
+	struct fr_loc loc = loc_of(r->doc->src, p->problem_mark);
+	const char *problem = p->problem ? p->problem : "invalid YAML";
+	size_t off = p->problem_mark.index;
+	const char *hint = "";
+
+	if (p->error == YAML_MEMORY_ERROR) {
+		fr_diag_at(r->d, FR_ERROR, &loc, "out of memory reading YAML");
+		return;
+	}
+	if (off < r->doc->src->len && r->doc->src->text[off] == '\t')
+		hint = " (tabs are not allowed for indentation; use spaces)";
+	if (p->context)
+		fr_diag_at(r->d, FR_ERROR, &loc, "%s %s%s", problem, p->context,
+			   hint);
+	else
+		fr_diag_at(r->d, FR_ERROR, &loc, "%s%s", problem, hint);
+}
+
+/* Handles one event; returns 1 to go on, 0 at the end, -1 on error. */
+static int on_event(struct reader *r, yaml_event_t *ev)
+{
+	struct fr_ynode *node;
+	struct fr_loc loc = loc_of(r->doc->src, ev->start_mark);
+
+	switch (ev->type) {
+	case YAML_STREAM_END_EVENT:
+		return 0;
+	case YAML_DOCUMENT_START_EVENT:
+		if (++r->ndocs > 1) {
+			fr_diag_at(r->d, FR_ERROR, &loc,
+				   "a file holds one YAML document; found a "
+				   "second one");
+			return -1;
+		}
+		return 1;
+	case YAML_SCALAR_EVENT:
+		node = new_node(r->doc, FR_YSCALAR, ev->start_mark);
+		node->value = fr_xstrndup((const char *)ev->data.scalar.value,
+					  ev->data.scalar.length);
+		node->len = ev->data.scalar.length;
+		node->plain = ev->data.scalar.plain_implicit &&
+			      ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		remember_anchor(r, ev->data.scalar.anchor, node);
+		return attach(r, node, ev->start_mark) < 0 ? -1 : 1;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		if (r->depth >= FR_YAML_MAX_DEPTH) {
+			fr_diag_at(r->d, FR_ERROR, &loc,
+				   "nesting deeper than %d levels",
+				   FR_YAML_MAX_DEPTH);
+			return -1;
+		}
+		node = new_node(r->doc, ev->type == YAML_SEQUENCE_START_EVENT
+						? FR_YSEQ : FR_YMAP,
+				ev->start_mark);
+		remember_anchor(r, ev->type == YAML_SEQUENCE_START_EVENT
+					   ? ev->data.sequence_start.anchor
+					   : ev->data.mapping_start.anchor,
+				node);
+		r->stack[r->depth++] = node;
+		return 1;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		node = r->stack[--r->depth];
+		if (node->kind == FR_YMAP && check_duplicates(r, node) < 0)
+			return -1;
+		return attach(r, node, node->loc.line ? ev->start_mark
+						      : ev->start_mark) < 0 ? -1 : 1;
+	case YAML_ALIAS_EVENT:
+		node = find_anchor(r, (const char *)ev->data.alias.anchor);
+		if (!node) {
+			fr_diag_at(r->d, FR_ERROR, &loc, "unknown alias '*%s'",
+				   (const char *)ev->data.alias.anchor);
+			return -1;
+		}
+		for (size_t i = 0; i < r->depth; i++) {
+			if (r->stack[i] == node) {
+				fr_diag_at(r->d, FR_ERROR, &loc,
+					   "alias '*%s' refers to a node that "
+					   "contains it",
+					   (const char *)ev->data.alias.anchor);
+				return -1;
+			}
+		}
+		return attach(r, node, ev->start_mark) < 0 ? -1 : 1;
+	default:
+		return 1;
+	}
+}
+
+int fr_ydoc_parse(struct fr_ydoc **out, struct fr_source *src,
+		  struct fr_diag *d)
+{
+	struct fr_ydoc *doc = fr_xcalloc(1, sizeof(*doc));
+	struct reader r = { .doc = doc, .d = d };
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	const char *nul;
+	int rc = 0;
+
+	*out = NULL;
+	doc->src = fr_source_ref(src);
+	nul = memchr(src->text, '\0', src->len);
+	if (nul) {
+		struct fr_loc loc = { src, 1, 1 };
+		for (const char *p = src->text; p < nul; p++) {
+			if (*p == '\n') {
+				loc.line++;
+				loc.col = 1;
+			} else {
+				loc.col++;
+			}
+		}
+		fr_diag_at(d, FR_ERROR, &loc,
+			   "binary file (NUL byte); expected YAML text");
+		fr_ydoc_destroy(doc);
+		return -1;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		fr_diag(d, FR_ERROR, "cannot initialise the YAML parser");
+		fr_ydoc_destroy(doc);
+		return -1;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)src->text,
+				     src->len);
+	for (;;) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			report_parser_error(&r, &parser);
+			rc = -1;
+			break;
+		}
+		rc = on_event(&r, &ev);
+		yaml_event_delete(&ev);
+		if (rc <= 0)
+			break;
+	}
+	yaml_parser_delete(&parser);
+	for (size_t i = 0; i < r.nanchors; i++)
+		free(r.anchors[i].name);
+	free(r.anchors);
+	if (rc < 0) {
+		fr_ydoc_destroy(doc);
+		return -1;
+	}
+	*out = doc;
+	return 0;
+}
+
+void fr_ydoc_destroy(struct fr_ydoc *doc)
+{
+	if (!doc)
+		return;
+	for (size_t i = 0; i < doc->nnodes; i++) {
+		free(doc->nodes[i]->value);
+		free(doc->nodes[i]->items);
+		free(doc->nodes[i]);
+	}
+	free(doc->nodes);
+	fr_source_unref(doc->src);
+	free(doc);
+}
+
+const struct fr_ynode *fr_ymap_get(const struct fr_ynode *m, const char *key)
+{
+	if (!m || m->kind != FR_YMAP)
+		return NULL;
+	for (size_t i = 0; i < fr_ymap_len(m); i++) {
+		if (strcmp(fr_ymap_key(m, i)->value, key) == 0)
+			return fr_ymap_val(m, i);
+	}
+	return NULL;
+}
+
+bool fr_ynode_is_null(const struct fr_ynode *n)
+{
+	return n->kind == FR_YSCALAR && n->plain &&
+	       (n->len == 0 || strcmp(n->value, "~") == 0 ||
+		strcmp(n->value, "null") == 0 || strcmp(n->value, "Null") == 0 ||
+		strcmp(n->value, "NULL") == 0);
+}
+
+bool fr_ynode_bool(const struct fr_ynode *n, bool *out)
+{
+	static const char *const yes[] = { "true", "True", "TRUE" };
+	static const char *const no[] = { "false", "False", "FALSE" };
+
+	if (n->kind != FR_YSCALAR || !n->plain)
+		return false;
+	for (size_t i = 0; i < FR_ARRAY_LEN(yes); i++) {
+		if (strcmp(n->value, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcmp(n->value, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool fr_ynode_int(const struct fr_ynode *n, long long *out)
+{
+	char *end;
+	const char *s = n->value;
+
+	if (n->kind != FR_YSCALAR || !n->plain || !*s)
+		return false;
+	if (*s == '-' || *s == '+')
+		s++;
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtoll(n->value, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+bool fr_ynode_number(const struct fr_ynode *n, double *out)
+{
+	char *end;
+	const char *s = n->value;
+
+	if (n->kind != FR_YSCALAR || !n->plain || !*s)
+		return false;
+	if (*s == '-' || *s == '+')
+		s++;
+	if ((*s < '0' || *s > '9') && *s != '.')
+		return false;
+	errno = 0;
+	*out = strtod(n->value, &end);
+	return errno == 0 && *end == '\0' && isfinite(*out);
+}
+
+const char *fr_ynode_what(const struct fr_ynode *n)
+{
+	bool b;
+	double x;
+
+	switch (n->kind) {
+	case FR_YSEQ:
+		return "a list";
+	case FR_YMAP:
+		return "a mapping";
+	default:
+		if (fr_ynode_is_null(n))
+			return "null";
+		if (fr_ynode_bool(n, &b))
+			return "a boolean";
+		if (fr_ynode_number(n, &x))
+			return "a number";
+		return "a string";
+	}
+}
+
+const char *fr_yaml_version(void)
+{
+	return yaml_get_version_string();
+}

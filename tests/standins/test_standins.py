@@ -1,0 +1,378 @@
+"""Tests of the stand-ins themselves, through HTTP.
+
+    python3 -m pytest -q tests/standins
+"""
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import harness
+
+KEY, SECRET, TOKEN = "test-key", "test-secret", "xoxb-test"
+AUTH = {"Authorization": "Bearer " + KEY}
+SLACK_AUTH = {"Authorization": "Bearer " + TOKEN}
+
+
+@pytest.fixture(scope="module")
+def progix_server():
+    s = harness.start("progix", "--api-key", KEY, "--webhook-secret", SECRET)
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def slack_server():
+    s = harness.start("slack", "--token", TOKEN, "--channels", "#newaccount,#general")
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture
+def progix(progix_server):
+    progix_server.post("/_admin/reset")
+    return progix_server
+
+
+@pytest.fixture
+def slack(slack_server):
+    slack_server.post("/_admin/reset")
+    return slack_server
+
+
+class Receiver:
+    """A tiny webhook receiver on an ephemeral port, recording what it gets."""
+
+    def __init__(self, status=200):
+        received = self.received = []
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                data = b'{"ok":true}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port():
+    """A port nothing listens on (bound, then closed)."""
+    s = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    port = s.server_address[1]
+    s.server_close()
+    return port
+
+
+# -- harness and process life ---------------------------------------------------
+
+def test_start_writes_portfile_and_stops_on_sigterm():
+    s = harness.start("progix", "--api-key", KEY, "--webhook-secret", SECRET)
+    try:
+        with open(os.path.join(s.tmpdir, "port")) as f:
+            assert int(f.read()) == s.port
+        assert s.url == "http://127.0.0.1:%d" % s.port
+        assert s.running()
+    finally:
+        assert s.stop() == 0
+    assert not s.running()
+    with pytest.raises(ProcessLookupError):
+        os.kill(s.pid, 0)
+    assert not os.path.exists(s.tmpdir)
+
+
+def test_sigint_stops_too():
+    with harness.start("slack", "--token", TOKEN) as s:
+        os.kill(s.pid, signal.SIGINT)
+        assert s.proc.wait(5) == 0
+
+
+def test_start_failure_is_reported():
+    with pytest.raises(RuntimeError, match="required"):
+        harness.start("progix")  # missing --api-key/--webhook-secret
+    assert all(x.running() for x in harness._running)  # the failed one is gone
+
+
+def test_keep_alive_and_content_length(progix):
+    conn = http.client.HTTPConnection("127.0.0.1", progix.port, timeout=10)
+    try:
+        def call(method, path, body=None, headers=AUTH):
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            if r.status != 204:
+                assert int(r.getheader("Content-Length")) == len(data)
+            return r.status, data
+
+        assert call("GET", "/webhooks", headers={})[0] == 401
+        status, data = call("POST", "/webhooks", json.dumps({"url": "http://h/x"}),
+                            dict(AUTH, **{"Content-Type": "application/json"}))
+        assert status == 201
+        assert call("DELETE", "/webhooks/" + json.loads(data)["id"]) == (204, b"")
+        assert call("GET", "/nowhere")[0] == 404
+        # a chunked request body is read too
+        chunks = iter([b'{"url":', b'"http://h/y"}'])
+        conn.request("POST", "/webhooks", body=chunks, headers=AUTH,
+                     encode_chunked=True)
+        r = conn.getresponse()
+        assert r.status == 201 and json.loads(r.read())["url"] == "http://h/y"
+        assert call("GET", "/webhooks")[0] == 200
+    finally:
+        conn.close()
+
+
+# -- progix ---------------------------------------------------------------------
+
+def test_auth_required(progix):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+        for method, path in (("GET", "/webhooks"), ("GET", "/accounts?ids=a"),
+                             ("DELETE", "/webhooks/wh_1")):
+            r = progix.request(method, path, headers=headers)
+            assert r.status == 401, (method, path, headers)
+            assert r.json() == {"error": "unauthorized"}
+    assert progix.request("GET", "/webhooks", headers=AUTH).status == 200
+    assert progix.get("/_admin/webhooks") == {"webhooks": []}
+
+
+def test_pagination_walks_all_webhooks(progix):
+    urls = ["http://h/%d" % i for i in range(5)]
+    for u in urls:
+        r = progix.request("POST", "/webhooks", {"url": u, "events": ["x"]}, AUTH)
+        assert r.status == 201
+    seen, pages, cursor = [], 0, None
+    while True:
+        path = "/webhooks"
+        if cursor is not None:
+            path += "?" + urllib.parse.urlencode({"cursor": cursor})
+        r = progix.request("GET", path, headers=AUTH)
+        assert r.status == 200
+        body = r.json()
+        assert len(body["data"]) <= 2
+        pages += 1
+        seen += body["data"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+        assert isinstance(cursor, str)
+    assert pages == 3
+    assert [w["url"] for w in seen] == urls
+    assert [w["id"] for w in seen] == ["wh_%d" % i for i in range(1, 6)]
+    r = progix.request("GET", "/webhooks?cursor=garbage!", headers=AUTH)
+    assert r.status == 400 and "error" in r.json()
+
+
+def test_exact_page_has_no_next_cursor(progix):
+    for i in range(2):
+        progix.request("POST", "/webhooks", {"url": "http://h/%d" % i}, AUTH)
+    body = progix.request("GET", "/webhooks", headers=AUTH).json()
+    assert len(body["data"]) == 2 and body["next_cursor"] is None
+
+
+def test_create_and_delete_webhook(progix):
+    r = progix.request("POST", "/webhooks",
+                       {"url": "http://h/a", "events": ["account.created"]}, AUTH)
+    assert r.status == 201
+    assert r.json() == {"id": "wh_1", "url": "http://h/a", "events": ["account.created"]}
+    r = progix.request("POST", "/webhooks", {"events": []}, AUTH)
+    assert r.status == 400 and "url" in r.json()["error"]
+    r = progix.request("POST", "/webhooks", b"{not json",
+                       dict(AUTH, **{"Content-Type": "application/json"}))
+    assert r.status == 400 and "error" in r.json()
+    assert progix.request("DELETE", "/webhooks/wh_1", headers=AUTH).status == 204
+    r = progix.request("DELETE", "/webhooks/wh_1", headers=AUTH)
+    assert r.status == 404 and "error" in r.json()
+    assert progix.request("GET", "/webhooks", headers=AUTH).json()["data"] == []
+    assert progix.request("PUT", "/webhooks", {}, AUTH).status == 405
+
+
+def test_accounts_by_ids(progix):
+    made = progix.post("/_admin/accounts", {"deliver": False, "accounts": [
+        {"name": "Acme", "contact": "Ann", "email": "ann@acme.test"},
+        {"name": "Bolt", "contact": "Bob", "email": "bob@bolt.test"},
+        {"name": "Coda", "contact": "Cy", "email": "cy@coda.test"}]})
+    assert [a["id"] for a in made["accounts"]] == ["acc_1", "acc_2", "acc_3"]
+    assert made["deliveries"] == []
+    r = progix.request("GET", "/accounts?ids=acc_3,nope,acc_1", headers=AUTH)
+    assert r.status == 200
+    assert r.json() == {"accounts": [
+        {"id": "acc_3", "name": "Coda", "contact": "Cy", "email": "cy@coda.test"},
+        {"id": "acc_1", "name": "Acme", "contact": "Ann", "email": "ann@acme.test"}]}
+    r = progix.request("GET", "/accounts?ids=acc_2%2Cacc_1", headers=AUTH)  # encoded ,
+    assert [a["id"] for a in r.json()["accounts"]] == ["acc_2", "acc_1"]
+    r = progix.request("GET", "/accounts/acc_2", headers=AUTH)
+    assert r.status == 200 and r.json()["name"] == "Bolt"
+    r = progix.request("GET", "/accounts/acc_9", headers=AUTH)
+    assert r.status == 404 and "error" in r.json()
+
+
+def test_admin_account_creation_delivers_signed_webhook(progix):
+    rx, other = Receiver(), Receiver()
+    dead = "http://127.0.0.1:%d/hook" % free_port()
+    try:
+        for url, events in ((rx.url, ["account.created"]), (other.url, ["account.deleted"]),
+                            (dead, ["account.created"])):
+            r = progix.request("POST", "/webhooks", {"url": url, "events": events}, AUTH)
+            assert r.status == 201
+        answer = progix.post("/_admin/accounts", {"accounts": [
+            {"name": "Acme", "contact": "Ann", "email": "ann@acme.test"},
+            {"name": "Bolt", "contact": "Bob", "email": "bob@bolt.test"}]})
+        assert [a["id"] for a in answer["accounts"]] == ["acc_1", "acc_2"]
+        d = answer["deliveries"]
+        assert [x["url"] for x in d] == [rx.url, dead]
+        assert d[0]["status"] == 200 and d[0]["error"] is None
+        assert d[1]["status"] is None and d[1]["error"]
+
+        assert other.received == []
+        assert len(rx.received) == 1
+        headers, raw = rx.received[0]
+        assert headers["content-type"] == "application/json"
+        expected = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["x-progix-signature"], expected)
+        assert json.loads(raw) == {"event": "account.created",
+                                   "accounts": [{"id": "acc_1"}, {"id": "acc_2"}]}
+
+        # a wrong secret on request (to test rejection) signs differently
+        progix.post("/_admin/accounts", {"accounts": [{"name": "X"}], "secret": "bad"})
+        headers, raw = rx.received[1]
+        assert headers["x-progix-signature"] != \
+            "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        # deliver: false sends nothing
+        progix.post("/_admin/accounts", {"accounts": [{"name": "Y"}], "deliver": False})
+        assert len(rx.received) == 2
+    finally:
+        rx.close()
+        other.close()
+
+
+def test_request_log(progix):
+    progix.request("POST", "/webhooks?x=1", {"url": "http://h/a"},
+                   dict(AUTH, **{"X-Custom": "v"}))
+    progix.request("GET", "/webhooks", headers={})
+    progix.get("/_admin/webhooks")  # admin requests are not logged
+    log = progix.get("/_admin/requests")["requests"]
+    assert [(e["method"], e["path"], e["query"], e["status"]) for e in log] == \
+        [("POST", "/webhooks", "x=1", 201), ("GET", "/webhooks", "", 401)]
+    assert log[0]["headers"]["authorization"] == "Bearer " + KEY
+    assert log[0]["headers"]["x-custom"] == "v"
+    assert json.loads(log[0]["body"]) == {"url": "http://h/a"}
+    progix.post("/_admin/reset")
+    assert progix.get("/_admin/requests") == {"requests": []}
+
+
+def test_failure_injection_with_retry_after(progix):
+    progix.post("/_admin/fail", {"method": "GET", "path": "/webhooks", "status": 503,
+                                 "count": 2, "retry_after": "1"})
+    assert progix.request("POST", "/webhooks", {"url": "http://h/a"}, AUTH).status == 201
+    for _ in range(2):
+        r = progix.request("GET", "/webhooks", headers=AUTH)
+        assert r.status == 503
+        assert r.headers["retry-after"] == "1"
+        assert "error" in r.json()
+    r = progix.request("GET", "/webhooks", headers=AUTH)
+    assert r.status == 200 and "retry-after" not in r.headers
+    log = progix.get("/_admin/requests")["requests"]
+    assert [e["status"] for e in log] == [201, 503, 503, 200]
+
+    progix.post("/_admin/fail", {"path": "/accounts", "status": 429, "count": -1,
+                                 "body": {"error": "slow down"}})
+    for _ in range(3):
+        r = progix.request("GET", "/accounts", headers=AUTH)
+        assert r.status == 429 and r.json() == {"error": "slow down"}
+    progix.post("/_admin/reset")
+    assert progix.request("GET", "/accounts", headers=AUTH).status == 200
+
+
+def test_delay_injection(progix):
+    progix.post("/_admin/fail", {"path": "/webhooks", "delay": 0.3})
+    t = time.monotonic()
+    assert progix.request("GET", "/webhooks", headers=AUTH).status == 200
+    assert time.monotonic() - t >= 0.3
+
+
+# -- slack ----------------------------------------------------------------------
+
+def test_slack_bad_token(slack):
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        r = slack.request("POST", "/api/chat.postMessage",
+                          {"channel": "#general", "text": "hi"}, headers)
+        assert r.status == 200
+        assert r.json() == {"ok": False, "error": "invalid_auth"}
+    assert slack.get("/_admin/messages") == {"messages": []}
+
+
+def test_slack_argument_errors(slack):
+    def post(args):
+        r = slack.request("POST", "/api/chat.postMessage", args, SLACK_AUTH)
+        assert r.status == 200
+        return r.json()
+
+    assert post({"channel": "#random", "text": "hi"}) == \
+        {"ok": False, "error": "channel_not_found"}
+    assert post({"text": "hi"}) == {"ok": False, "error": "channel_not_found"}
+    assert post({"channel": "#general"}) == {"ok": False, "error": "no_text"}
+    r = slack.request("POST", "/api/chat.postMessage", b"{bad",
+                      dict(SLACK_AUTH, **{"Content-Type": "application/json"}))
+    assert r.json() == {"ok": False, "error": "invalid_json"}
+    r = slack.request("POST", "/api/nope", {}, SLACK_AUTH)
+    assert r.status == 404 and r.json()["ok"] is False
+    assert slack.get("/_admin/messages") == {"messages": []}
+
+
+def test_slack_messages_recorded(slack):
+    r = slack.request("POST", "/api/chat.postMessage",
+                      json.dumps({"channel": "#newaccount", "text": "New: Acme"}),
+                      dict(SLACK_AUTH, **{"Content-Type": "application/json; charset=utf-8"}))
+    first = r.json()
+    assert first["ok"] is True and first["channel"] == "#newaccount"
+    assert first["message"]["text"] == "New: Acme"
+    form = urllib.parse.urlencode({"channel": "general", "text": "New: Bolt & Co"})
+    r = slack.request("POST", "/api/chat.postMessage", form, dict(
+        SLACK_AUTH, **{"Content-Type": "application/x-www-form-urlencoded"}))
+    second = r.json()
+    assert second["ok"] is True and second["channel"] == "#general"
+    assert second["ts"] != first["ts"]
+    assert slack.get("/_admin/messages") == {"messages": [
+        {"channel": "#newaccount", "text": "New: Acme", "ts": first["ts"]},
+        {"channel": "#general", "text": "New: Bolt & Co", "ts": second["ts"]}]}
+    log = slack.get("/_admin/requests")["requests"]
+    assert [e["path"] for e in log] == ["/api/chat.postMessage"] * 2
+    assert log[0]["headers"]["content-type"] == "application/json; charset=utf-8"
+
+
+def test_slack_failure_injection(slack):
+    slack.post("/_admin/fail", {"method": "POST", "path": "/api/chat.postMessage",
+                                "status": 429, "count": 1, "retry_after": 2})
+    args = {"channel": "#general", "text": "hi"}
+    r = slack.request("POST", "/api/chat.postMessage", args, SLACK_AUTH)
+    assert r.status == 429 and r.headers["retry-after"] == "2"
+    assert r.json() == {"ok": False, "error": "ratelimited"}
+    r = slack.request("POST", "/api/chat.postMessage", args, SLACK_AUTH)
+    assert r.status == 200 and r.json()["ok"] is True
+    assert len(slack.get("/_admin/messages")["messages"]) == 1
+    assert len(slack.get("/_admin/requests")["requests"]) == 2
