@@ -17,6 +17,20 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --format FORMAT    dot (Graphviz, the default) or mermaid\n" },
 	{ "help", cmd_help, "show help for flowrun or a command",
 	  "usage: flowrun help [COMMAND]\n" },
+	{ "run", cmd_run, "run one flow now, in this process (--dry-run: no writes)",
+	  "usage: flowrun run [PATH...] --flow NAME [--input JSON|@FILE|-]\n"
+	  "                   [--instance NAME] [--set KEY=VALUE]... [--dry-run]\n"
+	  "                   [--offline] [--mock CONN.ACTION=JSON|@FILE]...\n"
+	  "\n"
+	  "  --flow NAME          the flow to run (INTEGRATION/FLOW or FLOW)\n"
+	  "  --input VALUE        the trigger input: JSON, @FILE or - (stdin);\n"
+	  "                       for a webhook flow, the request body\n"
+	  "  --instance NAME      the instance (instances/NAME.yaml)\n"
+	  "  --set KEY=VALUE      override a config value (repeatable)\n"
+	  "  --dry-run            send reads, print writes instead of sending\n"
+	  "  --offline            send nothing; actions use --mock or samples\n"
+	  "  --mock A=VALUE       the output of action A (CONN.ACTION)\n"
+	  "  --public-url URL     base of the webhook URLs in .webhooks\n" },
 	{ "validate", cmd_validate,
 	  "check flow, connector and instance files; report every problem",
 	  "usage: flowrun validate [PATH...]\n"

@@ -84,6 +84,7 @@ int fr_common_load(struct fr_project **out, const struct fr_common *c,
 
 int cmd_graph(int argc, char **argv);
 int cmd_help(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

@@ -315,6 +315,7 @@ int cmd_graph(int argc, char **argv)
 		goto out;
 	fr_diag_init(&d, stderr);
 	fr_common_load(&p, &common, argv + optind, (size_t)(argc - optind), &d);
+	fr_diag_flush(&d);
 	if (d.nerrors) {
 		rc = FR_EXIT_INVALID;
 		goto out;

@@ -36,6 +36,7 @@ int cmd_validate(int argc, char **argv)
 		rc = FR_EXIT_INVALID;
 		goto out;
 	}
+	fr_diag_flush(&d);
 	if (d.nerrors || (werror && d.nwarnings)) {
 		fprintf(stderr, "flowrun: %u error%s, %u warning%s in %u file%s\n",
 			d.nerrors, d.nerrors == 1 ? "" : "s", d.nwarnings,
@@ -44,10 +45,12 @@ int cmd_validate(int argc, char **argv)
 		rc = FR_EXIT_INVALID;
 	} else {
 		if (common.verbosity >= 0)
-			printf("%u file%s valid (%zu integration%s, %u warning%s) "
-			       "in %.0f ms\n", p->nfiles, p->nfiles == 1 ? "" : "s",
+			printf("%u file%s valid (%zu integration%s, %u warning%s)\n",
+			       p->nfiles, p->nfiles == 1 ? "" : "s",
 			       p->nintegrations, p->nintegrations == 1 ? "" : "s",
-			       d.nwarnings, d.nwarnings == 1 ? "" : "s",
+			       d.nwarnings, d.nwarnings == 1 ? "" : "s");
+		if (common.verbosity > 0)
+			printf("validated in %.1f ms\n",
 			       (double)(fr_now_ns() - start) / 1e6);
 		rc = FR_EXIT_OK;
 	}

@@ -6,6 +6,13 @@
 
 #include "util.h"
 
+struct fr_diag_entry {
+	char *path;		/* NULL: no position */
+	unsigned line, col;
+	size_t seq;
+	char *text;
+};
+
 struct fr_source *fr_source_create(const char *path, char *text, size_t len)
 {
 	struct fr_source *src = fr_xcalloc(1, sizeof(*src));
@@ -38,6 +45,55 @@ void fr_diag_init(struct fr_diag *d, FILE *out)
 	d->out = out;
 	d->nerrors = d->nwarnings = 0;
 	d->max = 200;
+	d->held = NULL;
+	d->nheld = d->held_cap = 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct fr_diag_entry *x = a, *y = b;
+	int c;
+
+	if (!x->path != !y->path)
+		return x->path ? 1 : -1;
+	if (x->path && (c = strcmp(x->path, y->path)) != 0)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+void fr_diag_flush(struct fr_diag *d)
+{
+	qsort(d->held, d->nheld, sizeof(*d->held), cmp_entry);
+	for (size_t i = 0; i < d->nheld; i++) {
+		if (!d->max || i < d->max)
+			fputs(d->held[i].text, d->out);
+		else if (i == d->max)
+			fprintf(d->out, "flowrun: note: %zu more problems not "
+					"shown\n", d->nheld - d->max);
+		free(d->held[i].text);
+		free(d->held[i].path);
+	}
+	free(d->held);
+	d->held = NULL;
+	d->nheld = d->held_cap = 0;
+	fflush(d->out);
+}
+
+static void hold(struct fr_diag *d, const struct fr_loc *loc, char *text)
+{
+	struct fr_diag_entry *e;
+
+	fr_grow(&d->held, &d->held_cap, d->nheld + 1, sizeof(*d->held));
+	e = &d->held[d->nheld];
+	e->path = loc && loc->src ? fr_xstrdup(loc->src->path) : NULL;
+	e->line = loc ? loc->line : 0;
+	e->col = loc ? loc->col : 0;
+	e->seq = d->nheld++;
+	e->text = text;
 }
 
 static const char *severity_name(enum fr_severity sev)
@@ -52,18 +108,12 @@ static const char *severity_name(enum fr_severity sev)
 	}
 }
 
-static bool count(struct fr_diag *d, enum fr_severity sev)
+static void count(struct fr_diag *d, enum fr_severity sev)
 {
-	unsigned shown = d->nerrors + d->nwarnings;
-
 	if (sev == FR_ERROR)
 		d->nerrors++;
 	else if (sev == FR_WARNING)
 		d->nwarnings++;
-	if (d->max && shown == d->max && sev != FR_NOTE)
-		fprintf(d->out, "flowrun: note: too many problems; "
-				"the rest are counted but not shown\n");
-	return !d->max || shown < d->max;
 }
 
 /*
@@ -71,7 +121,7 @@ static bool count(struct fr_diag *d, enum fr_severity sev)
  * the line are kept in the caret line so the caret lines up in a terminal;
  * lines are cut at 200 columns so a minified file does not flood the screen.
  */
-static void print_excerpt(FILE *out, const struct fr_loc *loc)
+static void print_excerpt(struct fr_buf *out, const struct fr_loc *loc)
 {
 	const char *p = loc->src->text, *end = p + loc->src->len, *eol;
 	unsigned line = 1, i;
@@ -90,45 +140,53 @@ static void print_excerpt(FILE *out, const struct fr_loc *loc)
 		eol++;
 	if (eol - p > 200 || loc->col > 200)
 		return;
-	fputc(' ', out);
-	fwrite(p, 1, (size_t)(eol - p), out);
-	fputs("\n ", out);
+	for (const char *c = p; c < eol; c++) {
+		if ((unsigned char)*c < 0x20 && *c != '\t')
+			return;	/* binary: the excerpt would be noise */
+	}
+	fr_buf_putc(out, ' ');
+	fr_buf_add(out, p, (size_t)(eol - p));
+	fr_buf_puts(out, "\n ");
 	for (i = 1; i < loc->col && p + i - 1 < eol; i++)
-		fputc(p[i - 1] == '\t' ? '\t' : ' ', out);
-	fputs("^\n", out);
+		fr_buf_putc(out, p[i - 1] == '\t' ? '\t' : ' ');
+	fr_buf_puts(out, "^\n");
 }
 
 void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
 		const struct fr_loc *loc, const char *fmt, ...)
 {
+	struct fr_buf b;
 	va_list ap;
 
-	if (!count(d, sev))
-		return;
+	count(d, sev);
+	fr_buf_init(&b);
 	if (loc && loc->src && loc->line)
-		fprintf(d->out, "%s:%u:%u: %s: ", loc->src->path, loc->line,
-			loc->col, severity_name(sev));
+		fr_buf_printf(&b, "%s:%u:%u: %s: ", loc->src->path, loc->line,
+			      loc->col, severity_name(sev));
 	else if (loc && loc->src)
-		fprintf(d->out, "%s: %s: ", loc->src->path, severity_name(sev));
+		fr_buf_printf(&b, "%s: %s: ", loc->src->path, severity_name(sev));
 	else
-		fprintf(d->out, "flowrun: %s: ", severity_name(sev));
+		fr_buf_printf(&b, "flowrun: %s: ", severity_name(sev));
 	va_start(ap, fmt);
-	vfprintf(d->out, fmt, ap);
+	fr_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	fputc('\n', d->out);
+	fr_buf_putc(&b, '\n');
 	if (loc && loc->src && loc->line)
-		print_excerpt(d->out, loc);
+		print_excerpt(&b, loc);
+	hold(d, loc, fr_buf_steal(&b));
 }
 
 void fr_diag(struct fr_diag *d, enum fr_severity sev, const char *fmt, ...)
 {
+	struct fr_buf b;
 	va_list ap;
 
-	if (!count(d, sev))
-		return;
-	fprintf(d->out, "flowrun: %s: ", severity_name(sev));
+	count(d, sev);
+	fr_buf_init(&b);
+	fr_buf_printf(&b, "flowrun: %s: ", severity_name(sev));
 	va_start(ap, fmt);
-	vfprintf(d->out, fmt, ap);
+	fr_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	fputc('\n', d->out);
+	fr_buf_putc(&b, '\n');
+	hold(d, NULL, fr_buf_steal(&b));
 }

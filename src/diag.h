@@ -34,10 +34,14 @@ struct fr_loc {
 
 enum fr_severity { FR_ERROR, FR_WARNING, FR_NOTE };
 
+struct fr_diag_entry;
+
 struct fr_diag {
 	FILE *out;
 	unsigned nerrors, nwarnings;
 	unsigned max;		/* stop printing after this many; 0 = no cap */
+	struct fr_diag_entry *held;	/* waiting for fr_diag_flush */
+	size_t nheld, held_cap;
 };
 
 /* Takes ownership of text (malloc'd, NUL-terminated). */
@@ -46,6 +50,14 @@ struct fr_source *fr_source_ref(struct fr_source *src);
 void fr_source_unref(struct fr_source *src);
 
 void fr_diag_init(struct fr_diag *d, FILE *out);
+
+/*
+ * Diagnostics are held and printed by fr_diag_flush, sorted by file, line
+ * and column (those without a position first), so that a file's problems
+ * read top to bottom whichever check found them.  Flushing also frees them;
+ * fr_diag_flush must be called before the diag goes out of scope.
+ */
+void fr_diag_flush(struct fr_diag *d);
 
 void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
 		const struct fr_loc *loc, const char *fmt, ...)

@@ -386,6 +386,73 @@ int fr_tmpl_render(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 	}
 }
 
+static void append_value(struct fr_buf *b, jv v,
+			 char *(*escape)(const char *s, size_t len))
+{
+	char *text, *esc;
+	size_t len;
+
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		text = fr_xstrdup(jv_string_value(v));
+		len = (size_t)jv_string_length_bytes(jv_copy(v));
+	} else {
+		text = fr_jv_dump(v);
+		len = strlen(text);
+	}
+	if (escape) {
+		esc = escape(text, len);
+		fr_buf_puts(b, esc);
+		free(esc);
+	} else {
+		fr_buf_add(b, text, len);
+	}
+	free(text);
+}
+
+int fr_tmpl_render_text(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
+			jv vars, char *(*escape)(const char *s, size_t len),
+			char **out, char **err)
+{
+	struct fr_buf b;
+	json_t *j;
+	jv v;
+
+	*out = NULL;
+	*err = NULL;
+	fr_buf_init(&b);
+	if (t->kind == T_STRING) {
+		for (size_t i = 0; i < t->nparts; i++) {
+			fr_buf_puts(&b, t->parts[i].lit);
+			if (!t->parts[i].expr)
+				continue;
+			if (eval(t->parts[i].expr, jx, ctx, vars, &v, err) < 0) {
+				fr_buf_finish(&b);
+				return -1;
+			}
+			append_value(&b, v, escape);
+			jv_free(v);
+		}
+	} else if (t->kind == T_EXPR) {
+		if (eval(t->expr, jx, ctx, vars, &v, err) < 0)
+			return -1;
+		append_value(&b, v, escape);
+		jv_free(v);
+	} else {
+		if (fr_tmpl_render(t, jx, ctx, vars, &j, err) < 0)
+			return -1;
+		if (json_is_string(j)) {
+			fr_buf_add(&b, json_string_value(j), json_string_length(j));
+		} else {
+			char *s = fr_json_dump(j);
+			fr_buf_puts(&b, s);
+			free(s);
+		}
+		json_decref(j);
+	}
+	*out = fr_buf_steal(&b);
+	return 0;
+}
+
 void fr_tmpl_foreach_expr(const struct fr_tmpl *t,
 			  void (*fn)(const struct fr_expr *e, void *data),
 			  void *data)

@@ -65,6 +65,14 @@ bool fr_tmpl_may_be_object(const struct fr_tmpl *t);
 int fr_tmpl_render(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 		   jv vars, json_t **out, char **err);
 
+/*
+ * Renders t as text: a string as is, other values as compact JSON.  Values
+ * inserted by ${{ }} go through escape (e.g. URL-encoding; NULL: none).
+ */
+int fr_tmpl_render_text(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
+			jv vars, char *(*escape)(const char *s, size_t len),
+			char **out, char **err);
+
 /* Calls fn for every expression in t (for graphs and checks). */
 void fr_tmpl_foreach_expr(const struct fr_tmpl *t,
 			  void (*fn)(const struct fr_expr *e, void *data),

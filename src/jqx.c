@@ -188,7 +188,9 @@ static char *error_text(const char *msg)
 		start += 11;
 	else if (strncmp(start, "jq: ", 4) == 0)
 		start += 4;
-	end = strstr(start, " at <top-level>");
+	end = strstr(start, " (Unix shell quoting issues?)");
+	if (!end)
+		end = strstr(start, " at <top-level>");
 	if (!end)
 		end = start + strcspn(start, "\n");
 	/* a message ending in ':' is followed by the program excerpt */

@@ -398,6 +398,11 @@ int fr_project_load(struct fr_project **out, const char *const *paths,
 			names_add_unique(&files, paths[i]);
 		}
 	}
+	if (files.n == 0 && rc == 0) {
+		fr_diag(d, FR_ERROR, "no flow files (*.yaml) in %s%s",
+			n == 1 ? paths[0] : "the paths given",
+			n == 1 && paths == default_path ? " (give a PATH)" : "");
+	}
 	for (size_t i = 0; i < files.n; i++) {
 		char *root = root_of(files.v[i]);
 		names_add_unique(&roots, root);

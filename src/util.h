@@ -53,6 +53,9 @@ char *fr_buf_steal(struct fr_buf *b);
 int fr_read_file(char **out, size_t *len, const char *path, size_t max,
 		 char **err);
 
+/* A new random id: prefix and 16 hex digits (caller frees). */
+char *fr_random_id(const char *prefix);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t fr_now_ns(void);
 

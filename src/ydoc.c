@@ -73,7 +73,7 @@ static int cmp_key(const void *a, const void *b)
 /* Sorting the keys keeps this O(n log n) for hostile, huge mappings. */
 static int check_duplicates(struct reader *r, const struct fr_ynode *map)
 {
-	size_t n = fr_ymap_len(map), i;
+	size_t n = fr_ymap_len(map), i, first;
 	const struct fr_ynode **keys;
 	int bad = 0;
 
@@ -83,13 +83,15 @@ static int check_duplicates(struct reader *r, const struct fr_ynode *map)
 	for (i = 0; i < n; i++)
 		keys[i] = fr_ymap_key(map, i);
 	qsort(keys, n, sizeof(*keys), cmp_key);
-	for (i = 1; i < n; i++) {
-		if (keys[i]->len == keys[i - 1]->len &&
-		    memcmp(keys[i]->value, keys[i - 1]->value, keys[i]->len) == 0) {
+	for (i = 1, first = 0; i < n; i++) {
+		if (keys[i]->len == keys[first]->len &&
+		    memcmp(keys[i]->value, keys[first]->value, keys[i]->len) == 0) {
 			fr_diag_at(r->d, FR_ERROR, &keys[i]->loc,
 				   "duplicate key '%s' (first at line %u)",
-				   keys[i]->value, keys[i - 1]->loc.line);
+				   keys[i]->value, keys[first]->loc.line);
 			bad = -1;
+		} else {
+			first = i;
 		}
 	}
 	free(keys);
@@ -120,7 +122,8 @@ static struct fr_ynode *find_anchor(struct reader *r, const char *name)
 }
 
 /* Attaches a finished node to its parent, or makes it the root. */
-static int attach(struct reader *r, struct fr_ynode *node, yaml_mark_t mark)
+static int attach(struct reader *r, struct fr_ynode *node,
+		  const struct fr_loc *loc)
 {
 	struct fr_ynode *parent;
 
@@ -131,15 +134,13 @@ static int attach(struct reader *r, struct fr_ynode *node, yaml_mark_t mark)
 	parent = r->stack[r->depth - 1];
 	if (parent->kind == FR_YMAP && parent->n % 2 == 0 &&
 	    node->kind != FR_YSCALAR) {
-		struct fr_loc loc = loc_of(r->doc->src, mark);
-		fr_diag_at(r->d, FR_ERROR, &loc,
+		fr_diag_at(r->d, FR_ERROR, loc,
 			   "mapping keys must be plain strings");
 		return -1;
 	}
 	add_child(parent, node);
 	if (parent->size > FR_YAML_MAX_NODES) {
-		struct fr_loc loc = loc_of(r->doc->src, mark);
-		fr_diag_at(r->d, FR_ERROR, &loc,
+		fr_diag_at(r->d, FR_ERROR, loc,
 			   "document expands to more than %d nodes through "
 			   "aliases", FR_YAML_MAX_NODES);
 		return -1;
@@ -157,6 +158,21 @@ static void report_parser_error(struct reader *r, yaml_parser_t *p)
 	if (p->error == YAML_MEMORY_ERROR) {
 		fr_diag_at(r->d, FR_ERROR, &loc, "out of memory reading YAML");
 		return;
+	}
+	if (p->error == YAML_READER_ERROR) {
+		/* the reader gives a byte offset, not a mark */
+		const char *t = r->doc->src->text;
+		loc.line = loc.col = 1;
+		for (size_t i = 0; i < p->problem_offset && i < r->doc->src->len;
+		     i++) {
+			if (t[i] == '\n') {
+				loc.line++;
+				loc.col = 1;
+			} else if (((unsigned char)t[i] & 0xC0) != 0x80) {
+				loc.col++;	/* columns count characters */
+			}
+		}
+		off = p->problem_offset;
 	}
 	if (off < r->doc->src->len && r->doc->src->text[off] == '\t')
 		hint = " (tabs are not allowed for indentation; use spaces)";
@@ -192,7 +208,7 @@ static int on_event(struct reader *r, yaml_event_t *ev)
 		node->plain = ev->data.scalar.plain_implicit &&
 			      ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 		remember_anchor(r, ev->data.scalar.anchor, node);
-		return attach(r, node, ev->start_mark) < 0 ? -1 : 1;
+		return attach(r, node, &loc) < 0 ? -1 : 1;
 	case YAML_SEQUENCE_START_EVENT:
 	case YAML_MAPPING_START_EVENT:
 		if (r->depth >= FR_YAML_MAX_DEPTH) {
@@ -215,8 +231,8 @@ static int on_event(struct reader *r, yaml_event_t *ev)
 		node = r->stack[--r->depth];
 		if (node->kind == FR_YMAP && check_duplicates(r, node) < 0)
 			return -1;
-		return attach(r, node, node->loc.line ? ev->start_mark
-						      : ev->start_mark) < 0 ? -1 : 1;
+		/* a misplaced collection is reported where it starts */
+		return attach(r, node, &node->loc) < 0 ? -1 : 1;
 	case YAML_ALIAS_EVENT:
 		node = find_anchor(r, (const char *)ev->data.alias.anchor);
 		if (!node) {
@@ -233,7 +249,7 @@ static int on_event(struct reader *r, yaml_event_t *ev)
 				return -1;
 			}
 		}
-		return attach(r, node, ev->start_mark) < 0 ? -1 : 1;
+		return attach(r, node, &loc) < 0 ? -1 : 1;
 	default:
 		return 1;
 	}

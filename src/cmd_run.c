@@ -1,0 +1,272 @@
+/* run: one flow, now, in this process; prints the trace. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "config.h"
+#include "exec.h"
+#include "http.h"
+#include "json.h"
+#include "schema.h"
+#include "trace.h"
+#include "util.h"
+
+struct run_args {
+	const char *flow, *input, *instance, *public_url;
+	struct fr_setting *sets;
+	size_t nsets;
+	struct fr_mock *mocks;
+	size_t nmocks;
+	bool dry_run, offline;
+};
+
+/* JSON from "JSON", "@FILE" or "-" (stdin); NULL after printing why. */
+static json_t *json_arg(const char *what, const char *arg)
+{
+	json_error_t e;
+	json_t *j;
+
+	if (strcmp(arg, "-") == 0)
+		j = json_loadf(stdin, JSON_DECODE_ANY, &e);
+	else if (arg[0] == '@')
+		j = json_load_file(arg + 1, JSON_DECODE_ANY, &e);
+	else
+		j = json_loads(arg, JSON_DECODE_ANY, &e);
+	if (!j) {
+		if (arg[0] == '@' || strcmp(arg, "-") == 0)
+			fprintf(stderr, "flowrun run: %s: %s:%d:%d: %s\n", what,
+				arg[0] == '@' ? arg + 1 : "<stdin>", e.line,
+				e.column, e.text);
+		else
+			fprintf(stderr, "flowrun run: %s is not JSON: %s (column %d)\n",
+				what, e.text, e.column);
+	}
+	return j;
+}
+
+static void log_to_stderr(void *data, enum fr_log_level level,
+			  const char *flow, const char *step, const char *text)
+{
+	static const char *const names[] = { "debug", "info", "warn", "error" };
+	const int *verbosity = data;
+
+	if (level == FR_LOG_DEBUG && *verbosity < 1)
+		return;
+	if (*verbosity < 0 && level < FR_LOG_WARN)
+		return;
+	fprintf(stderr, "flowrun: %s: %s%s%s: %s\n", names[level], flow,
+		step ? "/" : "", step ? step : "", text);
+}
+
+/* The trigger value: webhook flows take --input as the request body. */
+static json_t *make_trigger(const struct fr_flow *f, json_t *input)
+{
+	if (f->trigger == FR_TRIGGER_WEBHOOK) {
+		char *raw = fr_json_dump(input);
+		json_t *t = json_pack("{sO ss s{} s{} ss ss}", "body", input,
+				      "raw_body", raw, "headers", "query",
+				      "method", "POST", "path", "");
+		free(raw);
+		return t;
+	}
+	if (f->trigger == FR_TRIGGER_MANUAL)
+		return json_incref(input);
+	return json_object();
+}
+
+static int check_sets(const struct fr_integration *in,
+		      const struct fr_setting *sets, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (fr_integration_config(in, sets[i].key))
+			continue;
+		const char **names = fr_xcalloc(in->nconfig + 1, sizeof(*names));
+		for (size_t j = 0; j < in->nconfig; j++)
+			names[j] = in->config[j].name;
+		const char *hint = fr_schema_suggest(sets[i].key, names, in->nconfig);
+		fprintf(stderr, "flowrun: error: --set %s: integration '%s' has no "
+			"config variable '%s'%s%s%s\n", sets[i].key, in->name,
+			sets[i].key, hint ? "; did you mean '" : "",
+			hint ? hint : "", hint ? "'?" : "");
+		free(names);
+		rc = -1;
+	}
+	return rc;
+}
+
+static int parse_args(struct run_args *a, struct fr_common *common,
+		      const struct fr_cmd *cmd, int argc, char **argv)
+{
+	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INPUT, OPT_INSTANCE, OPT_SET,
+	       OPT_DRY_RUN, OPT_OFFLINE, OPT_MOCK, OPT_PUBLIC_URL };
+	static const struct option options[] = {
+		FR_COMMON_OPTIONS,
+		{ "flow", required_argument, NULL, OPT_FLOW },
+		{ "input", required_argument, NULL, OPT_INPUT },
+		{ "instance", required_argument, NULL, OPT_INSTANCE },
+		{ "set", required_argument, NULL, OPT_SET },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "offline", no_argument, NULL, OPT_OFFLINE },
+		{ "mock", required_argument, NULL, OPT_MOCK },
+		{ "public-url", required_argument, NULL, OPT_PUBLIC_URL },
+		{ 0 },
+	};
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, FR_COMMON_SHORT, options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_FLOW:
+			a->flow = optarg;
+			break;
+		case OPT_INPUT:
+			a->input = optarg;
+			break;
+		case OPT_INSTANCE:
+			a->instance = optarg;
+			break;
+		case OPT_PUBLIC_URL:
+			a->public_url = optarg;
+			break;
+		case OPT_DRY_RUN:
+			a->dry_run = true;
+			break;
+		case OPT_OFFLINE:
+			a->offline = true;
+			break;
+		case OPT_SET:
+			a->sets = fr_xrealloc(a->sets, (a->nsets + 1) * sizeof(*a->sets));
+			if (fr_setting_parse(&a->sets[a->nsets], optarg) < 0)
+				return fr_usage_error(cmd, "--set takes KEY=VALUE");
+			a->nsets++;
+			break;
+		case OPT_MOCK: {
+			char *eq = strchr(optarg, '=');
+			json_t *j;
+			if (!eq || !strchr(optarg, '.') || strchr(optarg, '.') > eq)
+				return fr_usage_error(cmd, "--mock takes "
+						      "CONNECTION.ACTION=JSON or =@FILE");
+			*eq = '\0';
+			if (!(j = json_arg("--mock", eq + 1)))
+				return FR_EXIT_USAGE;
+			a->mocks = fr_xrealloc(a->mocks, (a->nmocks + 1) * sizeof(*a->mocks));
+			a->mocks[a->nmocks].action = optarg;
+			a->mocks[a->nmocks].output = j;
+			a->nmocks++;
+			break;
+		}
+		default:
+			if ((rc = fr_common_option(common, cmd, opt, optarg)) >= 0)
+				return rc;
+		}
+	}
+	if (!a->flow)
+		return fr_usage_error(cmd, "--flow NAME is required");
+	return -1;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	const struct fr_cmd *cmd = fr_cmd_find("run");
+	struct run_args a = { 0 };
+	struct fr_common common;
+	struct fr_project *p = NULL;
+	struct fr_engine *e = NULL;
+	struct fr_redact *rd = fr_redact_create();
+	struct fr_exec_result res = { 0 };
+	json_t *input = NULL, *config = NULL, *trigger = NULL;
+	const struct fr_flow *f;
+	const struct fr_instance *inst = NULL;
+	char *exec_id = NULL;
+	struct fr_diag d;
+	int rc;
+
+	fr_common_init(&common);
+	fr_diag_init(&d, stderr);
+	if ((rc = parse_args(&a, &common, cmd, argc, argv)) >= 0)
+		goto out;
+	fr_common_load(&p, &common, argv + optind, (size_t)(argc - optind), &d);
+	fr_diag_flush(&d);
+	if (d.nerrors) {
+		rc = FR_EXIT_INVALID;
+		goto out;
+	}
+	if (!(f = fr_project_flow(p, a.flow))) {
+		fprintf(stderr, "flowrun run: no flow '%s' (or more than one: "
+				"write INTEGRATION/FLOW); the flows are:\n", a.flow);
+		for (size_t i = 0; i < p->nintegrations; i++)
+			for (size_t j = 0; j < p->integrations[i]->nflows; j++)
+				fprintf(stderr, "  %s/%s\n", p->integrations[i]->name,
+					p->integrations[i]->flows[j].name);
+		rc = FR_EXIT_USAGE;
+		goto out;
+	}
+	if (a.instance && strcmp(a.instance, "default") != 0 &&
+	    !(inst = fr_project_instance(p, f->integration, a.instance))) {
+		fprintf(stderr, "flowrun: error: no instance '%s' of integration "
+				"'%s' (expected instances/%s.yaml in %s)\n",
+			a.instance, f->integration->name, a.instance,
+			f->integration->root);
+		rc = FR_EXIT_CONFIG;
+		goto out;
+	}
+	if (!inst && !a.instance)
+		inst = fr_project_instance(p, f->integration, "default");
+	if (check_sets(f->integration, a.sets, a.nsets) < 0 ||
+	    fr_config_resolve(&config, f->integration, inst, a.sets, a.nsets, rd,
+			      &d) < 0) {
+		fr_diag_flush(&d);
+		rc = FR_EXIT_CONFIG;
+		goto out;
+	}
+	if (a.input && !(input = json_arg("--input", a.input))) {
+		rc = FR_EXIT_USAGE;
+		goto out;
+	}
+	trigger = make_trigger(f, input ? input : json_object());
+	fr_http_global_init();
+	{
+		struct fr_exec_opts opts = {
+			.dry_run = a.dry_run, .offline = a.offline,
+			.mocks = a.mocks, .nmocks = a.nmocks,
+			.public_url = a.public_url,
+		};
+		struct fr_exec_hooks hooks = { .data = &common.verbosity,
+					       .log = log_to_stderr };
+		struct fr_exec_request req = {
+			.flow = f, .instance = inst ? inst->name : "default",
+			.config = config, .trigger = trigger, .redact = rd,
+		};
+		exec_id = fr_random_id("ex_");
+		req.execution = exec_id;
+		e = fr_engine_create(p, &opts, &hooks);
+		fr_engine_run(e, &req, &res);
+	}
+	if (common.json) {
+		char *s = json_dumps(res.trace, JSON_INDENT(2));
+		puts(s);
+		free(s);
+	} else if (common.verbosity >= 0 || res.status != FR_EXEC_OK) {
+		fr_trace_print(stdout, res.trace, common.color == 1, common.verbosity);
+	}
+	if (res.status != FR_EXEC_OK)
+		fprintf(stderr, "flowrun: error: %s\n", res.error);
+	rc = res.status == FR_EXEC_OK ? FR_EXIT_OK : FR_EXIT_FAILED;
+out:
+	fr_exec_result_finish(&res);
+	fr_engine_destroy(e);
+	for (size_t i = 0; i < a.nmocks; i++)
+		json_decref(a.mocks[i].output);
+	free(a.mocks);
+	free(a.sets);
+	free(exec_id);
+	json_decref(input);
+	json_decref(config);
+	json_decref(trigger);
+	fr_redact_destroy(rd);
+	fr_project_destroy(p);
+	fr_common_finish(&common);
+	return rc;
+}

@@ -1,0 +1,140 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+int fr_setting_parse(struct fr_setting *out, char *arg)
+{
+	char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg)
+		return -1;
+	*eq = '\0';
+	out->key = arg;
+	out->value = eq + 1;
+	return 0;
+}
+
+static const char *type_name(enum fr_type t)
+{
+	static const char *const names[] = { "any", "string", "number",
+					     "boolean", "object", "array" };
+	return names[t];
+}
+
+static bool type_ok(enum fr_type t, const json_t *v)
+{
+	switch (t) {
+	case FR_TYPE_STRING:
+		return json_is_string(v);
+	case FR_TYPE_NUMBER:
+		return json_is_number(v);
+	case FR_TYPE_BOOLEAN:
+		return json_is_boolean(v);
+	case FR_TYPE_OBJECT:
+		return json_is_object(v);
+	case FR_TYPE_ARRAY:
+		return json_is_array(v);
+	default:
+		return true;
+	}
+}
+
+/* Text from the environment or the command line, as a value. */
+static json_t *from_text(enum fr_type t, const char *text)
+{
+	json_t *v;
+
+	if (t == FR_TYPE_STRING)
+		return json_string(text);
+	v = json_loads(text, JSON_DECODE_ANY, NULL);
+	if (v && (t != FR_TYPE_ANY || !json_is_string(v)))
+		return v;
+	json_decref(v);
+	return json_string(text);
+}
+
+int fr_config_resolve(json_t **out, const struct fr_integration *in,
+		      const struct fr_instance *inst,
+		      const struct fr_setting *sets, size_t nsets,
+		      struct fr_redact *r, struct fr_diag *d)
+{
+	json_t *cfg = json_object();
+	const char *iname = inst ? inst->name : "default";
+	int bad = 0;
+
+	*out = NULL;
+	for (size_t i = 0; i < in->nconfig; i++) {
+		const struct fr_config_var *cv = &in->config[i];
+		json_t *v = cv->def ? json_incref(cv->def) : NULL;
+		const char *source = "its default";
+		const json_t *iv = inst && inst->config
+					   ? json_object_get(inst->config, cv->name)
+					   : NULL;
+		const char *env = cv->env ? getenv(cv->env) : NULL;
+
+		if (iv) {
+			json_decref(v);
+			v = json_incref((json_t *)iv);
+			source = "the instance file";
+		}
+		if (env) {
+			json_decref(v);
+			v = from_text(cv->type, env);
+			source = "the environment";
+		}
+		for (size_t s = 0; s < nsets; s++) {
+			if (strcmp(sets[s].key, cv->name) == 0) {
+				json_decref(v);
+				v = from_text(cv->type, sets[s].value);
+				source = "--set";
+			}
+		}
+		if (v && json_is_null(v) && cv->required) {
+			json_decref(v);
+			v = NULL;
+		}
+		if (!v && cv->required) {
+			struct fr_buf how;
+			fr_buf_init(&how);
+			if (cv->env)
+				fr_buf_printf(&how, "set the environment variable "
+					      "%s, ", cv->env);
+			fr_buf_printf(&how, "pass --set %s=VALUE, or add it under "
+				      "'config:' in instances/%s.yaml", cv->name,
+				      iname);
+			fr_diag_at(d, FR_ERROR, &cv->loc,
+				   "missing %sconfig value '%s' for integration "
+				   "'%s', instance '%s'; %s",
+				   cv->secret ? "secret " : "", cv->name, in->name,
+				   iname, fr_buf_cstr(&how));
+			fr_buf_finish(&how);
+			bad = -1;
+			continue;
+		}
+		if (!v)
+			continue;
+		if (!type_ok(cv->type, v)) {
+			fr_diag_at(d, FR_ERROR, &cv->loc,
+				   "config value '%s' from %s must be %s, not %s",
+				   cv->name, source, type_name(cv->type),
+				   json_is_string(v) ? "a string"
+				   : json_is_number(v) ? "a number"
+				   : json_is_boolean(v) ? "a boolean"
+				   : json_is_object(v) ? "an object"
+				   : json_is_array(v) ? "an array" : "null");
+			bad = -1;
+		}
+		if (cv->secret)
+			fr_redact_add_json(r, v);
+		json_object_set_new(cfg, cv->name, v);
+	}
+	if (bad) {
+		json_decref(cfg);
+		return -1;
+	}
+	*out = cfg;
+	return 0;
+}

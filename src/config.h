@@ -1,0 +1,38 @@
+/*
+ * config: resolves an integration's configuration for one instance.
+ *
+ * Values come, later winning: the declared default, the instance file, the
+ * variable's `env`, then --set KEY=VALUE.  Text from the environment and the
+ * command line is taken as a string for `type: string` (and untyped
+ * variables whose text is not JSON), else parsed as JSON.  Types are
+ * checked.  Secret values are registered with the redactor.
+ */
+#ifndef FR_CONFIG_H
+#define FR_CONFIG_H
+
+#include <jansson.h>
+
+#include "diag.h"
+#include "model.h"
+#include "redact.h"
+
+struct fr_setting {
+	const char *key;
+	const char *value;
+};
+
+/* Splits "KEY=VALUE" (arg kept, borrowed); -1 when there is no '='. */
+int fr_setting_parse(struct fr_setting *out, char *arg);
+
+/*
+ * Resolves in's config for inst (NULL: the default instance).  On success
+ * *out is a new object.  Every missing or invalid value is reported to d,
+ * naming the variable and every way to supply it; returns -1 then.
+ * Settings naming no variable of in are ignored (the caller checks them).
+ */
+int fr_config_resolve(json_t **out, const struct fr_integration *in,
+		      const struct fr_instance *inst,
+		      const struct fr_setting *sets, size_t nsets,
+		      struct fr_redact *r, struct fr_diag *d);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * exec: the engine.  Runs one flow of a loaded project: every step kind,
+ * `if`, on_error with retries, step and flow timeouts, and connector actions
+ * over HTTP (http.h), with dry-run, offline and mocks.
+ *
+ * An engine belongs to one thread: it holds that thread's compiled jq
+ * programs (jqx.h), its HTTP handle (connections stay open between
+ * executions) and a watchdog thread that interrupts a jq program running
+ * past its step's or flow's deadline.  The project must outlive the engine.
+ *
+ * The engine knows nothing about HTTP servers or stores: persisted state
+ * and log lines leave through the hooks.  Everything it reports (the trace,
+ * error messages, log lines) has passed through the execution's redactor.
+ */
+#ifndef FR_EXEC_H
+#define FR_EXEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "project.h"
+#include "redact.h"
+
+struct fr_mock {
+	const char *action;	/* "CONNECTION.ACTION" */
+	json_t *output;		/* borrowed */
+};
+
+struct fr_exec_opts {
+	bool dry_run;		/* send reads, print writes, use samples */
+	bool offline;		/* send nothing: mocks or samples only */
+	const struct fr_mock *mocks;
+	size_t nmocks;
+	const char *public_url;	/* base of .webhooks URLs */
+};
+
+struct fr_exec_hooks {
+	void *data;
+	/* Persists one state key (durably) before the step completes. */
+	int (*set_state)(void *data, const char *key, const json_t *value,
+			 char **err);
+	/* A `log` step's text, redacted. */
+	void (*log)(void *data, enum fr_log_level level, const char *flow,
+		    const char *step, const char *text);
+};
+
+struct fr_exec_request {
+	const struct fr_flow *flow;
+	const char *instance;		/* "default" when NULL */
+	const json_t *config;		/* resolved; borrowed */
+	const json_t *state;		/* borrowed; NULL = {} */
+	const json_t *trigger;		/* borrowed; NULL = {} */
+	const char *execution;		/* id */
+	struct fr_redact *redact;	/* borrowed; secrets registered */
+};
+
+enum fr_exec_status { FR_EXEC_OK, FR_EXEC_FAILED };
+
+struct fr_exec_result {
+	enum fr_exec_status status;
+	char *error;		/* redacted, when failed */
+	json_t *output;		/* the last step's output (not redacted) */
+	json_t *response;	/* set by a respond step, else NULL */
+	json_t *trace;		/* redacted; see flowrun(1) "JSON OUTPUT" */
+	uint64_t duration_ns;
+	unsigned requests, writes_sent, writes_skipped;
+};
+
+struct fr_engine;
+
+struct fr_engine *fr_engine_create(const struct fr_project *p,
+				   const struct fr_exec_opts *opts,
+				   const struct fr_exec_hooks *hooks);
+void fr_engine_destroy(struct fr_engine *e);
+
+/* Runs req; *out is filled in any case (finish it). 0 ok, -1 failed. */
+int fr_engine_run(struct fr_engine *e, const struct fr_exec_request *req,
+		  struct fr_exec_result *out);
+void fr_exec_result_finish(struct fr_exec_result *r);
+
+/* The public URL of a webhook flow for an instance (caller frees). */
+char *fr_webhook_url(const char *public_url, const struct fr_flow *f,
+		     const char *instance);
+
+#endif

@@ -1,0 +1,167 @@
+#include "redact.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct fr_redact {
+	char **secrets;
+	size_t n, cap;
+};
+
+struct fr_redact *fr_redact_create(void)
+{
+	return fr_xcalloc(1, sizeof(struct fr_redact));
+}
+
+void fr_redact_destroy(struct fr_redact *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		free(r->secrets[i]);
+	free(r->secrets);
+	free(r);
+}
+
+void fr_redact_add(struct fr_redact *r, const char *secret)
+{
+	if (!secret || !*secret)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		if (strcmp(r->secrets[i], secret) == 0)
+			return;
+	}
+	fr_grow(&r->secrets, &r->cap, r->n + 1, sizeof(*r->secrets));
+	r->secrets[r->n++] = fr_xstrdup(secret);
+	/* longest first, so a secret containing another is masked whole */
+	for (size_t i = r->n - 1; i > 0 &&
+	     strlen(r->secrets[i]) > strlen(r->secrets[i - 1]); i--) {
+		char *t = r->secrets[i];
+		r->secrets[i] = r->secrets[i - 1];
+		r->secrets[i - 1] = t;
+	}
+}
+
+void fr_redact_add_json(struct fr_redact *r, const json_t *j)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j)) {
+		fr_redact_add(r, json_string_value(j));
+	} else if (json_is_object(j)) {
+		json_object_foreach((json_t *)j, key, v)
+			fr_redact_add_json(r, v);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			fr_redact_add_json(r, v);
+	} else if (json_is_number(j)) {
+		char *s = json_dumps(j, JSON_ENCODE_ANY);
+		fr_redact_add(r, s);
+		free(s);
+	}
+}
+
+/* Masks the password of scheme://user:password@host. */
+static void mask_url_passwords(struct fr_buf *b)
+{
+	char *p = b->data;
+
+	while (p && (p = strstr(p, "://")) != NULL) {
+		char *start = p + 3, *end = start;
+		char *colon = NULL, *at = NULL;
+		while (*end && !strchr("/?# \t\n\"'", *end)) {
+			if (*end == ':' && !colon)
+				colon = end;
+			if (*end == '@')
+				at = end;
+			end++;
+		}
+		if (colon && at && colon < at && at - colon - 1 > 0 &&
+		    !(at - colon - 1 == 3 && memcmp(colon + 1, "***", 3) == 0)) {
+			size_t off = (size_t)(colon + 1 - b->data);
+			size_t len = (size_t)(at - colon - 1);
+			memmove(colon + 4, at, strlen(at) + 1);
+			memcpy(colon + 1, "***", 3);
+			b->len = b->len - len + 3;
+			p = b->data + off + 3;
+		} else {
+			p = end;
+		}
+	}
+}
+
+char *fr_redact_str(const struct fr_redact *r, const char *s)
+{
+	struct fr_buf b;
+
+	fr_buf_init(&b);
+	fr_buf_puts(&b, s);
+	for (size_t i = 0; r && i < r->n; i++) {
+		const char *sec = r->secrets[i];
+		size_t slen = strlen(sec);
+		char *hit;
+		size_t from = 0;
+		if (!strstr(b.data, sec))
+			continue;
+		while ((hit = strstr(b.data + from, sec)) != NULL) {
+			struct fr_buf nb;
+			size_t off = (size_t)(hit - b.data);
+			fr_buf_init(&nb);
+			fr_buf_add(&nb, b.data, off);
+			fr_buf_puts(&nb, "***");
+			fr_buf_puts(&nb, hit + slen);
+			fr_buf_finish(&b);
+			b = nb;
+			from = off + 3;
+		}
+	}
+	if (b.len == 0)
+		fr_buf_cstr(&b);
+	mask_url_passwords(&b);
+	return fr_buf_steal(&b);
+}
+
+json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
+{
+	const char *key;
+	json_t *v, *out;
+	size_t i;
+
+	switch (json_typeof(j)) {
+	case JSON_STRING: {
+		char *s = fr_redact_str(r, json_string_value(j));
+		out = json_string(s);
+		free(s);
+		return out ? out : json_string("***");
+	}
+	case JSON_OBJECT:
+		out = json_object();
+		json_object_foreach((json_t *)j, key, v) {
+			char *k = fr_redact_str(r, key);
+			json_object_set_new(out, k, fr_redact_json(r, v));
+			free(k);
+		}
+		return out;
+	case JSON_ARRAY:
+		out = json_array();
+		json_array_foreach(j, i, v)
+			json_array_append_new(out, fr_redact_json(r, v));
+		return out;
+	default:
+		if (json_is_number(j) && r) {
+			char *s = json_dumps(j, JSON_ENCODE_ANY);
+			for (size_t k = 0; k < r->n; k++) {
+				if (strcmp(s, r->secrets[k]) == 0) {
+					free(s);
+					return json_string("***");
+				}
+			}
+			free(s);
+		}
+		return json_deep_copy(j);
+	}
+}

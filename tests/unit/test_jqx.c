@@ -1,0 +1,109 @@
+/* jqx: the batch compiles once, errors map to their expressions, eval rules */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "jqx.h"
+#include "tap.h"
+#include "util.h"
+
+static char *diag_text(struct fr_diag *d, char **buf, size_t *len, FILE *f)
+{
+	fr_diag_flush(d);
+	fclose(f);
+	(void)len;
+	return *buf;
+}
+
+static void *interrupter(void *arg)
+{
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	fr_jqx_interrupt(arg);
+	return NULL;
+}
+
+int main(void)
+{
+	char text[] = "a\nb\nc\n";
+	struct fr_source *src = fr_source_create("t.yaml", fr_xstrdup(text), 6);
+	struct fr_loc l1 = { src, 1, 1 }, l2 = { src, 2, 3 }, l3 = { src, 3, 5 };
+	struct fr_jqx_prog *p = fr_jqx_prog_create();
+	const char *loopvars[] = { "item", "index" };
+	struct fr_diag d;
+	char *buf = NULL, *err = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct fr_jqx *jx;
+	jv out;
+	int a, b, c, e, many, none, loop, spin, halt;
+
+	a = fr_jqx_prog_add(p, ".x + 1", &l1, NULL, 0);
+	b = fr_jqx_prog_add(p, ".x | ]", &l2, NULL, 0);
+	c = fr_jqx_prog_add(p, "$nope", &l3, NULL, 0);
+	ok(c == 2, "ids are given in order");
+	e = fr_jqx_prog_add(p, "# a comment\n[$ctx.x, .x]", &l1, NULL, 0);
+	many = fr_jqx_prog_add(p, ".x, .x", &l1, NULL, 0);
+	none = fr_jqx_prog_add(p, "empty", &l1, NULL, 0);
+	loop = fr_jqx_prog_add(p, "[$item, $index, .x]", &l1, loopvars, 2);
+	spin = fr_jqx_prog_add(p, "def f: f; f", &l1, NULL, 0);
+	halt = fr_jqx_prog_add(p, "error(\"boom\")", &l1, NULL, 0);
+	fr_diag_init(&d, f);
+	is_int(fr_jqx_prog_check(p, &d), 2, "two invalid programs found");
+	diag_text(&d, &buf, &len, f);
+	ok(strstr(buf, "t.yaml:2:3: error: invalid jq program: syntax error") != NULL,
+	   "syntax error located at its expression");
+	ok(strstr(buf, "t.yaml:3:5: error: invalid jq program: $nope is not defined") != NULL,
+	   "undefined variable located");
+	ok(strstr(buf, "Unix shell") == NULL, "shell hint dropped");
+
+	jx = fr_jqx_create(p);
+	is_int(fr_jqx_eval(jx, a, jv_parse("{\"x\": 41}"), jv_array(), &out, &err), 0, "eval");
+	is_int((long long)jv_number_value(out), 42, ".x + 1 = 42");
+	jv_free(out);
+	ok(fr_jqx_eval(jx, b, jv_object(), jv_array(), &out, &err) < 0, "invalid program fails at run time");
+	free(err);
+	is_int(fr_jqx_eval(jx, e, jv_parse("{\"x\": 7}"), jv_array(), &out, &err), 0, "comment and $ctx");
+	{
+		jv s = jv_dump_string(out, 0);
+		is_str(jv_string_value(s), "[7,7]", "$ctx is the input");
+		jv_free(s);
+	}
+	ok(fr_jqx_eval(jx, many, jv_parse("{\"x\": 1}"), jv_array(), &out, &err) < 0, "two values is an error");
+	ok(err && strstr(err, "more than one value"), "message says so: %s", err ? err : "");
+	free(err);
+	ok(fr_jqx_eval(jx, none, jv_null(), jv_array(), &out, &err) < 0, "no value is an error");
+	ok(err && strstr(err, "no value"), "message says no value");
+	free(err);
+	is_int(fr_jqx_eval(jx, loop, jv_parse("{\"x\": 3}"), jv_parse("[\"a\", 5]"), &out, &err), 0, "loop vars");
+	{
+		jv s = jv_dump_string(out, 0);
+		is_str(jv_string_value(s), "[\"a\",5,3]", "$item and $index bound");
+		jv_free(s);
+	}
+	ok(fr_jqx_eval(jx, halt, jv_null(), jv_array(), &out, &err) < 0, "error() fails");
+	is_str(err, "boom", "error message kept");
+	free(err);
+	{
+		pthread_t t;
+		uint64_t t0 = fr_now_ns();
+		pthread_create(&t, NULL, interrupter, jx);
+		ok(fr_jqx_eval(jx, spin, jv_null(), jv_array(), &out, &err) < 0,
+		   "runaway program interrupted");
+		pthread_join(t, NULL);
+		ok(err && strstr(err, "interrupted"), "says interrupted");
+		ok(fr_now_ns() - t0 < 5000000000ull, "stopped promptly");
+		free(err);
+	}
+	is_int(fr_jqx_eval(jx, a, jv_parse("{\"x\": 1}"), jv_array(), &out, &err), 0,
+	       "state usable after an interrupt");
+	jv_free(out);
+	fr_jqx_destroy(jx);
+	fr_jqx_prog_destroy(p);
+	fr_source_unref(src);
+	free(buf);
+	return done_testing();
+}
