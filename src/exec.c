@@ -29,6 +29,7 @@ struct fr_engine {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	uint64_t deadline;	/* monotonic ns; 0 = none */
+	uint64_t wake_at;	/* when the watchdog wakes; 0 = when told */
 	bool quit;
 };
 
@@ -48,25 +49,31 @@ struct run {
 
 /* watchdog */
 
+/*
+ * The watchdog sleeps until the deadline.  Deadlines move on every step and
+ * execution, so waking it each time would cost a context switch per step:
+ * it is only woken when the new deadline is sooner than its alarm; when it
+ * wakes for nothing, it sleeps again until the deadline now in force.
+ */
 static void *watchdog(void *arg)
 {
 	struct fr_engine *e = arg;
 
 	pthread_mutex_lock(&e->mu);
 	while (!e->quit) {
-		if (e->deadline == 0) {
+		uint64_t now = fr_now_ns();
+		if (e->deadline && now >= e->deadline) {
+			fr_jqx_interrupt(e->jx);
+			e->deadline = 0;
+		}
+		e->wake_at = e->deadline;
+		if (e->wake_at == 0) {
 			pthread_cond_wait(&e->cv, &e->mu);
 			continue;
 		}
-		uint64_t now = fr_now_ns();
-		if (now >= e->deadline) {
-			fr_jqx_interrupt(e->jx);
-			e->deadline = 0;
-			continue;
-		}
 		struct timespec ts = {
-			.tv_sec = (time_t)(e->deadline / 1000000000u),
-			.tv_nsec = (long)(e->deadline % 1000000000u),
+			.tv_sec = (time_t)(e->wake_at / 1000000000u),
+			.tv_nsec = (long)(e->wake_at % 1000000000u),
 		};
 		pthread_cond_timedwait(&e->cv, &e->mu, &ts);
 	}
@@ -74,16 +81,13 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
-/* Sets the deadline; wakes the watchdog only when it must wake sooner. */
+/* Sets the deadline (0: none); wakes the watchdog only when it must. */
 static void arm(struct fr_engine *e, uint64_t deadline)
 {
 	pthread_mutex_lock(&e->mu);
-	if (deadline && (e->deadline == 0 || deadline < e->deadline)) {
-		e->deadline = deadline;
+	e->deadline = deadline;
+	if (deadline && (e->wake_at == 0 || deadline < e->wake_at))
 		pthread_cond_signal(&e->cv);
-	} else {
-		e->deadline = deadline;
-	}
 	pthread_mutex_unlock(&e->mu);
 }
 
@@ -1291,8 +1295,8 @@ int fr_engine_run(struct fr_engine *e, const struct fr_exec_request *req,
 	json_object_set_new(trace, "writes_skipped", json_integer(out->writes_skipped));
 	json_object_set(trace, "output", out->output);
 	json_object_set_new(trace, "steps", steps);
-	out->trace = fr_redact_json(req->redact, trace);
-	json_decref(trace);
+	fr_redact_json_inplace(req->redact, trace);
+	out->trace = trace;
 	free(r.error);
 	json_decref(r.conns);
 	jv_free(r.ctx);

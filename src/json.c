@@ -49,9 +49,11 @@ json_t *fr_jv_to_json(jv v)
 	switch (jv_get_kind(v)) {
 	case JV_KIND_OBJECT:
 		out = json_object();
+		/* jq strings are valid UTF-8: skip jansson's checks */
 		jv_object_foreach(v, k, val) {
-			json_object_set_new(out, jv_string_value(k),
-					    fr_jv_to_json(val));
+			json_object_setn_new_nocheck(out, jv_string_value(k),
+				(size_t)jv_string_length_bytes(jv_copy(k)),
+				fr_jv_to_json(val));
 			jv_free(k);
 		}
 		break;
@@ -63,10 +65,8 @@ json_t *fr_jv_to_json(jv v)
 					      fr_jv_to_json(jv_array_get(jv_copy(v), i)));
 		break;
 	case JV_KIND_STRING:
-		out = json_stringn(jv_string_value(v),
-				   (size_t)jv_string_length_bytes(jv_copy(v)));
-		if (!out)	/* invalid UTF-8 cannot happen in jv; be safe */
-			out = json_null();
+		out = json_stringn_nocheck(jv_string_value(v),
+				(size_t)jv_string_length_bytes(jv_copy(v)));
 		break;
 	case JV_KIND_NUMBER:
 		d = jv_number_value(v);

@@ -165,3 +165,68 @@ json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
 		return json_deep_copy(j);
 	}
 }
+
+static bool needs_redaction(const struct fr_redact *r, const char *s)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (strstr(s, r->secrets[i]))
+			return true;
+	}
+	return strstr(s, "://") && strchr(s, '@');
+}
+
+/* A secret number becomes "***" (a new reference), else NULL. */
+static json_t *secret_number(const struct fr_redact *r, const json_t *v)
+{
+	json_t *red;
+
+	if (!json_is_number(v) || !r->n)
+		return NULL;
+	red = fr_redact_json(r, v);
+	if (json_is_string(red))
+		return red;
+	json_decref(red);
+	return NULL;
+}
+
+void fr_redact_json_inplace(const struct fr_redact *r, json_t *j)
+{
+	const char *key;
+	json_t *v, *red;
+	size_t i;
+	void *tmp;
+
+	switch (json_typeof(j)) {
+	case JSON_STRING:
+		if (needs_redaction(r, json_string_value(j))) {
+			char *s = fr_redact_str(r, json_string_value(j));
+			json_string_set(j, s);
+			free(s);
+		}
+		break;
+	case JSON_OBJECT:
+		json_object_foreach_safe(j, tmp, key, v) {
+			if ((red = secret_number(r, v)))
+				json_object_set_new(j, key, red);
+			else
+				fr_redact_json_inplace(r, v);
+			if (needs_redaction(r, key)) {
+				char *k = fr_redact_str(r, key);
+				json_object_set(j, k, json_object_get(j, key));
+				json_object_del(j, key);
+				free(k);
+			}
+		}
+		break;
+	case JSON_ARRAY:
+		json_array_foreach(j, i, v) {
+			if ((red = secret_number(r, v)))
+				json_array_set_new(j, i, red);
+			else
+				fr_redact_json_inplace(r, v);
+		}
+		break;
+	default:
+		break;
+	}
+}

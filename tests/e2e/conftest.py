@@ -1,0 +1,136 @@
+"""Fixtures of the end-to-end tests of `flowrun run`.
+
+    FLOWRUN=build/src/flowrun /usr/bin/python3 -m pytest -q tests/e2e
+
+The flowrun binary is $FLOWRUN, else build/src/flowrun in the source tree.
+The stand-ins (tests/standins) run once per module on ephemeral ports and are
+reset before each test; they are stopped by pid when the module ends.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "standins"))
+
+import harness  # noqa: E402
+
+from helpers import *  # noqa: E402,F401,F403
+
+
+class Result:
+    """What one flowrun run gave: rc, stdout, stderr (text), and seconds."""
+
+    def __init__(self, rc, stdout, stderr, seconds, argv):
+        self.rc, self.stdout, self.stderr = rc, stdout, stderr
+        self.seconds = seconds
+        self.argv = argv
+
+    def __iter__(self):  # rc, out, err = run(...)
+        return iter((self.rc, self.stdout, self.stderr))
+
+    def json(self):
+        try:
+            return json.loads(self.stdout)
+        except ValueError:
+            raise AssertionError("stdout is not JSON:\n%s\n--- stderr:\n%s"
+                                 % (self.stdout, self.stderr)) from None
+
+    def __repr__(self):
+        return ("<flowrun %s: rc=%s in %.2fs\n--- stdout:\n%s\n--- stderr:\n%s>"
+                % (" ".join(self.argv), self.rc, self.seconds,
+                   self.stdout[-4000:], self.stderr[-4000:]))
+
+
+@pytest.fixture(scope="session")
+def flowrun_bin():
+    path = os.environ.get("FLOWRUN") or os.path.join(ROOT, "build", "src", "flowrun")
+    path = os.path.abspath(path)
+    if not os.access(path, os.X_OK):
+        pytest.fail("no flowrun binary at %s (build it, or set FLOWRUN)" % path)
+    return path
+
+
+@pytest.fixture
+def base_env(tmp_path):
+    """The environment flowrun runs in: the three secrets set, no colour,
+    a store in the test's temporary directory."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("FLOWRUN_") and k not in ("NO_COLOR",)}
+    env.update({
+        "PROGIX_API_KEY": API_KEY,
+        "PROGIX_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SLACK_TOKEN": SLACK_TOKEN,
+        "NO_COLOR": "1",
+        "FLOWRUN_STORE": "sqlite:%s" % (tmp_path / "store.db"),
+        "no_proxy": "*", "NO_PROXY": "*",
+    })
+    for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+              "all_proxy", "ALL_PROXY"):
+        env.pop(k, None)
+    return env
+
+
+@pytest.fixture
+def run(flowrun_bin, base_env, tmp_path):
+    """run("run", ARGS..., env={...}, unset=[...], timeout=S, stdin=TEXT)
+    runs flowrun in the test's temporary directory; a Result, which also
+    unpacks as (rc, stdout, stderr)."""
+
+    def _run(*args, env=None, unset=(), timeout=30, stdin=None):
+        e = dict(base_env)
+        e.update(env or {})
+        for k in unset:
+            e.pop(k, None)
+        argv = [flowrun_bin] + [str(a) for a in args]
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(argv, cwd=str(tmp_path), env=e, input=stdin,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=timeout, text=True, errors="replace")
+        except subprocess.TimeoutExpired as x:
+            pytest.fail("flowrun %s did not finish in %s s; stderr so far:\n%s"
+                        % (" ".join(argv[1:]), timeout,
+                           (x.stderr or b"")[-2000:]))
+        return Result(p.returncode, p.stdout, p.stderr,
+                      time.monotonic() - t0, argv[1:])
+
+    return _run
+
+
+# -- stand-ins ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def progix_server():
+    s = harness.start("progix", "--api-key", API_KEY,
+                      "--webhook-secret", WEBHOOK_SECRET, "--page-size", "2")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def slack_server():
+    s = harness.start("slack", "--token", SLACK_TOKEN,
+                      "--channels", "#newaccount,#general")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def progix(progix_server):
+    assert progix_server.running(), progix_server.log
+    progix_server.post("/_admin/reset")
+    return progix_server
+
+
+@pytest.fixture
+def slack(slack_server):
+    assert slack_server.running(), slack_server.log
+    slack_server.post("/_admin/reset")
+    return slack_server
