@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,6 +24,7 @@ struct fr_engine {
 	struct fr_jqx *jx;
 	struct fr_http *http;
 	const struct fr_connector *http_connector;
+	struct fr_engine *pool[64];	/* for loops with concurrency */
 
 	/* watchdog: interrupts jq past the deadline */
 	pthread_t wd;
@@ -130,6 +132,8 @@ void fr_engine_destroy(struct fr_engine *e)
 	pthread_cond_signal(&e->cv);
 	pthread_mutex_unlock(&e->mu);
 	pthread_join(e->wd, NULL);
+	for (size_t i = 0; i < FR_ARRAY_LEN(e->pool); i++)
+		fr_engine_destroy(e->pool[i]);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
 	fr_jqx_destroy(e->jx);
@@ -949,15 +953,156 @@ static int do_branch(struct run *r, const struct fr_step *s, jv vars,
 	return rc;
 }
 
-static int do_loop(struct run *r, const struct fr_step *s, jv vars,
-		   json_t *rec, jv *out, char **err)
+/*
+ * Parallel iterations (concurrency > 1).  jv and json_t values are not
+ * thread-safe, so each worker gets its own engine (from e->pool: its own jq
+ * state, HTTP handle and watchdog) and its own copies of the context, made
+ * from text before the threads start.  Results and traces come back per
+ * index after the join, so the loop's output keeps the items' order.
+ */
+struct slot {
+	jv out;
+	json_t *trace;
+	bool ran, failed, stopped;
+	char *error;
+};
+
+struct par {
+	struct run *parent;
+	const struct fr_step *s;
+	char *ctx, *vars, *items;
+	uint64_t deadline;
+	int n;
+	atomic_int next;
+	atomic_bool stop;
+	struct slot *slots;
+};
+
+struct worker {
+	struct par *par;
+	struct fr_engine *e;
+	json_t *conns;
+	struct fr_exec_result res;
+};
+
+static void *loop_worker(void *arg)
 {
-	json_t *iters = json_array();
+	struct worker *w = arg;
+	struct par *par = w->par;
+	struct run sub = { .e = w->e, .req = par->parent->req, .res = &w->res };
+	jv vars = jv_parse(par->vars), items = jv_parse(par->items);
+
+	sub.ctx = jv_parse(par->ctx);
+	sub.conns = w->conns;
+	sub.deadline = par->deadline;
+	sub.last = jv_null();
+	arm(w->e, sub.deadline);
+	for (;;) {
+		int k = atomic_fetch_add(&par->next, 1);
+		struct slot *sl;
+		jv ivars, steps;
+		if (k >= par->n || atomic_load(&par->stop))
+			break;
+		sl = &par->slots[k];
+		sl->trace = json_array();
+		sl->out = jv_null();
+		sl->ran = true;
+		ivars = jv_array_append(jv_array_append(jv_copy(vars),
+			jv_array_get(jv_copy(items), k)), jv_number(k));
+		steps = jv_object_get(jv_copy(sub.ctx), jv_string("steps"));
+		run_steps(&sub, &par->s->body, ivars, sl->trace, &sl->out);
+		sub.ctx = jv_object_set(sub.ctx, jv_string("steps"), steps);
+		jv_free(ivars);
+		if (sub.failed || sub.stop) {
+			sl->failed = sub.failed;
+			sl->stopped = true;
+			sl->error = sub.error;
+			sub.error = NULL;
+			sub.failed = sub.stop = false;
+			atomic_store(&par->stop, true);
+		}
+	}
+	arm(w->e, 0);
+	jv_free(vars);
+	jv_free(items);
+	jv_free(sub.ctx);
+	jv_free(sub.last);
+	return NULL;
+}
+
+static int loop_parallel(struct run *r, const struct fr_step *s, jv vars,
+			 jv items, int n, uint64_t deadline, json_t *iters,
+			 jv *results)
+{
+	int nworkers = s->concurrency < n ? s->concurrency : n, rc = 0;
+	struct par par = { .parent = r, .s = s, .n = n, .deadline = deadline };
+	struct worker *w = fr_xcalloc((size_t)nworkers, sizeof(*w));
+	pthread_t *t = fr_xcalloc((size_t)nworkers, sizeof(*t));
+
+	if (nworkers > (int)FR_ARRAY_LEN(r->e->pool))
+		nworkers = (int)FR_ARRAY_LEN(r->e->pool);
+	par.ctx = fr_jv_dump(r->ctx);
+	par.vars = fr_jv_dump(vars);
+	par.items = fr_jv_dump(items);
+	par.slots = fr_xcalloc((size_t)n, sizeof(*par.slots));
+	atomic_init(&par.next, 0);
+	atomic_init(&par.stop, false);
+	for (int i = 0; i < nworkers; i++) {
+		if (!r->e->pool[i])
+			r->e->pool[i] = fr_engine_create(r->e->p, &r->e->opts,
+							 &r->e->hooks);
+		w[i].par = &par;
+		w[i].e = r->e->pool[i];
+		w[i].conns = json_deep_copy(r->conns);
+		if (pthread_create(&t[i], NULL, loop_worker, &w[i]) != 0)
+			abort();
+	}
+	for (int i = 0; i < nworkers; i++) {
+		pthread_join(t[i], NULL);
+		r->res->requests += w[i].res.requests;
+		r->res->writes_sent += w[i].res.writes_sent;
+		r->res->writes_skipped += w[i].res.writes_skipped;
+		json_decref(w[i].conns);
+	}
+	for (int k = 0; k < n; k++) {
+		struct slot *sl = &par.slots[k];
+		if (!sl->ran)
+			continue;
+		json_array_append_new(iters, json_pack("{si so}", "index", k,
+						       "steps", sl->trace));
+		*results = jv_array_append(*results, sl->out);
+		if (sl->stopped && !r->stop) {
+			r->stop = true;
+			r->failed = sl->failed;
+			r->error = sl->error;
+			sl->error = NULL;
+			rc = sl->failed ? -1 : 0;
+		}
+		free(sl->error);
+	}
+	free(par.slots);
+	free(par.ctx);
+	free(par.vars);
+	free(par.items);
+	free(w);
+	free(t);
+	return rc;
+}
+
+/*
+ * Runs the body once per item.  Inside an iteration, .steps.ID of the body's
+ * steps are that iteration's; they are not kept after it, whatever the
+ * concurrency.  The output is the list of each iteration's last output.
+ */
+static int do_loop(struct run *r, const struct fr_step *s, jv vars,
+		   json_t *rec, uint64_t deadline, jv *out, char **err)
+{
+	json_t *iters;
 	jv items, results = jv_array();
 	int n, rc = 0;
 
+	*out = jv_null();
 	if (eval(r, s->over, jv_copy(r->ctx), vars, &items, err) < 0) {
-		json_decref(iters);
 		jv_free(results);
 		return -1;
 	}
@@ -969,7 +1114,6 @@ static int do_loop(struct run *r, const struct fr_step *s, jv vars,
 		*err = fr_xasprintf("loop 'over' must yield a list, not %s",
 				    jv_kind_name(jv_get_kind(items)));
 		jv_free(items);
-		json_decref(iters);
 		jv_free(results);
 		return -1;
 	}
@@ -978,18 +1122,26 @@ static int do_loop(struct run *r, const struct fr_step *s, jv vars,
 		*err = fr_xasprintf("loop over %d items exceeds its max of %d",
 				    n, s->max);
 		jv_free(items);
-		json_decref(iters);
 		jv_free(results);
 		return -1;
 	}
+	iters = json_array();
 	json_object_set_new(rec, "iterations", iters);
+	if (s->concurrency > 1 && n > 1) {
+		rc = loop_parallel(r, s, vars, items, n, deadline, iters, &results);
+		jv_free(items);
+		*out = results;
+		return rc;
+	}
 	for (int i = 0; i < n && !r->stop; i++) {
 		json_t *sub = json_array();
 		jv ivars = jv_array_append(jv_array_append(jv_copy(vars),
 			jv_array_get(jv_copy(items), i)), jv_number(i));
+		jv steps = jv_object_get(jv_copy(r->ctx), jv_string("steps"));
 		jv last = jv_null();
 		json_array_append_new(iters, json_pack("{si so}", "index", i, "steps", sub));
 		rc = run_steps(r, &s->body, ivars, sub, &last);
+		r->ctx = jv_object_set(r->ctx, jv_string("steps"), steps);
 		jv_free(ivars);
 		results = jv_array_append(results, last);
 		if (rc < 0)
@@ -1081,7 +1233,7 @@ static int exec_step(struct run *r, const struct fr_step *s, jv vars,
 	case FR_STEP_BRANCH:
 		return do_branch(r, s, vars, rec, out, err);
 	case FR_STEP_LOOP:
-		return do_loop(r, s, vars, rec, out, err);
+		return do_loop(r, s, vars, rec, deadline, out, err);
 	default:
 		return do_simple(r, s, vars, rec, out, err);
 	}

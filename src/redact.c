@@ -1,18 +1,24 @@
 #include "redact.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
 struct fr_redact {
+	pthread_mutex_t mu;
 	char **secrets;
 	size_t n, cap;
 };
 
 struct fr_redact *fr_redact_create(void)
 {
-	return fr_xcalloc(1, sizeof(struct fr_redact));
+	struct fr_redact *r = fr_xcalloc(1, sizeof(struct fr_redact));
+
+	pthread_mutex_init(&r->mu, NULL);
+	return r;
 }
 
 void fr_redact_destroy(struct fr_redact *r)
@@ -22,13 +28,12 @@ void fr_redact_destroy(struct fr_redact *r)
 	for (size_t i = 0; i < r->n; i++)
 		free(r->secrets[i]);
 	free(r->secrets);
+	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
 
-void fr_redact_add(struct fr_redact *r, const char *secret)
+static void add_locked(struct fr_redact *r, const char *secret)
 {
-	if (!secret || !*secret)
-		return;
 	for (size_t i = 0; i < r->n; i++) {
 		if (strcmp(r->secrets[i], secret) == 0)
 			return;
@@ -42,6 +47,15 @@ void fr_redact_add(struct fr_redact *r, const char *secret)
 		r->secrets[i] = r->secrets[i - 1];
 		r->secrets[i - 1] = t;
 	}
+}
+
+void fr_redact_add(struct fr_redact *r, const char *secret)
+{
+	if (!secret || !*secret)
+		return;
+	pthread_mutex_lock(&r->mu);
+	add_locked(r, secret);
+	pthread_mutex_unlock(&r->mu);
 }
 
 void fr_redact_add_json(struct fr_redact *r, const json_t *j)
@@ -94,7 +108,7 @@ static void mask_url_passwords(struct fr_buf *b)
 	}
 }
 
-char *fr_redact_str(const struct fr_redact *r, const char *s)
+static char *redact_locked(const struct fr_redact *r, const char *s)
 {
 	struct fr_buf b;
 
@@ -123,6 +137,18 @@ char *fr_redact_str(const struct fr_redact *r, const char *s)
 		fr_buf_cstr(&b);
 	mask_url_passwords(&b);
 	return fr_buf_steal(&b);
+}
+
+char *fr_redact_str(const struct fr_redact *r, const char *s)
+{
+	char *out;
+
+	if (!r)
+		return redact_locked(NULL, s);
+	pthread_mutex_lock((pthread_mutex_t *)&r->mu);
+	out = redact_locked(r, s);
+	pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
+	return out;
 }
 
 json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
@@ -154,13 +180,14 @@ json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
 	default:
 		if (json_is_number(j) && r) {
 			char *s = json_dumps(j, JSON_ENCODE_ANY);
-			for (size_t k = 0; k < r->n; k++) {
-				if (strcmp(s, r->secrets[k]) == 0) {
-					free(s);
-					return json_string("***");
-				}
-			}
+			bool secret = false;
+			pthread_mutex_lock((pthread_mutex_t *)&r->mu);
+			for (size_t k = 0; k < r->n && !secret; k++)
+				secret = strcmp(s, r->secrets[k]) == 0;
+			pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
 			free(s);
+			if (secret)
+				return json_string("***");
 		}
 		return json_deep_copy(j);
 	}
@@ -168,11 +195,13 @@ json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
 
 static bool needs_redaction(const struct fr_redact *r, const char *s)
 {
-	for (size_t i = 0; i < r->n; i++) {
-		if (strstr(s, r->secrets[i]))
-			return true;
-	}
-	return strstr(s, "://") && strchr(s, '@');
+	bool found = false;
+
+	pthread_mutex_lock((pthread_mutex_t *)&r->mu);
+	for (size_t i = 0; i < r->n && !found; i++)
+		found = strstr(s, r->secrets[i]) != NULL;
+	pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
+	return found || (strstr(s, "://") && strchr(s, '@'));
 }
 
 /* A secret number becomes "***" (a new reference), else NULL. */

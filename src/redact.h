@@ -7,7 +7,8 @@
  * each occurrence of a secret becomes "***".  Passwords in URLs
  * (scheme://user:PASSWORD@host) are masked whether registered or not.
  *
- * One redactor per execution; not thread-safe.
+ * One redactor per execution; thread-safe (loop iterations running in
+ * parallel register secrets too).
  */
 #ifndef FR_REDACT_H
 #define FR_REDACT_H

@@ -1,0 +1,110 @@
+#!/bin/sh
+# validate-golden.sh FLOWRUN — golden tests for `flowrun validate`; prints TAP.
+#
+# Each tests/validate/NAME.yaml is validated from inside tests/validate (so
+# paths in messages are relative, and the project root is tests/validate with
+# its connectors/).  Its stderr must equal NAME.err byte for byte, and its
+# exit status must be 3, or N when the file has a line "# expect-exit: N".
+# Then the repository's own example must validate clean.
+#
+# To update a golden file after a deliberate change, run the command shown in
+# the failure and review the diff.
+set -u
+FLOWRUN=$1
+case $FLOWRUN in /*) ;; *) FLOWRUN=$PWD/$FLOWRUN ;; esac
+here=$(cd "$(dirname "$0")" && pwd)
+dir=$here/../validate
+root=$here/../..
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+unset FLOWRUN_CONNECTORS
+n=0 fail=0
+
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+flunk() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
+comment() { sed 's/^/#   /'; }
+
+count=0
+for yaml in "$dir"/*.yaml; do
+	name=$(basename "$yaml" .yaml)
+	count=$((count + 1))
+	want=3
+	line=$(grep -m1 '^# expect-exit: ' "$yaml")
+	[ -n "$line" ] && want=${line#\# expect-exit: }
+	if [ ! -f "$dir/$name.err" ]; then
+		flunk "$name: $name.err exists"
+		continue
+	fi
+	(cd "$dir" && exec timeout 10 "$FLOWRUN" validate "$name.yaml") \
+		>"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		pass "$name: exit status $want"
+	else
+		flunk "$name: exit status $want (got $rc)"
+	fi
+	if cmp -s "$dir/$name.err" "$tmp/err"; then
+		pass "$name: stderr matches $name.err"
+	else
+		flunk "$name: stderr matches $name.err"
+		diff -u "$dir/$name.err" "$tmp/err" | comment
+		echo "#   update: (cd tests/validate && flowrun validate $name.yaml 2>$name.err)"
+	fi
+	if [ "$want" -ne 0 ] && [ -s "$tmp/out" ]; then
+		flunk "$name: nothing on stdout when invalid"
+		comment <"$tmp/out"
+	fi
+done
+
+# a stale .err without its .yaml is a test that silently stopped running
+for err in "$dir"/*.err; do
+	name=$(basename "$err" .err)
+	[ -f "$dir/$name.yaml" ] || flunk "$name.err has a $name.yaml"
+done
+[ "$count" -ge 16 ] && pass "found $count golden files" ||
+	flunk "found $count golden files, expected at least 16"
+
+grep -c ': error: ' "$dir/ten-mistakes.err" | grep -qx 10 &&
+	pass "ten-mistakes: ten located errors" ||
+	flunk "ten-mistakes: ten located errors"
+grep -q 'flowrun: 10 errors, 0 warnings' "$dir/ten-mistakes.err" &&
+	pass "ten-mistakes: summary counts ten" ||
+	flunk "ten-mistakes: summary counts ten"
+
+# warnings: exit 0, but 3 with --Werror
+(cd "$dir" && exec timeout 10 "$FLOWRUN" validate --Werror \
+	reference-warnings.yaml) >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 3 ] && pass "--Werror: warnings exit 3" ||
+	flunk "--Werror: warnings exit 3 (got $rc)"
+grep -q '^flowrun: 0 errors, 4 warnings in 2 files$' "$tmp/err" &&
+	pass "--Werror: summary line" || flunk "--Werror: summary line"
+
+# several files at once: every problem of every file
+(cd "$dir" && exec timeout 10 "$FLOWRUN" validate yaml-syntax.yaml \
+	duplicate-ids.yaml) >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 3 ] && grep -q '^yaml-syntax.yaml:6:20: error' "$tmp/err" &&
+	grep -q '^duplicate-ids.yaml:17:13: error' "$tmp/err" &&
+	grep -q '^flowrun: 4 errors, 0 warnings in 3 files$' "$tmp/err" &&
+	pass "two files: problems of both reported" ||
+	{ flunk "two files: problems of both reported (exit $rc)"; comment <"$tmp/err"; }
+
+# the repository's example validates clean
+(cd "$root" && exec timeout 10 "$FLOWRUN" validate) >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 0 ] && pass "example: flowrun validate in the repository exits 0" ||
+	flunk "example: flowrun validate in the repository exits 0 (got $rc)"
+[ ! -s "$tmp/err" ] && pass "example: no diagnostics" ||
+	{ flunk "example: no diagnostics"; comment <"$tmp/err"; }
+grep -q ' 0 warnings)$' "$tmp/out" && grep -q '1 integration' "$tmp/out" &&
+	pass "example: one integration, 0 warnings" ||
+	{ flunk "example: one integration, 0 warnings"; comment <"$tmp/out"; }
+(cd "$root" && exec timeout 10 "$FLOWRUN" validate --Werror \
+	flows/progix-to-slack.yaml) >/dev/null 2>&1
+rc=$?
+[ "$rc" -eq 0 ] && pass "example: the file given by name passes --Werror" ||
+	flunk "example: the file given by name passes --Werror (got $rc)"
+
+echo "1..$n"
+exit $fail
