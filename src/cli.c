@@ -9,7 +9,25 @@
 
 #include "util.h"
 
+#include <jansson.h>
+
 const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
+	{ "deploy", cmd_deploy,
+	  "validate everything, then run the deploy flows of each instance",
+	  "usage: flowrun deploy [PATH...] [--instance NAME | --all-instances]\n"
+	  "                      [--set KEY=VALUE]... [--dry-run] [--public-url URL]\n"
+	  "\n"
+	  "Validates every file first (any error: exit 3, nothing runs), resolves\n"
+	  "the configuration of every instance (anything missing: exit 4, before\n"
+	  "any request), then runs each integration's deploy flows per instance,\n"
+	  "records the executions and the deployment, and prints a summary per\n"
+	  "instance.  Exit 1 when any deploy flow failed.\n"
+	  "\n"
+	  "  --instance NAME      deploy this instance (default: default)\n"
+	  "  --all-instances      deploy every instance in instances/\n"
+	  "  --set KEY=VALUE      override a config value (repeatable)\n"
+	  "  --dry-run            send reads, show the writes instead of sending\n"
+	  "  --public-url URL     base of the webhook URLs in .webhooks\n" },
 	{ "graph", cmd_graph, "draw the step graph of flows (dot or mermaid)",
 	  "usage: flowrun graph [PATH...] [--flow NAME] [--format dot|mermaid]\n"
 	  "\n"
@@ -31,6 +49,22 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --offline            send nothing; actions use --mock or samples\n"
 	  "  --mock A=VALUE       the output of action A (CONN.ACTION)\n"
 	  "  --public-url URL     base of the webhook URLs in .webhooks\n" },
+	{ "runs", cmd_runs, "list recorded executions, newest first",
+	  "usage: flowrun runs [--flow NAME] [--instance NAME] [--status STATUS]\n"
+	  "                    [--limit N]\n"
+	  "\n"
+	  "  --flow NAME          FLOW or INTEGRATION/FLOW\n"
+	  "  --instance NAME      only this instance\n"
+	  "  --status STATUS      running, ok or failed\n"
+	  "  --limit N            at most N executions (default 50)\n" },
+	{ "show", cmd_show, "print one recorded execution's trace",
+	  "usage: flowrun show EXECUTION\n" },
+	{ "undeploy", cmd_undeploy, "run the remove flows of each instance",
+	  "usage: flowrun undeploy [PATH...] [--instance NAME | --all-instances]\n"
+	  "                        [--set KEY=VALUE]... [--dry-run]\n"
+	  "                        [--public-url URL]\n"
+	  "\n"
+	  "As deploy, with the flows whose trigger is remove.\n" },
 	{ "validate", cmd_validate,
 	  "check flow, connector and instance files; report every problem",
 	  "usage: flowrun validate [PATH...]\n"
@@ -118,9 +152,9 @@ int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
 		return -1;
 	case FR_OPT_LOG_FORMAT:
 		if (strcmp(arg, "json") == 0)
-			c->log_json = true;
+			c->log_json = fr_log_json = true;
 		else if (strcmp(arg, "text") == 0)
-			c->log_json = false;
+			c->log_json = fr_log_json = false;
 		else
 			return fr_usage_error(cmd, "--log-format must be text or json");
 		return -1;
@@ -160,4 +194,30 @@ int fr_common_load(struct fr_project **out, const struct fr_common *c,
 	};
 
 	return fr_project_load(out, (const char *const *)paths, n, &opts, d);
+}
+
+int fr_log_verbosity;
+bool fr_log_json;
+
+void fr_log_stderr(void *data, enum fr_log_level level, const char *flow,
+		   const char *step, const char *text)
+{
+	static const char *const names[] = { "debug", "info", "warn", "error" };
+
+	(void)data;
+	if (level == FR_LOG_DEBUG && fr_log_verbosity < 1)
+		return;
+	if (fr_log_verbosity < 0 && level < FR_LOG_WARN)
+		return;
+	if (fr_log_json) {
+		json_t *j = json_pack("{ss ss ss* ss}", "level", names[level],
+				      "flow", flow, "step", step, "message", text);
+		char *line = json_dumps(j, JSON_COMPACT);
+		fprintf(stderr, "%s\n", line);
+		free(line);
+		json_decref(j);
+		return;
+	}
+	fprintf(stderr, "flowrun: %s: %s%s%s: %s\n", names[level], flow,
+		step ? "/" : "", step ? step : "", text);
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "model.h"
 #include "project.h"
 
 enum fr_exit {
@@ -78,13 +79,23 @@ int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
 int fr_usage_error(const struct fr_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Log lines of `log` steps on stderr, filtered by fr_log_verbosity. */
+extern int fr_log_verbosity;
+extern bool fr_log_json;		/* --log-format json: JSON lines */
+void fr_log_stderr(void *data, enum fr_log_level level, const char *flow,
+		   const char *step, const char *text);
+
 /* Loads paths with the common options; problems are printed on stderr. */
 int fr_common_load(struct fr_project **out, const struct fr_common *c,
 		   char **paths, size_t n, struct fr_diag *d);
 
+int cmd_deploy(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_undeploy(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

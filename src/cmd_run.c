@@ -7,6 +7,8 @@
 #include "config.h"
 #include "exec.h"
 #include "http.h"
+#include "runner.h"
+#include "store.h"
 #include "json.h"
 #include "schema.h"
 #include "trace.h"
@@ -18,7 +20,7 @@ struct run_args {
 	size_t nsets;
 	struct fr_mock *mocks;
 	size_t nmocks;
-	bool dry_run, offline;
+	bool dry_run, offline, record;
 };
 
 /* JSON from "JSON", "@FILE" or "-" (stdin); NULL after printing why. */
@@ -43,20 +45,6 @@ static json_t *json_arg(const char *what, const char *arg)
 				what, e.text, e.column);
 	}
 	return j;
-}
-
-static void log_to_stderr(void *data, enum fr_log_level level,
-			  const char *flow, const char *step, const char *text)
-{
-	static const char *const names[] = { "debug", "info", "warn", "error" };
-	const int *verbosity = data;
-
-	if (level == FR_LOG_DEBUG && *verbosity < 1)
-		return;
-	if (*verbosity < 0 && level < FR_LOG_WARN)
-		return;
-	fprintf(stderr, "flowrun: %s: %s%s%s: %s\n", names[level], flow,
-		step ? "/" : "", step ? step : "", text);
 }
 
 /* The trigger value: webhook flows take --input as the request body. */
@@ -101,7 +89,7 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 		      const struct fr_cmd *cmd, int argc, char **argv)
 {
 	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INPUT, OPT_INSTANCE, OPT_SET,
-	       OPT_DRY_RUN, OPT_OFFLINE, OPT_MOCK, OPT_PUBLIC_URL };
+	       OPT_DRY_RUN, OPT_OFFLINE, OPT_MOCK, OPT_PUBLIC_URL, OPT_RECORD };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "flow", required_argument, NULL, OPT_FLOW },
@@ -112,6 +100,7 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 		{ "offline", no_argument, NULL, OPT_OFFLINE },
 		{ "mock", required_argument, NULL, OPT_MOCK },
 		{ "public-url", required_argument, NULL, OPT_PUBLIC_URL },
+		{ "record", no_argument, NULL, OPT_RECORD },
 		{ 0 },
 	};
 	int opt, rc;
@@ -135,6 +124,9 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 			break;
 		case OPT_OFFLINE:
 			a->offline = true;
+			break;
+		case OPT_RECORD:
+			a->record = true;
 			break;
 		case OPT_SET:
 			a->sets = fr_xrealloc(a->sets, (a->nsets + 1) * sizeof(*a->sets));
@@ -179,7 +171,7 @@ int cmd_run(int argc, char **argv)
 	json_t *input = NULL, *config = NULL, *trigger = NULL;
 	const struct fr_flow *f;
 	const struct fr_instance *inst = NULL;
-	char *exec_id = NULL;
+	struct fr_store *store = NULL;
 	struct fr_diag d;
 	int rc;
 
@@ -212,7 +204,7 @@ int cmd_run(int argc, char **argv)
 		rc = FR_EXIT_CONFIG;
 		goto out;
 	}
-	if (!inst && !a.instance)
+	if (!inst)
 		inst = fr_project_instance(p, f->integration, "default");
 	if (check_sets(f->integration, a.sets, a.nsets) < 0 ||
 	    fr_config_resolve(&config, f->integration, inst, a.sets, a.nsets, rd,
@@ -226,6 +218,15 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	trigger = make_trigger(f, input ? input : json_object());
+	if (!(a.dry_run || a.offline) || a.record) {
+		char *err = NULL;
+		if (fr_store_open(&store, common.store, &err) < 0) {
+			fprintf(stderr, "flowrun: error: %s\n", err);
+			free(err);
+			rc = FR_EXIT_SYSTEM;
+			goto out;
+		}
+	}
 	fr_http_global_init();
 	{
 		struct fr_exec_opts opts = {
@@ -233,19 +234,25 @@ int cmd_run(int argc, char **argv)
 			.mocks = a.mocks, .nmocks = a.nmocks,
 			.public_url = a.public_url,
 		};
-		struct fr_exec_hooks hooks = { .data = &common.verbosity,
-					       .log = log_to_stderr };
-		struct fr_exec_request req = {
+		struct fr_exec_hooks hooks = fr_runner_hooks(
+			a.dry_run || a.offline ? NULL : store, fr_log_stderr);
+		struct fr_job job = {
 			.flow = f, .instance = inst ? inst->name : "default",
 			.config = config, .trigger = trigger, .redact = rd,
+			.record = store != NULL,
 		};
-		exec_id = fr_random_id("ex_");
-		req.execution = exec_id;
+		char *err = NULL;
+		fr_log_verbosity = common.verbosity;
 		e = fr_engine_create(p, &opts, &hooks);
-		fr_engine_run(e, &req, &res);
+		if (fr_runner_execute(e, store, &job, &res, &err) < 0) {
+			fprintf(stderr, "flowrun: error: %s\n", err);
+			free(err);
+			rc = FR_EXIT_SYSTEM;
+			goto out;
+		}
 	}
 	if (common.json) {
-		char *s = json_dumps(res.trace, JSON_INDENT(2));
+		char *s = json_dumps(res.trace, FR_JSON_PRETTY);
 		puts(s);
 		free(s);
 	} else if (common.verbosity >= 0 || res.status != FR_EXEC_OK) {
@@ -261,7 +268,7 @@ out:
 		json_decref(a.mocks[i].output);
 	free(a.mocks);
 	free(a.sets);
-	free(exec_id);
+	fr_store_close(store);
 	json_decref(input);
 	json_decref(config);
 	json_decref(trigger);

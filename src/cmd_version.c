@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "http.h"
 #include "server.h"
 #include "store.h"
@@ -38,7 +39,7 @@ int cmd_version(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			json_object_set_new(libs, names[i], json_string(versions[i]));
 		json_object_set_new(j, "libraries", libs);
-		s = json_dumps(j, JSON_INDENT(2));
+		s = json_dumps(j, FR_JSON_PRETTY);
 		puts(s);
 		free(s);
 		json_decref(j);

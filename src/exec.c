@@ -1199,7 +1199,8 @@ static int do_simple(struct run *r, const struct fr_step *s, jv vars,
 		json_object_foreach(v, key, val) {
 			if (!r->e->opts.dry_run && !r->e->opts.offline &&
 			    r->e->hooks.set_state &&
-			    r->e->hooks.set_state(r->e->hooks.data, key, val, err) < 0) {
+			    r->e->hooks.set_state(r->e->hooks.data, r->req, key, val,
+						  err) < 0) {
 				json_decref(v);
 				return -1;
 			}
@@ -1311,6 +1312,12 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		err = NULL;
 	}
 	arm(r->e, r->deadline);
+	if (rc < 0 && !err && r->failed) {
+		/* a step inside (a loop or branch) failed and said why */
+		json_object_set_new(rec, "status", json_string("failed"));
+		rc = -1;
+		goto done;
+	}
 	if (rc == 0 || (r->stop && !err)) {
 		json_object_set_new(rec, "status", json_string(
 			json_object_get(rec, "dry_run") ? "dry-run" : "ok"));

@@ -36,11 +36,13 @@ struct fr_exec_opts {
 	const char *public_url;	/* base of .webhooks URLs */
 };
 
+struct fr_exec_request;
+
 struct fr_exec_hooks {
 	void *data;
 	/* Persists one state key (durably) before the step completes. */
-	int (*set_state)(void *data, const char *key, const json_t *value,
-			 char **err);
+	int (*set_state)(void *data, const struct fr_exec_request *req,
+			 const char *key, const json_t *value, char **err);
 	/* A `log` step's text, redacted. */
 	void (*log)(void *data, enum fr_log_level level, const char *flow,
 		    const char *step, const char *text);

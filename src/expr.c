@@ -31,10 +31,12 @@ static bool is_ident(char c)
 	return isalnum((unsigned char)c) || c == '_';
 }
 
-static bool known(const char **names, size_t n, const char *name, size_t len)
+static bool known(const char **names, const bool *hidden, size_t n,
+		  const char *name, size_t len)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+		if ((!hidden || !hidden[i]) && strlen(names[i]) == len &&
+		    memcmp(names[i], name, len) == 0)
 			return true;
 	}
 	return false;
@@ -65,7 +67,8 @@ static void check_refs(struct fr_scope *sc, const char *text,
 			if (!root || len == 0)
 				continue;
 			if (r == 0 && sc->check_steps &&
-			    !known(sc->step_ids, sc->nstep_ids, name, len))
+			    !known(sc->step_ids, sc->hidden, sc->nstep_ids, name,
+				   len))
 				fr_diag_at(sc->d, FR_WARNING, loc,
 					   "'.steps.%.*s' names no earlier step "
 					   "of flow '%s'", (int)len, name,

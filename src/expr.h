@@ -32,6 +32,7 @@ struct fr_scope {
 	size_t nvars;
 	bool check_steps;		/* warn on unknown .steps.X */
 	const char **step_ids;		/* ids of the earlier steps */
+	const bool *hidden;		/* those not visible here */
 	size_t nstep_ids;
 	const struct fr_integration *in;	/* NULL: do not check .config */
 	const char *flow;

@@ -21,6 +21,7 @@ struct loader {
 	/* ids of the flow's steps so far, for duplicates and .steps checks */
 	const char **ids;
 	const struct fr_step **id_steps;
+	bool *hidden;		/* ids not visible here (loop bodies) */
 	size_t nids, ids_cap;
 };
 
@@ -144,11 +145,14 @@ static void add_id(struct loader *l, struct fr_step *s, const struct fr_ynode *n
 	}
 	fr_grow(&l->ids, &l->ids_cap, l->nids + 1, sizeof(*l->ids));
 	l->id_steps = fr_xrealloc(l->id_steps, l->ids_cap * sizeof(*l->id_steps));
+	l->hidden = fr_xrealloc(l->hidden, l->ids_cap * sizeof(*l->hidden));
 	l->ids[l->nids] = s->id;
 	l->id_steps[l->nids] = s;
+	l->hidden[l->nids] = false;
 	l->nids++;
 	l->sc.nstep_ids = l->nids;
 	l->sc.step_ids = l->ids;
+	l->sc.hidden = l->hidden;
 }
 
 static void parse_branch(struct loader *l, const struct fr_ynode *n,
@@ -238,10 +242,14 @@ static void parse_loop(struct loader *l, const struct fr_ynode *n,
 		fr_diag_at(l->d, FR_ERROR, &n->loc, "loops nested too deeply");
 		return;
 	}
+	size_t first_id = l->nids;
 	l->vars[l->sc.nvars++] = s->as;
 	l->vars[l->sc.nvars++] = "index";
 	parse_steps(l, body, &s->body, "'steps'");
 	l->sc.nvars = saved;
+	/* the body's outputs live only within an iteration */
+	for (size_t i = first_id; i < l->nids; i++)
+		l->hidden[i] = true;
 }
 
 static void parse_action(struct loader *l, const struct fr_ynode *v,
@@ -505,7 +513,7 @@ static void parse_webhook(struct loader *l, const struct fr_ynode *n,
 
 	w->max_body = DEFAULT_MAX_BODY;
 	w->retry.attempts = 1;
-	if (fr_ynode_is_null(n))
+	if (!n || fr_ynode_is_null(n))
 		goto methods;
 	if (!fr_schema_is_map(l->d, n, "'webhook'"))
 		goto methods;
@@ -590,10 +598,16 @@ static void parse_trigger(struct loader *l, const struct fr_ynode *n,
 	return;
 found:
 	if (f->trigger == FR_TRIGGER_WEBHOOK) {
-		parse_webhook(l, val ? val : key, &f->webhook);
+		parse_webhook(l, val, &f->webhook);
 	} else if (f->trigger == FR_TRIGGER_SCHEDULE) {
 		char *err = NULL;
-		if (!val || !fr_schema_string(l->d, val, "'schedule'"))
+		if (!val) {
+			fr_diag_at(l->d, FR_ERROR, &key->loc,
+				   "a schedule trigger needs a cron expression: "
+				   "{schedule: \"*/5 * * * *\"}");
+			return;
+		}
+		if (!fr_schema_string(l->d, val, "'schedule'"))
 			return;
 		f->schedule = fr_xstrdup(val->value);
 		if (fr_cron_parse(&f->cron, val->value, &err) < 0) {
@@ -779,6 +793,7 @@ int fr_integration_load(struct fr_integration **out, const struct fr_ydoc *doc,
 	}
 	free(l.ids);
 	free(l.id_steps);
+	free(l.hidden);
 	*out = in;
 	return 0;
 }

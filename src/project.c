@@ -140,7 +140,14 @@ static void load_connector(struct fr_project *p, const char *path,
 
 	if (!doc)
 		return;
-	if (fr_connector_load(&c, doc, p->prog, d) == 0) {
+	if (fr_connector_load(&c, doc, p->prog, d) == 0 &&
+	    strcmp(c->name, "http") == 0) {
+		fr_diag_at(d, FR_ERROR, &c->loc, "'http' is the built-in "
+			   "connector; give this one another name");
+		fr_connector_destroy(c);
+		c = NULL;
+	}
+	if (c) {
 		for (size_t i = 0; i < p->nconnectors; i++) {
 			if (strcmp(p->connectors[i]->name, c->name) == 0 &&
 			    !p->connectors[i]->builtin) {
@@ -326,9 +333,11 @@ static void resolve_step(const struct fr_step *cs, void *data)
 		names = fr_xcalloc(c->nactions + 1, sizeof(*names));
 		for (size_t i = 0; i < c->nactions; i++)
 			names[i] = c->actions[i].name;
-		char *what = fr_xasprintf("action of connector '%s'", c->name);
-		report_unknown(r->d, &s->loc, what, dot + 1, names, c->nactions);
-		free(what);
+		const char *hint = fr_schema_suggest(dot + 1, names, c->nactions);
+		fr_diag_at(r->d, FR_ERROR, &s->loc,
+			   "unknown action '%s' of connector '%s'%s%s%s", dot + 1,
+			   c->name, hint ? "; did you mean '" : "",
+			   hint ? hint : "", hint ? "'?" : "");
 		free(names);
 	}
 }

@@ -117,6 +117,14 @@ static char *redact_locked(const struct fr_redact *r, const char *s)
 	for (size_t i = 0; r && i < r->n; i++) {
 		const char *sec = r->secrets[i];
 		size_t slen = strlen(sec);
+		if (slen < FR_REDACT_MIN) {
+			/* too short to hunt inside text: only whole matches */
+			if (strcmp(b.data, sec) == 0) {
+				fr_buf_finish(&b);
+				fr_buf_puts(&b, "***");
+			}
+			continue;
+		}
 		char *hit;
 		size_t from = 0;
 		if (!strstr(b.data, sec))
@@ -199,7 +207,9 @@ static bool needs_redaction(const struct fr_redact *r, const char *s)
 
 	pthread_mutex_lock((pthread_mutex_t *)&r->mu);
 	for (size_t i = 0; i < r->n && !found; i++)
-		found = strstr(s, r->secrets[i]) != NULL;
+		found = strlen(r->secrets[i]) < FR_REDACT_MIN
+				? strcmp(s, r->secrets[i]) == 0
+				: strstr(s, r->secrets[i]) != NULL;
 	pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
 	return found || (strstr(s, "://") && strchr(s, '@'));
 }

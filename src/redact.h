@@ -7,6 +7,10 @@
  * each occurrence of a secret becomes "***".  Passwords in URLs
  * (scheme://user:PASSWORD@host) are masked whether registered or not.
  *
+ * Secrets shorter than FR_REDACT_MIN characters are only masked where a
+ * whole string equals them: masking every 'a' in a trace would hide
+ * everything and protect nothing.
+ *
  * One redactor per execution; thread-safe (loop iterations running in
  * parallel register secrets too).
  */
@@ -14,6 +18,8 @@
 #define FR_REDACT_H
 
 #include <jansson.h>
+
+#define FR_REDACT_MIN 4
 
 struct fr_redact;
 

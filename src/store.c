@@ -1,8 +1,88 @@
+/* store: the backend-neutral half of the store interface. */
 #include "store.h"
 
-#include <sqlite3.h>
+#include <string.h>
+#include <time.h>
 
-const char *fr_store_sqlite_version(void)
+#include "util.h"
+
+int fr_store_open(struct fr_store **out, const char *url, char **err)
 {
-	return sqlite3_libversion();
+	*out = NULL;
+	if (!url || !*url)
+		url = FR_STORE_DEFAULT;
+	if (strncmp(url, "sqlite:", 7) == 0)
+		return fr_store_sqlite_open(out, url + 7, err);
+	if (strstr(url, "://")) {
+		*err = fr_xasprintf("unsupported store '%s'; use sqlite:PATH", url);
+		return -1;
+	}
+	return fr_store_sqlite_open(out, url, err);
+}
+
+void fr_store_close(struct fr_store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+int fr_store_execution_begin(struct fr_store *s, const json_t *exec, char **err)
+{
+	return s->ops->execution_begin(s, exec, err);
+}
+
+int fr_store_execution_finish(struct fr_store *s, const char *id,
+			      const json_t *trace, char **err)
+{
+	return s->ops->execution_finish(s, id, trace, err);
+}
+
+int fr_store_execution_list(struct fr_store *s,
+			    const struct fr_execution_filter *f, json_t **out,
+			    char **err)
+{
+	return s->ops->execution_list(s, f, out, err);
+}
+
+int fr_store_execution_get(struct fr_store *s, const char *id, json_t **out,
+			   char **err)
+{
+	return s->ops->execution_get(s, id, out, err);
+}
+
+int fr_store_state_get(struct fr_store *s, const char *integration,
+		       const char *instance, json_t **out, char **err)
+{
+	return s->ops->state_get(s, integration, instance, out, err);
+}
+
+int fr_store_state_set(struct fr_store *s, const char *integration,
+		       const char *instance, const char *key,
+		       const json_t *value, char **err)
+{
+	return s->ops->state_set(s, integration, instance, key, value, err);
+}
+
+int fr_store_deployment_add(struct fr_store *s, const json_t *deployment,
+			    char **err)
+{
+	return s->ops->deployment_add(s, deployment, err);
+}
+
+int fr_store_deployment_list(struct fr_store *s, json_t **out, char **err)
+{
+	return s->ops->deployment_list(s, out, err);
+}
+
+int fr_store_check(struct fr_store *s, char **err)
+{
+	return s->ops->check(s, err);
+}
+
+double fr_store_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

@@ -1,11 +1,107 @@
 /*
- * store: executions, traces, state, deployments and the delivery queue.
- * The only module that includes <sqlite3.h>.
+ * store: what flowrun keeps between processes: executions with their
+ * traces, instance state, deployments (and, for serve, the delivery queue).
+ *
+ * The store is one interface over a backend chosen by URL:
+ *   sqlite:PATH  (or a bare PATH)  SQLite in WAL mode, in one file
+ * A backend implements struct fr_store_ops; callers use only the
+ * fr_store_* functions, so another backend (PostgreSQL) can be added
+ * without touching them.  A handle belongs to one thread; threads open
+ * their own handles on the same URL.
+ *
+ * Every function returns 0, or -1 with *err (caller frees) in plain words.
+ * Values passed in are borrowed; values handed out are new references.
+ * Traces and inputs are stored as given: callers redact them first.
  */
 #ifndef FR_STORE_H
 #define FR_STORE_H
 
+#include <jansson.h>
+#include <stdbool.h>
+
+#define FR_STORE_DEFAULT "sqlite:.flowrun/flowrun.db"
+
+struct fr_store;
+
+struct fr_execution_filter {
+	const char *flow;		/* "FLOW" or "INTEGRATION/FLOW"; NULL: any */
+	const char *instance;
+	const char *status;		/* running, ok, failed, queued */
+	int limit;			/* 0: 50 */
+};
+
+struct fr_store_ops {
+	void (*close)(struct fr_store *s);
+	int (*execution_begin)(struct fr_store *s, const json_t *exec, char **err);
+	int (*execution_finish)(struct fr_store *s, const char *id,
+				const json_t *trace, char **err);
+	int (*execution_list)(struct fr_store *s,
+			      const struct fr_execution_filter *f, json_t **out,
+			      char **err);
+	int (*execution_get)(struct fr_store *s, const char *id, json_t **out,
+			     char **err);
+	int (*state_get)(struct fr_store *s, const char *integration,
+			 const char *instance, json_t **out, char **err);
+	int (*state_set)(struct fr_store *s, const char *integration,
+			 const char *instance, const char *key,
+			 const json_t *value, char **err);
+	int (*deployment_add)(struct fr_store *s, const json_t *deployment,
+			      char **err);
+	int (*deployment_list)(struct fr_store *s, json_t **out, char **err);
+	int (*check)(struct fr_store *s, char **err);
+};
+
+struct fr_store {
+	const struct fr_store_ops *ops;
+	char *url;
+};
+
+/* Opens (creating and migrating as needed) the store at url. */
+int fr_store_open(struct fr_store **out, const char *url, char **err);
+void fr_store_close(struct fr_store *s);		/* NULL ok */
+
+/*
+ * Records the start of an execution: exec is an object with id,
+ * integration, instance, flow, trigger (kind), input (the trigger value,
+ * redacted) and optionally status (default "running").
+ */
+int fr_store_execution_begin(struct fr_store *s, const json_t *exec, char **err);
+/* Records its end: the trace (exec.h) gives status, error and duration. */
+int fr_store_execution_finish(struct fr_store *s, const char *id,
+			      const json_t *trace, char **err);
+/* Summaries, newest first: [{id, integration, instance, flow, status,
+ * error, started_at, duration_ms}]. */
+int fr_store_execution_list(struct fr_store *s,
+			    const struct fr_execution_filter *f, json_t **out,
+			    char **err);
+/* One execution with its input and trace; *out NULL when unknown. */
+int fr_store_execution_get(struct fr_store *s, const char *id, json_t **out,
+			   char **err);
+
+/* The state object of an instance ({} when nothing was set). */
+int fr_store_state_get(struct fr_store *s, const char *integration,
+		       const char *instance, json_t **out, char **err);
+/* Sets one key, durably, before returning. */
+int fr_store_state_set(struct fr_store *s, const char *integration,
+		       const char *instance, const char *key,
+		       const json_t *value, char **err);
+
+/* Records a deployment: {integration, instance, file_hash, outcome,
+ * started_at, finished_at, flows: [...]}. */
+int fr_store_deployment_add(struct fr_store *s, const json_t *deployment,
+			    char **err);
+int fr_store_deployment_list(struct fr_store *s, json_t **out, char **err);
+
+/* Checks the store's integrity (SQLite: PRAGMA integrity_check). */
+int fr_store_check(struct fr_store *s, char **err);
+
+/* Wall-clock time in seconds, as the store records it. */
+double fr_store_now(void);
+
 /* SQLite's version, e.g. "3.40.1" */
 const char *fr_store_sqlite_version(void);
+
+/* Backends. */
+int fr_store_sqlite_open(struct fr_store **out, const char *path, char **err);
 
 #endif

@@ -21,6 +21,7 @@ struct reader {
 	struct anchor *anchors;
 	size_t nanchors, anchors_cap;
 	int ndocs;
+	bool aliased;		/* an alias was seen */
 };
 
 static struct fr_loc loc_of(const struct fr_source *src, yaml_mark_t m)
@@ -98,27 +99,62 @@ static int check_duplicates(struct reader *r, const struct fr_ynode *map)
 	return bad;
 }
 
+static size_t anchor_hash(const char *name)
+{
+	size_t h = 2166136261u;		/* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return h;
+}
+
+/*
+ * Anchors live in an open-addressing hash table (anchors_cap slots, a power
+ * of two, at most half full): a linear search made a file of many anchors
+ * and aliases quadratic, minutes for a few megabytes.
+ */
+static struct anchor *anchor_slot(struct anchor *tab, size_t cap,
+				  const char *name)
+{
+	size_t i = anchor_hash(name) & (cap - 1);
+
+	while (tab[i].name && strcmp(tab[i].name, name) != 0)
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
 static void remember_anchor(struct reader *r, const yaml_char_t *name,
 			    struct fr_ynode *node)
 {
+	struct anchor *slot;
+
 	if (!name)
 		return;
-	fr_grow(&r->anchors, &r->anchors_cap, r->nanchors + 1,
-		sizeof(*r->anchors));
-	r->anchors[r->nanchors].name = fr_xstrdup((const char *)name);
-	r->anchors[r->nanchors].node = node;
-	r->nanchors++;
+	if (2 * (r->nanchors + 1) > r->anchors_cap) {
+		size_t cap = r->anchors_cap ? 2 * r->anchors_cap : 64;
+		struct anchor *tab = fr_xcalloc(cap, sizeof(*tab));
+		for (size_t i = 0; i < r->anchors_cap; i++) {
+			if (r->anchors[i].name)
+				*anchor_slot(tab, cap, r->anchors[i].name) =
+					r->anchors[i];
+		}
+		free(r->anchors);
+		r->anchors = tab;
+		r->anchors_cap = cap;
+	}
+	slot = anchor_slot(r->anchors, r->anchors_cap, (const char *)name);
+	if (!slot->name) {	/* a later anchor of the same name wins */
+		slot->name = fr_xstrdup((const char *)name);
+		r->nanchors++;
+	}
+	slot->node = node;
 }
 
 static struct fr_ynode *find_anchor(struct reader *r, const char *name)
 {
-	size_t i = r->nanchors;
-
-	while (i-- > 0) {	/* a later anchor of the same name wins */
-		if (strcmp(r->anchors[i].name, name) == 0)
-			return r->anchors[i].node;
-	}
-	return NULL;
+	if (!r->anchors_cap)
+		return NULL;
+	return anchor_slot(r->anchors, r->anchors_cap, name)->node;
 }
 
 /* Attaches a finished node to its parent, or makes it the root. */
@@ -140,9 +176,14 @@ static int attach(struct reader *r, struct fr_ynode *node,
 	}
 	add_child(parent, node);
 	if (parent->size > FR_YAML_MAX_NODES) {
-		fr_diag_at(r->d, FR_ERROR, loc,
-			   "document expands to more than %d nodes through "
-			   "aliases", FR_YAML_MAX_NODES);
+		if (r->aliased)
+			fr_diag_at(r->d, FR_ERROR, loc,
+				   "document expands to more than %d nodes "
+				   "through aliases", FR_YAML_MAX_NODES);
+		else
+			fr_diag_at(r->d, FR_ERROR, loc,
+				   "document has more than %d nodes",
+				   FR_YAML_MAX_NODES);
 		return -1;
 	}
 	return 0;
@@ -234,6 +275,7 @@ static int on_event(struct reader *r, yaml_event_t *ev)
 		/* a misplaced collection is reported where it starts */
 		return attach(r, node, &node->loc) < 0 ? -1 : 1;
 	case YAML_ALIAS_EVENT:
+		r->aliased = true;
 		node = find_anchor(r, (const char *)ev->data.alias.anchor);
 		if (!node) {
 			fr_diag_at(r->d, FR_ERROR, &loc, "unknown alias '*%s'",
@@ -302,7 +344,7 @@ int fr_ydoc_parse(struct fr_ydoc **out, struct fr_source *src,
 			break;
 	}
 	yaml_parser_delete(&parser);
-	for (size_t i = 0; i < r.nanchors; i++)
+	for (size_t i = 0; i < r.anchors_cap; i++)
 		free(r.anchors[i].name);
 	free(r.anchors);
 	if (rc < 0) {

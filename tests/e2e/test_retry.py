@@ -164,3 +164,12 @@ def test_on_error_retry_then_ignore(run, progix):
     assert step(t, "acct")["status"] == "ignored"
     got = step(t, "after")["output"]["got"]
     assert list(got) == ["error"] and "500" in got["error"]
+
+
+def test_step_timeout_bounds_a_slow_request(run, progix):
+    ids = add_accounts(progix, ACME)
+    fail(progix, method="GET", path="/accounts/" + ids[0], delay=3, count=-1)
+    r = run_errors(run, progix, "slow", "--input", json.dumps({"id": ids[0]}))
+    assert r.rc == 1, r
+    assert r.seconds < 2.8, "a 1s step timeout took %.1f s" % r.seconds
+    assert "acct" in r.stderr and "timed out" in r.stderr, r

@@ -1,0 +1,172 @@
+/* runs and show: what the store recorded. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "json.h"
+#include "store.h"
+#include "trace.h"
+
+static struct fr_store *open_store(const struct fr_common *c)
+{
+	struct fr_store *s = NULL;
+	char *err = NULL;
+
+	if (fr_store_open(&s, c->store, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+	}
+	return s;
+}
+
+static void print_time(double t)
+{
+	time_t secs = (time_t)t;
+	struct tm tm;
+	char buf[32];
+
+	gmtime_r(&secs, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fputs(buf, stdout);
+}
+
+int cmd_runs(int argc, char **argv)
+{
+	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INSTANCE, OPT_STATUS, OPT_LIMIT };
+	static const struct option options[] = {
+		FR_COMMON_OPTIONS,
+		{ "flow", required_argument, NULL, OPT_FLOW },
+		{ "instance", required_argument, NULL, OPT_INSTANCE },
+		{ "status", required_argument, NULL, OPT_STATUS },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ 0 },
+	};
+	const struct fr_cmd *cmd = fr_cmd_find("runs");
+	struct fr_execution_filter f = { 0 };
+	struct fr_common common;
+	struct fr_store *store = NULL;
+	json_t *list = NULL, *row;
+	char *err = NULL;
+	size_t i;
+	int opt, rc = -1;
+
+	fr_common_init(&common);
+	while (rc < 0 && (opt = getopt_long(argc, argv, FR_COMMON_SHORT, options,
+					    NULL)) != -1) {
+		switch (opt) {
+		case OPT_FLOW:
+			f.flow = optarg;
+			break;
+		case OPT_INSTANCE:
+			f.instance = optarg;
+			break;
+		case OPT_STATUS:
+			f.status = optarg;
+			break;
+		case OPT_LIMIT:
+			f.limit = atoi(optarg);
+			if (f.limit <= 0)
+				rc = fr_usage_error(cmd, "--limit takes a positive number");
+			break;
+		default:
+			rc = fr_common_option(&common, cmd, opt, optarg);
+		}
+	}
+	if (rc < 0 && optind < argc)
+		rc = fr_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (rc >= 0)
+		goto out;
+	if (!(store = open_store(&common))) {
+		rc = FR_EXIT_SYSTEM;
+		goto out;
+	}
+	if (fr_store_execution_list(store, &f, &list, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+		rc = FR_EXIT_SYSTEM;
+		goto out;
+	}
+	if (common.json) {
+		char *s = json_dumps(list, FR_JSON_PRETTY);
+		puts(s);
+		free(s);
+	} else {
+		json_array_foreach(list, i, row) {
+			const json_t *e = json_object_get(row, "error");
+			printf("%s  ", json_string_value(json_object_get(row, "id")));
+			print_time(json_number_value(json_object_get(row, "started_at")));
+			printf("  %-7s %s/%s  %s  %.1f ms%s%s\n",
+			       json_string_value(json_object_get(row, "status")),
+			       json_string_value(json_object_get(row, "integration")),
+			       json_string_value(json_object_get(row, "flow")),
+			       json_string_value(json_object_get(row, "instance")),
+			       json_number_value(json_object_get(row, "duration_ms")),
+			       json_is_string(e) ? "  " : "",
+			       json_is_string(e) ? json_string_value(e) : "");
+		}
+	}
+	rc = FR_EXIT_OK;
+out:
+	json_decref(list);
+	fr_store_close(store);
+	fr_common_finish(&common);
+	return rc;
+}
+
+int cmd_show(int argc, char **argv)
+{
+	static const struct option options[] = { FR_COMMON_OPTIONS, { 0 } };
+	const struct fr_cmd *cmd = fr_cmd_find("show");
+	struct fr_common common;
+	struct fr_store *store = NULL;
+	json_t *ex = NULL;
+	char *err = NULL;
+	int opt, rc = -1;
+
+	fr_common_init(&common);
+	while (rc < 0 && (opt = getopt_long(argc, argv, FR_COMMON_SHORT, options,
+					    NULL)) != -1)
+		rc = fr_common_option(&common, cmd, opt, optarg);
+	if (rc < 0 && optind != argc - 1)
+		rc = fr_usage_error(cmd, "expected one EXECUTION id");
+	if (rc >= 0)
+		goto out;
+	if (!(store = open_store(&common))) {
+		rc = FR_EXIT_SYSTEM;
+		goto out;
+	}
+	if (fr_store_execution_get(store, argv[optind], &ex, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+		rc = FR_EXIT_SYSTEM;
+		goto out;
+	}
+	if (!ex) {
+		fprintf(stderr, "flowrun: error: no execution '%s' in %s\n",
+			argv[optind], common.store);
+		rc = FR_EXIT_FAILED;
+		goto out;
+	}
+	if (common.json) {
+		char *s = json_dumps(ex, FR_JSON_PRETTY);
+		puts(s);
+		free(s);
+	} else if (json_is_object(json_object_get(ex, "trace"))) {
+		fr_trace_print(stdout, json_object_get(ex, "trace"), common.color == 1,
+			       common.verbosity > 0 ? common.verbosity : 1);
+	} else {
+		printf("%s  %s/%s  %s  (no trace: the execution did not finish)\n",
+		       argv[optind],
+		       json_string_value(json_object_get(ex, "integration")),
+		       json_string_value(json_object_get(ex, "flow")),
+		       json_string_value(json_object_get(ex, "status")));
+	}
+	rc = FR_EXIT_OK;
+out:
+	json_decref(ex);
+	fr_store_close(store);
+	fr_common_finish(&common);
+	return rc;
+}

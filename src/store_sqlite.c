@@ -1,0 +1,490 @@
+/*
+ * store_sqlite: the SQLite backend of the store (the only includer of
+ * <sqlite3.h>).  WAL mode with synchronous=FULL: a committed transaction
+ * has reached the disk.  The schema is versioned with PRAGMA user_version
+ * and migrated forward when a handle opens.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store.h"
+#include "util.h"
+
+struct sqlite_store {
+	struct fr_store base;	/* first: the handle callers hold */
+	sqlite3 *db;
+	char *path;
+};
+
+/* Each entry moves the schema from version i to i + 1. */
+static const char *const migrations[] = {
+	/* 1: executions, state, deployments */
+	"CREATE TABLE executions ("
+	"  id TEXT PRIMARY KEY,"
+	"  integration TEXT NOT NULL,"
+	"  instance TEXT NOT NULL,"
+	"  flow TEXT NOT NULL,"
+	"  trigger TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  error TEXT,"
+	"  started_at REAL NOT NULL,"
+	"  finished_at REAL,"
+	"  duration_ms REAL,"
+	"  input TEXT,"
+	"  trace TEXT);"
+	"CREATE INDEX executions_by_time ON executions(started_at DESC);"
+	"CREATE INDEX executions_by_flow ON executions(integration, flow, started_at DESC);"
+	"CREATE TABLE state ("
+	"  integration TEXT NOT NULL,"
+	"  instance TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  updated_at REAL NOT NULL,"
+	"  PRIMARY KEY (integration, instance, key));"
+	"CREATE TABLE deployments ("
+	"  id INTEGER PRIMARY KEY,"
+	"  integration TEXT NOT NULL,"
+	"  instance TEXT NOT NULL,"
+	"  file_hash TEXT,"
+	"  outcome TEXT NOT NULL,"
+	"  started_at REAL NOT NULL,"
+	"  finished_at REAL,"
+	"  summary TEXT);",
+};
+
+static int fail(struct sqlite_store *st, char **err, const char *what)
+{
+	*err = fr_xasprintf("store %s: %s: %s", st->path, what,
+			    sqlite3_errmsg(st->db));
+	return -1;
+}
+
+static int exec_sql(struct sqlite_store *st, const char *sql, char **err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		*err = fr_xasprintf("store %s: %s", st->path,
+				    msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int prepare(struct sqlite_store *st, sqlite3_stmt **stmt,
+		   const char *sql, char **err)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
+		return fail(st, err, "cannot prepare a query");
+	return 0;
+}
+
+static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(stmt, i);
+}
+
+/* Binds j as JSON text (NULL for a missing value). */
+static void bind_json(sqlite3_stmt *stmt, int i, const json_t *j)
+{
+	char *s;
+
+	if (!j) {
+		sqlite3_bind_null(stmt, i);
+		return;
+	}
+	s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	sqlite3_bind_text(stmt, i, s, -1, free);
+}
+
+static json_t *column_json(sqlite3_stmt *stmt, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(stmt, i);
+	json_t *j;
+
+	if (!s)
+		return json_null();
+	j = json_loads(s, JSON_DECODE_ANY, NULL);
+	return j ? j : json_string(s);
+}
+
+static json_t *column_text(sqlite3_stmt *stmt, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(stmt, i);
+
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *column_real(sqlite3_stmt *stmt, int i)
+{
+	if (sqlite3_column_type(stmt, i) == SQLITE_NULL)
+		return json_null();
+	return json_real(sqlite3_column_double(stmt, i));
+}
+
+/* Runs a statement that returns no rows; finalizes it. */
+static int step_done(struct sqlite_store *st, sqlite3_stmt *stmt,
+		     const char *what, char **err)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, what);
+	return 0;
+}
+
+static int migrate(struct sqlite_store *st, char **err)
+{
+	sqlite3_stmt *stmt;
+	int version = 0;
+
+	if (exec_sql(st, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	if (prepare(st, &stmt, "PRAGMA user_version", err) < 0)
+		goto rollback;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		version = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (version > (int)FR_ARRAY_LEN(migrations)) {
+		*err = fr_xasprintf("store %s has schema version %d, newer than "
+				    "this flowrun knows (%zu); upgrade flowrun",
+				    st->path, version, FR_ARRAY_LEN(migrations));
+		goto rollback;
+	}
+	for (int v = version; v < (int)FR_ARRAY_LEN(migrations); v++) {
+		char sql[64];
+		if (exec_sql(st, migrations[v], err) < 0)
+			goto rollback;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (exec_sql(st, sql, err) < 0)
+			goto rollback;
+	}
+	return exec_sql(st, "COMMIT", err);
+rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static void sqlite_close(struct fr_store *s)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st->base.url);
+	free(st);
+}
+
+static int sqlite_execution_begin(struct fr_store *s, const json_t *e, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	const char *status = json_string_value(json_object_get(e, "status"));
+
+	if (prepare(st, &stmt, "INSERT INTO executions (id, integration, "
+		    "instance, flow, trigger, status, started_at, input) VALUES "
+		    "(?, ?, ?, ?, ?, ?, ?, ?)", err) < 0)
+		return -1;
+	bind_text(stmt, 1, json_string_value(json_object_get(e, "id")));
+	bind_text(stmt, 2, json_string_value(json_object_get(e, "integration")));
+	bind_text(stmt, 3, json_string_value(json_object_get(e, "instance")));
+	bind_text(stmt, 4, json_string_value(json_object_get(e, "flow")));
+	bind_text(stmt, 5, json_string_value(json_object_get(e, "trigger")));
+	bind_text(stmt, 6, status ? status : "running");
+	sqlite3_bind_double(stmt, 7, fr_store_now());
+	bind_json(stmt, 8, json_object_get(e, "input"));
+	return step_done(st, stmt, "cannot record an execution", err);
+}
+
+static int sqlite_execution_finish(struct fr_store *s, const char *id,
+				   const json_t *trace, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, &stmt, "UPDATE executions SET status = ?, error = ?, "
+		    "finished_at = ?, duration_ms = ?, trace = ? WHERE id = ?",
+		    err) < 0)
+		return -1;
+	bind_text(stmt, 1, json_string_value(json_object_get(trace, "status")));
+	bind_text(stmt, 2, json_string_value(json_object_get(trace, "error")));
+	sqlite3_bind_double(stmt, 3, fr_store_now());
+	sqlite3_bind_double(stmt, 4,
+			    json_number_value(json_object_get(trace, "duration_ms")));
+	bind_json(stmt, 5, trace);
+	bind_text(stmt, 6, id);
+	return step_done(st, stmt, "cannot record an execution's end", err);
+}
+
+static json_t *summary_row(sqlite3_stmt *stmt)
+{
+	json_t *row = json_object();
+
+	json_object_set_new(row, "id", column_text(stmt, 0));
+	json_object_set_new(row, "integration", column_text(stmt, 1));
+	json_object_set_new(row, "instance", column_text(stmt, 2));
+	json_object_set_new(row, "flow", column_text(stmt, 3));
+	json_object_set_new(row, "trigger", column_text(stmt, 4));
+	json_object_set_new(row, "status", column_text(stmt, 5));
+	json_object_set_new(row, "error", column_text(stmt, 6));
+	json_object_set_new(row, "started_at", column_real(stmt, 7));
+	json_object_set_new(row, "finished_at", column_real(stmt, 8));
+	json_object_set_new(row, "duration_ms", column_real(stmt, 9));
+	return row;
+}
+
+#define SUMMARY_COLUMNS "id, integration, instance, flow, trigger, status, " \
+			"error, started_at, finished_at, duration_ms"
+
+static int sqlite_execution_list(struct fr_store *s,
+				 const struct fr_execution_filter *f,
+				 json_t **out, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	const char *slash = f && f->flow ? strchr(f->flow, '/') : NULL;
+	char *integration = slash ? fr_xstrndup(f->flow, (size_t)(slash - f->flow))
+				  : NULL;
+	int rc;
+
+	*out = NULL;
+	if (prepare(st, &stmt, "SELECT " SUMMARY_COLUMNS " FROM executions "
+		    "WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS NULL OR "
+		    "integration = ?2) AND (?3 IS NULL OR instance = ?3) AND "
+		    "(?4 IS NULL OR status = ?4) ORDER BY started_at DESC, "
+		    "rowid DESC LIMIT ?5", err) < 0) {
+		free(integration);
+		return -1;
+	}
+	bind_text(stmt, 1, f && f->flow ? (slash ? slash + 1 : f->flow) : NULL);
+	bind_text(stmt, 2, integration);
+	bind_text(stmt, 3, f ? f->instance : NULL);
+	bind_text(stmt, 4, f ? f->status : NULL);
+	sqlite3_bind_int(stmt, 5, f && f->limit > 0 ? f->limit : 50);
+	free(integration);
+	*out = json_array();
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		json_array_append_new(*out, summary_row(stmt));
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		json_decref(*out);
+		*out = NULL;
+		return fail(st, err, "cannot list executions");
+	}
+	return 0;
+}
+
+static int sqlite_execution_get(struct fr_store *s, const char *id,
+				json_t **out, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*out = NULL;
+	if (prepare(st, &stmt, "SELECT " SUMMARY_COLUMNS ", input, trace FROM "
+		    "executions WHERE id = ?", err) < 0)
+		return -1;
+	bind_text(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*out = summary_row(stmt);
+		json_object_set_new(*out, "input", column_json(stmt, 10));
+		json_object_set_new(*out, "trace", column_json(stmt, 11));
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(st, err, "cannot read an execution");
+	return 0;
+}
+
+static int sqlite_state_get(struct fr_store *s, const char *integration,
+			    const char *instance, json_t **out, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*out = NULL;
+	if (prepare(st, &stmt, "SELECT key, value FROM state WHERE "
+		    "integration = ? AND instance = ? ORDER BY key", err) < 0)
+		return -1;
+	bind_text(stmt, 1, integration);
+	bind_text(stmt, 2, instance);
+	*out = json_object();
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		json_object_set_new(*out, (const char *)sqlite3_column_text(stmt, 0),
+				    column_json(stmt, 1));
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		json_decref(*out);
+		*out = NULL;
+		return fail(st, err, "cannot read state");
+	}
+	return 0;
+}
+
+static int sqlite_state_set(struct fr_store *s, const char *integration,
+			    const char *instance, const char *key,
+			    const json_t *value, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, &stmt, "INSERT INTO state (integration, instance, key, "
+		    "value, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT "
+		    "(integration, instance, key) DO UPDATE SET value = "
+		    "excluded.value, updated_at = excluded.updated_at", err) < 0)
+		return -1;
+	bind_text(stmt, 1, integration);
+	bind_text(stmt, 2, instance);
+	bind_text(stmt, 3, key);
+	bind_json(stmt, 4, value);
+	sqlite3_bind_double(stmt, 5, fr_store_now());
+	return step_done(st, stmt, "cannot write state", err);
+}
+
+static int sqlite_deployment_add(struct fr_store *s, const json_t *d, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, &stmt, "INSERT INTO deployments (integration, instance, "
+		    "file_hash, outcome, started_at, finished_at, summary) "
+		    "VALUES (?, ?, ?, ?, ?, ?, ?)", err) < 0)
+		return -1;
+	bind_text(stmt, 1, json_string_value(json_object_get(d, "integration")));
+	bind_text(stmt, 2, json_string_value(json_object_get(d, "instance")));
+	bind_text(stmt, 3, json_string_value(json_object_get(d, "file_hash")));
+	bind_text(stmt, 4, json_string_value(json_object_get(d, "outcome")));
+	sqlite3_bind_double(stmt, 5, json_number_value(json_object_get(d, "started_at")));
+	sqlite3_bind_double(stmt, 6, json_number_value(json_object_get(d, "finished_at")));
+	bind_json(stmt, 7, d);
+	return step_done(st, stmt, "cannot record a deployment", err);
+}
+
+static int sqlite_deployment_list(struct fr_store *s, json_t **out, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*out = NULL;
+	if (prepare(st, &stmt, "SELECT summary FROM deployments ORDER BY id DESC "
+		    "LIMIT 100", err) < 0)
+		return -1;
+	*out = json_array();
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		json_array_append_new(*out, column_json(stmt, 0));
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		json_decref(*out);
+		*out = NULL;
+		return fail(st, err, "cannot list deployments");
+	}
+	return 0;
+}
+
+static int sqlite_check(struct fr_store *s, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (prepare(st, &stmt, "PRAGMA integrity_check", err) < 0)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW ||
+	    strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") != 0) {
+		*err = fr_xasprintf("store %s fails its integrity check: %s",
+				    st->path, rc == SQLITE_ROW
+					? (const char *)sqlite3_column_text(stmt, 0)
+					: sqlite3_errmsg(st->db));
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+static const struct fr_store_ops sqlite_ops = {
+	.close = sqlite_close,
+	.execution_begin = sqlite_execution_begin,
+	.execution_finish = sqlite_execution_finish,
+	.execution_list = sqlite_execution_list,
+	.execution_get = sqlite_execution_get,
+	.state_get = sqlite_state_get,
+	.state_set = sqlite_state_set,
+	.deployment_add = sqlite_deployment_add,
+	.deployment_list = sqlite_deployment_list,
+	.check = sqlite_check,
+};
+
+/* mkdir -p of path's directory. */
+static int make_parent(const char *path, char **err)
+{
+	char *copy = fr_xstrdup(path), *dir = dirname(copy);
+	int rc = 0;
+
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			rc = -1;
+		*p = '/';
+	}
+	if (rc == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		rc = -1;
+	if (rc < 0)
+		*err = fr_xasprintf("cannot create the store's directory %s: %s",
+				    dir, strerror(errno));
+	free(copy);
+	return rc;
+}
+
+int fr_store_sqlite_open(struct fr_store **out, const char *path, char **err)
+{
+	struct sqlite_store *st;
+
+	*out = NULL;
+	*err = NULL;
+	if (!*path) {
+		*err = fr_xstrdup("the store URL names no file");
+		return -1;
+	}
+	if (make_parent(path, err) < 0)
+		return -1;
+	st = fr_xcalloc(1, sizeof(*st));
+	st->base.ops = &sqlite_ops;
+	st->base.url = fr_xasprintf("sqlite:%s", path);
+	st->path = fr_xstrdup(path);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		fail(st, err, "cannot open");
+		sqlite_close(&st->base);
+		return -1;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	if (exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+		     err) < 0 || migrate(st, err) < 0) {
+		sqlite_close(&st->base);
+		return -1;
+	}
+	*out = &st->base;
+	return 0;
+}
+
+const char *fr_store_sqlite_version(void)
+{
+	return sqlite3_libversion();
+}

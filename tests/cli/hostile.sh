@@ -1,0 +1,165 @@
+#!/bin/sh
+# hostile.sh FLOWRUN — `flowrun validate` on hostile input; prints TAP.
+#
+# Every file here must be refused with exit status 3 and a located message
+# (FILE:LINE:COL: error:, or FILE: error: when the whole file is refused),
+# within 10 seconds, without crashing, and in under 200 MB of memory
+# (measured with GNU time when /usr/bin/time exists).
+set -u
+FLOWRUN=$1
+case $FLOWRUN in /*) ;; *) FLOWRUN=$PWD/$FLOWRUN ;; esac
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+unset FLOWRUN_CONNECTORS
+cd "$tmp" || exit 1
+mkdir out
+n=0 fail=0
+TIME=
+[ -x /usr/bin/time ] && /usr/bin/time -f %M -o out/probe true 2>/dev/null &&
+	TIME=/usr/bin/time
+MAX_RSS_KB=$((200 * 1024))
+
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+flunk() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
+skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
+comment() { head -c 2000 | sed 's/^/#   /'; echo; }
+
+# run FILE: validates FILE; sets rc, leaves stderr in out/err, RSS in out/rss
+run() {
+	rm -f out/rss
+	if [ -n "$TIME" ]; then
+		timeout 10 "$TIME" -f %M -o out/rss "$FLOWRUN" validate "$1" \
+			>out/out 2>out/err
+	else
+		timeout 10 "$FLOWRUN" validate "$1" >out/out 2>out/err
+	fi
+	rc=$?
+}
+
+# refused NAME FILE PATTERN: FILE must be refused as described above;
+# PATTERN (grep -E) must match the first line of stderr.
+refused() {
+	name=$1 file=$2 pattern=$3
+	run "$file"
+	if [ "$rc" -ge 124 ]; then
+		flunk "$name: no crash or timeout (exit $rc)"
+	else
+		pass "$name: no crash or timeout"
+	fi
+	[ "$rc" -eq 3 ] && pass "$name: exit 3" || flunk "$name: exit 3 (got $rc)"
+	if head -n1 out/err | grep -Eq "$pattern"; then
+		pass "$name: located error"
+	else
+		flunk "$name: located error /$pattern/"
+		comment <out/err
+	fi
+	lines=$(wc -l <out/err)
+	[ "$lines" -le 10 ] && pass "$name: short report ($lines lines)" ||
+		{ flunk "$name: short report ($lines lines)"; comment <out/err; }
+	if [ -z "$TIME" ]; then
+		skip "$name: memory (no /usr/bin/time)"
+	else
+		rss=$(tail -n1 out/rss 2>/dev/null)
+		case $rss in
+		'' | *[!0-9]*) flunk "$name: memory measured ($rss)" ;;
+		*) [ "$rss" -lt "$MAX_RSS_KB" ] &&
+			pass "$name: under 200 MB ($rss KB)" ||
+			flunk "$name: under 200 MB ($rss KB)" ;;
+		esac
+	fi
+}
+
+# FILE:LINE:COL: error:
+at() { echo "^$1:[0-9]+:[0-9]+: error: $2"; }
+
+: >empty.yaml
+refused "empty file" empty.yaml "$(at empty.yaml 'empty file')"
+
+{ head -c 65536 /dev/urandom; printf 'a\0b\0\0'; } >binary.yaml
+refused "binary file" binary.yaml "$(at binary.yaml 'binary file')"
+
+# 50 MB of otherwise valid YAML
+{
+	printf 'integration: big\nflows: {}\nfiller:\n'
+	line="  - $(printf '%095d' 0)"
+	i=0
+	while [ $i -lt 64 ]; do echo "$line"; i=$((i + 1)); done >chunk
+	i=0
+	while [ $i -lt 8 ]; do cat chunk chunk chunk chunk; i=$((i + 1)); done >chunk2
+	i=0
+	while [ $i -lt 26 ]; do cat chunk2 chunk2 chunk2 chunk2 chunk2 chunk2 chunk2 chunk2 chunk2 chunk2; i=$((i + 1)); done
+} >big.yaml
+size=$(wc -c <big.yaml)
+[ "$size" -ge $((50 * 1024 * 1024)) ] && pass "big file is 50 MB ($size bytes)" ||
+	flunk "big file is 50 MB ($size bytes)"
+refused "50 MB file" big.yaml "^big\.yaml: error: file too large"
+rm -f big.yaml chunk chunk2
+
+# 100,000 levels of nesting, flow and block styles
+awk 'BEGIN { printf "a: "; for (i = 0; i < 100000; i++) printf "[";
+	     for (i = 0; i < 100000; i++) printf "]"; print "" }' >deep-flow.yaml
+refused "flow nesting 100000 deep" deep-flow.yaml \
+	"$(at deep-flow.yaml 'nesting deeper than')"
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "{a: ";
+	     print "1" }' >deep-map.yaml
+refused "unclosed flow mappings 100000 deep" deep-map.yaml \
+	"$(at deep-map.yaml 'nesting deeper than')"
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "- "; print "x" }' \
+	>deep-block.yaml
+refused "block sequences 100000 deep" deep-block.yaml \
+	"$(at deep-block.yaml 'nesting deeper than')"
+# indented block mappings grow quadratically: 1000 levels is 1 MB
+awk 'BEGIN { s = ""; for (i = 0; i < 1000; i++) { print s "a:"; s = s "  " }
+	     print s "b" }' >deep-indent.yaml
+refused "indented block mappings 1000 deep" deep-indent.yaml \
+	"$(at deep-indent.yaml 'nesting deeper than')"
+
+# billion laughs: 10 levels of 10 aliases each
+awk 'BEGIN {
+	print "integration: lol"
+	print "flows: {}"
+	print "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"
+	for (i = 1; i <= 9; i++) {
+		printf "l%d: &l%d [", i, i
+		for (k = 0; k < 10; k++)
+			printf "%s*l%d", (k ? ", " : ""), i - 1
+		print "]"
+	}
+}' >bomb.yaml
+refused "billion laughs" bomb.yaml "$(at bomb.yaml 'document expands to more than')"
+
+printf 'integration: tabs\nflows:\n\tmain:\n\t\tsteps: []\n' >tabs.yaml
+refused "tabs for indentation" tabs.yaml \
+	"$(at tabs.yaml '.*tabs are not allowed for indentation')"
+
+printf 'integration: utf8\ndescription: "caf\303\251 \303\050 \377"\nflows: {}\n' \
+	>utf8.yaml
+refused "invalid UTF-8" utf8.yaml "^utf8\.yaml:2:[0-9]+: error: invalid .*UTF-8"
+
+printf 'integration: one\nflows: {}\n---\nintegration: two\nflows: {}\n' >two.yaml
+refused "two documents" two.yaml "^two\.yaml:3:1: error: .*second"
+
+# a sizeable valid project: 50 jq expressions must validate (one batch)
+{
+	echo "integration: many"
+	echo "flows:"
+	echo "  main:"
+	echo "    steps:"
+	i=0
+	while [ $i -lt 50 ]; do
+		echo "      - id: s$i"
+		echo "        transform: '[.trigger.items[] | select(.n > $i) | {id: .id, n: (.n * $i)}] | length'"
+		i=$((i + 1))
+	done
+} >many.yaml
+start=$(date +%s%N)
+run many.yaml
+end=$(date +%s%N)
+[ "$rc" -eq 0 ] && pass "50 jq expressions validate" ||
+	{ flunk "50 jq expressions validate (exit $rc)"; comment <out/err; }
+[ ! -s out/err ] && pass "50 jq expressions: no diagnostics" ||
+	{ flunk "50 jq expressions: no diagnostics"; comment <out/err; }
+echo "# 50 jq expressions validated in $(((end - start) / 1000000)) ms"
+
+echo "1..$n"
+exit $fail
