@@ -21,6 +21,20 @@ struct fr_source *fr_source_create(const char *path, char *text, size_t len)
 	src->text = text;
 	src->len = len;
 	src->refs = 1;
+	/* a sparse line index, so that an excerpt costs O(64 lines), not
+	 * O(file): a file of many problems was quadratic */
+	for (size_t off = 0, line = 0; off <= len; line++) {
+		const char *nl;
+		if (line % FR_SOURCE_MARK_LINES == 0) {
+			src->marks = fr_xrealloc(src->marks, (src->nmarks + 1) *
+						 sizeof(*src->marks));
+			src->marks[src->nmarks++] = off;
+		}
+		nl = memchr(text + off, '\n', len - off);
+		if (!nl)
+			break;
+		off = (size_t)(nl - text) + 1;
+	}
 	return src;
 }
 
@@ -37,6 +51,7 @@ void fr_source_unref(struct fr_source *src)
 		return;
 	free(src->path);
 	free(src->text);
+	free(src->marks);
 	free(src);
 }
 
@@ -125,7 +140,14 @@ static void print_excerpt(struct fr_buf *out, const struct fr_loc *loc)
 {
 	const char *p = loc->src->text, *end = p + loc->src->len, *eol;
 	unsigned line = 1, i;
+	size_t m = (loc->line - 1) / FR_SOURCE_MARK_LINES;
 
+	if (loc->src->marks && loc->src->nmarks) {
+		if (m >= loc->src->nmarks)
+			m = loc->src->nmarks - 1;
+		p += loc->src->marks[m];
+		line = (unsigned)(m * FR_SOURCE_MARK_LINES + 1);
+	}
 	while (line < loc->line && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)

@@ -20,11 +20,16 @@
 
 #include <stdio.h>
 
+#define FR_SOURCE_MARK_LINES 64
+
 struct fr_source {
 	char *path;
 	char *text;		/* NUL-terminated; may hold NULs before len */
 	size_t len;
 	int refs;
+	/* offsets of lines 1, 1 + 64, 1 + 128, ... (NULL: scan from the top) */
+	size_t *marks;
+	size_t nmarks;
 };
 
 struct fr_loc {

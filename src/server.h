@@ -1,9 +1,77 @@
 /*
- * server: the webhook server of `flowrun serve`.  The only module that
- * includes <microhttpd.h>.
+ * server: the HTTP front of `flowrun serve`, over libmicrohttpd (the only
+ * includer of <microhttpd.h>).  It parses requests, enforces the body size
+ * before buffering, bounds connections and their time, and hands each
+ * request to the handlers; it knows nothing about flows or stores.
+ *
+ * A request can be answered at once, or later from any thread: the handler
+ * keeps the struct fr_request (fr_request_ref) and calls fr_request_respond
+ * when the answer is known (the connection is suspended meanwhile, so no
+ * server thread waits).  fr_request_respond drops the handler's reference.
  */
 #ifndef FR_SERVER_H
 #define FR_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct fr_server;
+struct fr_request;
+
+struct fr_server_handlers {
+	void *data;
+	/*
+	 * Headers have arrived: returns the largest body this request may
+	 * send, or -1 after answering it (fr_request_respond) at once.
+	 */
+	long (*start)(void *data, struct fr_request *r);
+	/* The whole body has arrived: answer now or later. */
+	void (*handle)(void *data, struct fr_request *r);
+};
+
+struct fr_server_opts {
+	const char *listen;		/* "ADDR:PORT"; port 0 = any */
+	unsigned threads;		/* request threads */
+	unsigned max_connections;
+	unsigned connection_timeout_s;	/* idle or slow clients */
+};
+
+/* Starts listening; NULL with *err when it cannot (address in use...). */
+struct fr_server *fr_server_start(const struct fr_server_opts *opts,
+				  const struct fr_server_handlers *h,
+				  char **err);
+/* The port it listens on. */
+unsigned fr_server_port(const struct fr_server *s);
+/* Stops accepting new connections (for drain); open ones go on. */
+void fr_server_quiesce(struct fr_server *s);
+/* Stops; every kept request must have been answered. */
+void fr_server_stop(struct fr_server *s);
+
+const char *fr_request_method(const struct fr_request *r);
+const char *fr_request_path(const struct fr_request *r);
+/* A header (case-insensitive name) or NULL. */
+const char *fr_request_header(const struct fr_request *r, const char *name);
+/* Every header as {lower-case name: value} and the query as {name: value}. */
+json_t *fr_request_headers(const struct fr_request *r);
+json_t *fr_request_query(const struct fr_request *r);
+const char *fr_request_body(const struct fr_request *r, size_t *len);
+/* The handler's own pointer for this request. */
+void *fr_request_data(const struct fr_request *r);
+void fr_request_set_data(struct fr_request *r, void *data);
+
+struct fr_request *fr_request_ref(struct fr_request *r);
+/*
+ * Answers r (once); body is copied; header_name/value may be NULL.  Drops
+ * the caller's reference when the answer is given later (from a thread of
+ * the handler's).
+ */
+void fr_request_respond(struct fr_request *r, int status,
+			const char *content_type, const char *body,
+			const char *header_name, const char *header_value);
+/* An answer {"error": message} with the given status. */
+void fr_request_error(struct fr_request *r, int status, const char *message,
+		      const char *retry_after);
 
 /* libmicrohttpd's version, e.g. "0.9.75" */
 const char *fr_server_mhd_version(void);

@@ -1,6 +1,7 @@
 /* store: the backend-neutral half of the store interface. */
 #include "store.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -77,6 +78,46 @@ int fr_store_deployment_list(struct fr_store *s, json_t **out, char **err)
 int fr_store_check(struct fr_store *s, char **err)
 {
 	return s->ops->check(s, err);
+}
+
+void fr_delivery_free(struct fr_delivery *d)
+{
+	if (!d)
+		return;
+	free(d->id);
+	free(d->integration);
+	free(d->instance);
+	free(d->flow);
+	json_decref(d->request);
+	free(d->body);
+	json_decref(d->trigger);
+	free(d->dedupe_key);
+	free(d);
+}
+
+int fr_store_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
+			  size_t n, char **dup_of, char **err)
+{
+	return s->ops->delivery_add(s, d, n, dup_of, err);
+}
+
+int fr_store_delivery_get(struct fr_store *s, const char *id,
+			  struct fr_delivery **out, char **err)
+{
+	return s->ops->delivery_get(s, id, out, err);
+}
+
+int fr_store_delivery_pending(struct fr_store *s, long long after_seq,
+			      json_t **out, char **err)
+{
+	return s->ops->delivery_pending(s, after_seq, out, err);
+}
+
+int fr_store_delivery_update(struct fr_store *s, const char *id,
+			     const char *status, int attempts, double next_at,
+			     char **err)
+{
+	return s->ops->delivery_update(s, id, status, attempts, next_at, err);
 }
 
 double fr_store_now(void)

@@ -23,6 +23,25 @@
 
 struct fr_store;
 
+/*
+ * A delivery: one queued execution of a webhook (or schedule, or replay).
+ * Its id is the id of the execution it becomes.
+ */
+struct fr_delivery {
+	char *id;
+	char *integration, *instance, *flow;
+	json_t *request;	/* webhook: {method, path, query, headers}; or NULL */
+	char *body;		/* webhook: the raw body, exactly as received */
+	size_t body_len;
+	json_t *trigger;	/* others: the trigger value; or NULL */
+	char *dedupe_key;	/* or NULL */
+	int attempts;		/* tries so far */
+	double next_at;		/* not before (retries) */
+	long long seq;		/* arrival order */
+};
+
+void fr_delivery_free(struct fr_delivery *d);
+
 struct fr_execution_filter {
 	const char *flow;		/* "FLOW" or "INTEGRATION/FLOW"; NULL: any */
 	const char *instance;
@@ -49,6 +68,15 @@ struct fr_store_ops {
 			      char **err);
 	int (*deployment_list)(struct fr_store *s, json_t **out, char **err);
 	int (*check)(struct fr_store *s, char **err);
+	int (*delivery_add)(struct fr_store *s, struct fr_delivery *const *d,
+			    size_t n, char **dup_of, char **err);
+	int (*delivery_get)(struct fr_store *s, const char *id,
+			    struct fr_delivery **out, char **err);
+	int (*delivery_pending)(struct fr_store *s, long long after_seq,
+				json_t **out, char **err);
+	int (*delivery_update)(struct fr_store *s, const char *id,
+			       const char *status, int attempts, double next_at,
+			       char **err);
 };
 
 struct fr_store {
@@ -91,6 +119,26 @@ int fr_store_state_set(struct fr_store *s, const char *integration,
 int fr_store_deployment_add(struct fr_store *s, const json_t *deployment,
 			    char **err);
 int fr_store_deployment_list(struct fr_store *s, json_t **out, char **err);
+
+/*
+ * Stores n deliveries in one transaction (one fsync).  A delivery whose
+ * (integration, instance, flow, dedupe_key) was stored before is not
+ * stored again: dup_of[i] gets the earlier one's id (caller frees), else
+ * NULL.  d[i]->seq is set.
+ */
+int fr_store_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
+			  size_t n, char **dup_of, char **err);
+/* One delivery with its request, body and trigger; *out NULL if unknown. */
+int fr_store_delivery_get(struct fr_store *s, const char *id,
+			  struct fr_delivery **out, char **err);
+/* Queued deliveries with seq > after_seq, in arrival order, without
+ * bodies: [{id, integration, instance, flow, attempts, next_at, seq}]. */
+int fr_store_delivery_pending(struct fr_store *s, long long after_seq,
+			      json_t **out, char **err);
+/* Sets a delivery's status (queued, done, failed), tries and next time. */
+int fr_store_delivery_update(struct fr_store *s, const char *id,
+			     const char *status, int attempts, double next_at,
+			     char **err);
 
 /* Checks the store's integrity (SQLite: PRAGMA integrity_check). */
 int fr_store_check(struct fr_store *s, char **err);

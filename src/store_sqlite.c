@@ -54,6 +54,25 @@ static const char *const migrations[] = {
 	"  started_at REAL NOT NULL,"
 	"  finished_at REAL,"
 	"  summary TEXT);",
+	/* 2: the delivery queue; executions count their attempts */
+	"CREATE TABLE deliveries ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  integration TEXT NOT NULL,"
+	"  instance TEXT NOT NULL,"
+	"  flow TEXT NOT NULL,"
+	"  received_at REAL NOT NULL,"
+	"  request TEXT,"
+	"  body BLOB,"
+	"  trigger TEXT,"
+	"  dedupe_key TEXT,"
+	"  status TEXT NOT NULL DEFAULT 'queued',"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_at REAL NOT NULL DEFAULT 0);"
+	"CREATE UNIQUE INDEX deliveries_dedupe ON deliveries(integration, "
+	"  instance, flow, dedupe_key) WHERE dedupe_key IS NOT NULL;"
+	"CREATE INDEX deliveries_queued ON deliveries(seq) WHERE status = 'queued';"
+	"ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;",
 };
 
 static int fail(struct sqlite_store *st, char **err, const char *what)
@@ -192,7 +211,10 @@ static int sqlite_execution_begin(struct fr_store *s, const json_t *e, char **er
 
 	if (prepare(st, &stmt, "INSERT INTO executions (id, integration, "
 		    "instance, flow, trigger, status, started_at, input) VALUES "
-		    "(?, ?, ?, ?, ?, ?, ?, ?)", err) < 0)
+		    "(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+		    "status = excluded.status, started_at = excluded.started_at, "
+		    "error = NULL, finished_at = NULL, attempt = attempt + 1",
+		    err) < 0)
 		return -1;
 	bind_text(stmt, 1, json_string_value(json_object_get(e, "id")));
 	bind_text(stmt, 2, json_string_value(json_object_get(e, "integration")));
@@ -416,7 +438,180 @@ static int sqlite_check(struct fr_store *s, char **err)
 	return 0;
 }
 
+static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
+			       size_t n, char **dup_of, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *ins = NULL, *dup = NULL;
+	double now = fr_store_now();
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		dup_of[i] = NULL;
+	if (exec_sql(st, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	if (prepare(st, &ins, "INSERT INTO deliveries (id, integration, instance, "
+		    "flow, received_at, request, body, trigger, dedupe_key, "
+		    "attempts, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+		    "ON CONFLICT DO NOTHING", err) < 0 ||
+	    prepare(st, &dup, "SELECT id FROM deliveries WHERE integration = ? "
+		    "AND instance = ? AND flow = ? AND dedupe_key = ?", err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		bind_text(ins, 1, d[i]->id);
+		bind_text(ins, 2, d[i]->integration);
+		bind_text(ins, 3, d[i]->instance);
+		bind_text(ins, 4, d[i]->flow);
+		sqlite3_bind_double(ins, 5, now);
+		bind_json(ins, 6, d[i]->request);
+		if (d[i]->body)
+			sqlite3_bind_blob(ins, 7, d[i]->body, (int)d[i]->body_len,
+					  SQLITE_STATIC);
+		else
+			sqlite3_bind_null(ins, 7);
+		bind_json(ins, 8, d[i]->trigger);
+		bind_text(ins, 9, d[i]->dedupe_key);
+		sqlite3_bind_int(ins, 10, d[i]->attempts);
+		sqlite3_bind_double(ins, 11, d[i]->next_at);
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			fail(st, err, "cannot queue a delivery");
+			goto out;
+		}
+		if (sqlite3_changes(st->db) == 0 && d[i]->dedupe_key) {
+			bind_text(dup, 1, d[i]->integration);
+			bind_text(dup, 2, d[i]->instance);
+			bind_text(dup, 3, d[i]->flow);
+			bind_text(dup, 4, d[i]->dedupe_key);
+			if (sqlite3_step(dup) == SQLITE_ROW)
+				dup_of[i] = fr_xstrdup((const char *)sqlite3_column_text(dup, 0));
+			sqlite3_reset(dup);
+		} else {
+			d[i]->seq = sqlite3_last_insert_rowid(st->db);
+		}
+		sqlite3_reset(ins);
+		sqlite3_clear_bindings(ins);
+	}
+	if (exec_sql(st, "COMMIT", err) < 0)
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(dup);
+	if (rc < 0) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		for (size_t i = 0; i < n; i++) {
+			free(dup_of[i]);
+			dup_of[i] = NULL;
+		}
+	}
+	return rc;
+}
+
+static char *column_strdup(sqlite3_stmt *stmt, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(stmt, i);
+
+	return s ? fr_xstrdup(s) : NULL;
+}
+
+static int sqlite_delivery_get(struct fr_store *s, const char *id,
+			       struct fr_delivery **out, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*out = NULL;
+	if (prepare(st, &stmt, "SELECT id, integration, instance, flow, request, "
+		    "body, trigger, dedupe_key, attempts, next_at, seq FROM "
+		    "deliveries WHERE id = ?", err) < 0)
+		return -1;
+	bind_text(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		struct fr_delivery *d = fr_xcalloc(1, sizeof(*d));
+		d->id = column_strdup(stmt, 0);
+		d->integration = column_strdup(stmt, 1);
+		d->instance = column_strdup(stmt, 2);
+		d->flow = column_strdup(stmt, 3);
+		if (sqlite3_column_type(stmt, 4) != SQLITE_NULL)
+			d->request = column_json(stmt, 4);
+		if (sqlite3_column_type(stmt, 5) != SQLITE_NULL) {
+			d->body_len = (size_t)sqlite3_column_bytes(stmt, 5);
+			d->body = fr_xmalloc(d->body_len + 1);
+			if (d->body_len)
+				memcpy(d->body, sqlite3_column_blob(stmt, 5), d->body_len);
+			d->body[d->body_len] = '\0';
+		}
+		if (sqlite3_column_type(stmt, 6) != SQLITE_NULL)
+			d->trigger = column_json(stmt, 6);
+		d->dedupe_key = column_strdup(stmt, 7);
+		d->attempts = sqlite3_column_int(stmt, 8);
+		d->next_at = sqlite3_column_double(stmt, 9);
+		d->seq = sqlite3_column_int64(stmt, 10);
+		*out = d;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(st, err, "cannot read a delivery");
+	return 0;
+}
+
+static int sqlite_delivery_pending(struct fr_store *s, long long after_seq,
+				   json_t **out, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*out = NULL;
+	if (prepare(st, &stmt, "SELECT id, integration, instance, flow, attempts, "
+		    "next_at, seq FROM deliveries WHERE status = 'queued' AND "
+		    "seq > ? ORDER BY seq", err) < 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, after_seq);
+	*out = json_array();
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		json_array_append_new(*out, json_pack("{so so so so si sf sI}",
+			"id", column_text(stmt, 0),
+			"integration", column_text(stmt, 1),
+			"instance", column_text(stmt, 2),
+			"flow", column_text(stmt, 3),
+			"attempts", sqlite3_column_int(stmt, 4),
+			"next_at", sqlite3_column_double(stmt, 5),
+			"seq", (json_int_t)sqlite3_column_int64(stmt, 6)));
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		json_decref(*out);
+		*out = NULL;
+		return fail(st, err, "cannot list queued deliveries");
+	}
+	return 0;
+}
+
+static int sqlite_delivery_update(struct fr_store *s, const char *id,
+				  const char *status, int attempts,
+				  double next_at, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, &stmt, "UPDATE deliveries SET status = ?, attempts = ?, "
+		    "next_at = ? WHERE id = ?", err) < 0)
+		return -1;
+	bind_text(stmt, 1, status);
+	sqlite3_bind_int(stmt, 2, attempts);
+	sqlite3_bind_double(stmt, 3, next_at);
+	bind_text(stmt, 4, id);
+	return step_done(st, stmt, "cannot update a delivery", err);
+}
+
 static const struct fr_store_ops sqlite_ops = {
+	.delivery_add = sqlite_delivery_add,
+	.delivery_get = sqlite_delivery_get,
+	.delivery_pending = sqlite_delivery_pending,
+	.delivery_update = sqlite_delivery_update,
 	.close = sqlite_close,
 	.execution_begin = sqlite_execution_begin,
 	.execution_finish = sqlite_execution_finish,

@@ -1,6 +1,7 @@
 """Secrets never appear in any output; a missing secret stops the run early."""
 
 import json
+import sqlite3
 
 import pytest
 
@@ -73,9 +74,9 @@ def test_offline_run_prints_no_secret(run, progix, slack):
     assert_no_secret(r)
 
 
-def secrets_flow(run, progix, flow, *more):
+def secrets_flow(run, progix, flow, *more, **kw):
     return run("run", flow_file("secrets"), "--connectors", CONNECTORS,
-               "--set", "progix_url=" + progix.url, "--flow", flow, *more)
+               "--set", "progix_url=" + progix.url, "--flow", flow, *more, **kw)
 
 
 @pytest.mark.parametrize("opts", [[], ["--json"], ["-v"]])
@@ -118,11 +119,70 @@ def test_secret_in_a_dry_run_request(run, progix, opts):
     assert_no_secret(r)
 
 
+def test_secrets_in_a_concurrent_loop(run, progix):
+    for opts in ([], ["--json"]):
+        r = secrets_flow(run, progix, "concurrent", *opts)
+        assert r.rc == 0, r
+        assert r.stderr.count("key ***") == 8, r
+        assert_no_secret(r)
+
+
 def test_secret_in_a_jq_error(run, progix):
     r = secrets_flow(run, progix, "error", "--json")
     assert r.rc == 1, r
     assert "boom ***" in r.json()["error"]
     assert_no_secret(r)
+
+
+def test_store_and_show_hold_no_secret(run, progix, slack, tmp_path):
+    """Executions recorded in the store and `flowrun show` of them hold no
+    secret either: the store's files are scanned byte by byte."""
+    store = tmp_path / "scan" / "flowrun.db"
+    store.parent.mkdir()
+    env = {"FLOWRUN_STORE": "sqlite:%s" % store}
+    ids = add_accounts(progix, ACME)
+    executions = []
+    for args in ((*example_args(progix, slack), "--flow", "account",
+                  "--input", account_input(*ids)),
+                 (flow_file("secrets"), "--connectors", CONNECTORS,
+                  "--set", "progix_url=" + progix.url, "--flow", "url")):
+        r = run("run", *args, "--json", env=env)
+        assert r.rc in (0, 1), r
+        executions.append(r.json()["execution"])
+    for ex in executions:
+        for opts in ([], ["--json"]):
+            shown = run("show", ex, *opts, env=env)
+            assert shown.rc == 0, shown
+            assert ex in shown.stdout
+            assert_no_secret(shown)
+    files = [p for p in store.parent.rglob("*") if p.is_file()]
+    assert files, "no store written at %s" % store
+    for p in files:
+        data = p.read_bytes()
+        for s in SECRETS:
+            assert s.encode() not in data, "secret %r stored in %s" % (s, p)
+
+
+def test_stored_traces_hold_no_secret(run, progix, tmp_path):
+    """The echo flow puts a secret in the instance state on purpose (a set
+    step); every other table of the store must still be free of secrets."""
+    store = tmp_path / "echo.db"
+    r = secrets_flow(run, progix, "echo", "--json",
+                     env={"FLOWRUN_STORE": "sqlite:%s" % store})
+    assert r.rc == 1, r
+    db = sqlite3.connect(str(store))
+    try:
+        tables = [t for (t,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        assert tables
+        for t in tables:
+            if t == "state":
+                continue
+            for row in db.execute('SELECT * FROM "%s"' % t):
+                for s in SECRETS:
+                    assert s not in repr(row), "secret %r in table %s" % (s, t)
+    finally:
+        db.close()
 
 
 # -- missing secrets ------------------------------------------------------------

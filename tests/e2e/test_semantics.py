@@ -103,6 +103,19 @@ def test_loop_max_exceeded_is_an_error(sem):
     assert "after the loop" not in r.stderr
 
 
+def test_failure_in_a_loop_fails_the_loop(sem):
+    r = sem("loop_fail")
+    assert r.rc == 1, r
+    t = r.json()
+    assert t["status"] == "failed" and "bad item 2" in t["error"]
+    each = step(t, "each")
+    assert len(each["iterations"]) == 2  # the third item is not run
+    assert [s["status"] for it in each["iterations"] for s in it["steps"]] == \
+        ["ok", "failed"]
+    assert each["status"] == "failed", each
+    assert "after the loop" not in r.stderr
+
+
 def test_loop_within_max(sem):
     t = ok(sem("loop_max", {"items": [1, 2]}))
     assert step(t, "each")["output"] == [1, 2]
@@ -243,3 +256,26 @@ def test_concurrent_loop_failure_fails_the_run(sem):
     assert t["status"] == "failed"
     assert "item 5 is bad" in t["error"]
     assert step(t, "each")["status"] == "failed"
+
+
+def test_set_persists_across_runs_but_not_in_a_dry_run(sem):
+    def before(*more):
+        t = ok(sem("count", None, *more))
+        return step(t, "before")["output"], step(t, "after")["output"]
+
+    assert before() == (0, 1)
+    assert before() == (1, 2)
+    # a dry-run sees the state, and its own set in memory, but writes nothing
+    assert before("--dry-run") == (2, 3)
+    assert before() == (2, 3)
+
+
+def test_runs_are_recorded_but_dry_runs_are_not(sem, run):
+    ok(sem("count", None, "--dry-run"))
+    ok(sem("count", None, "--offline"))
+    r = run("runs", "--json")
+    assert r.rc == 0, r
+    assert json.loads(r.stdout) == []
+    t = ok(sem("count"))
+    r = run("runs", "--json")
+    assert [e["id"] for e in json.loads(r.stdout)] == [t["execution"]]
