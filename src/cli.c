@@ -35,6 +35,15 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --format FORMAT    dot (Graphviz, the default) or mermaid\n" },
 	{ "help", cmd_help, "show help for flowrun or a command",
 	  "usage: flowrun help [COMMAND]\n" },
+	{ "replay", cmd_replay, "queue recorded executions again, same trigger data",
+	  "usage: flowrun replay EXECUTION... | --failed [--flow NAME] [--limit N]\n"
+	  "\n"
+	  "Queues each execution again as a new one with the same trigger data;\n"
+	  "flowrun serve runs it (at once if it is running, else when it starts).\n"
+	  "\n"
+	  "  --failed             every failed execution not replayed yet\n"
+	  "  --flow NAME          with --failed: only this flow\n"
+	  "  --limit N            with --failed: at most N (default 1000)\n" },
 	{ "run", cmd_run, "run one flow now, in this process (--dry-run: no writes)",
 	  "usage: flowrun run [PATH...] --flow NAME [--input JSON|@FILE|-]\n"
 	  "                   [--instance NAME] [--set KEY=VALUE]... [--dry-run]\n"
@@ -57,6 +66,23 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --instance NAME      only this instance\n"
 	  "  --status STATUS      running, ok or failed\n"
 	  "  --limit N            at most N executions (default 50)\n" },
+	{ "serve", cmd_serve, "serve webhooks and schedules (durable queue, workers)",
+	  "usage: flowrun serve [PATH...] [--listen ADDR:PORT] [--workers N]\n"
+	  "                     [--public-url URL] [--grace DURATION]\n"
+	  "                     [--instance NAME] [--set KEY=VALUE]...\n"
+	  "\n"
+	  "  --listen ADDR:PORT   where to listen (default 127.0.0.1:8080; port 0:\n"
+	  "                       any free port, printed at start)\n"
+	  "  --workers N          executions at once (default 4)\n"
+	  "  --http-threads N     request threads (default 2)\n"
+	  "  --public-url URL     the base URL senders reach us at (for logs and\n"
+	  "                       .webhooks)\n"
+	  "  --grace DURATION     on SIGTERM, wait this long for running\n"
+	  "                       executions (default 30s)\n"
+	  "  --sync-timeout D     how long a sync request waits (default 30s)\n"
+	  "  --queue-limit N      deliveries waiting before 503 (default 100000)\n"
+	  "  --instance NAME      serve only this instance\n"
+	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",
 	  "usage: flowrun show EXECUTION\n" },
 	{ "undeploy", cmd_undeploy, "run the remove flows of each instance",

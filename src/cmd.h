@@ -92,8 +92,10 @@ int fr_common_load(struct fr_project **out, const struct fr_common *c,
 int cmd_deploy(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_help(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_undeploy(int argc, char **argv);
 int cmd_validate(int argc, char **argv);

@@ -36,7 +36,9 @@ static json_t *json_arg(const char *what, const char *arg)
 	else
 		j = json_loads(arg, JSON_DECODE_ANY, &e);
 	if (!j) {
-		if (arg[0] == '@' || strcmp(arg, "-") == 0)
+		if ((arg[0] == '@' || strcmp(arg, "-") == 0) && e.line < 1)
+			fprintf(stderr, "flowrun run: %s: %s\n", what, e.text);
+		else if (arg[0] == '@' || strcmp(arg, "-") == 0)
 			fprintf(stderr, "flowrun run: %s: %s:%d:%d: %s\n", what,
 				arg[0] == '@' ? arg + 1 : "<stdin>", e.line,
 				e.column, e.text);
@@ -195,6 +197,24 @@ int cmd_run(int argc, char **argv)
 		rc = FR_EXIT_USAGE;
 		goto out;
 	}
+	for (size_t i = 0; i < a.nmocks; i++) {
+		const char *dot = strchr(a.mocks[i].action, '.');
+		bool found = false;
+		for (size_t j = 0; j < f->integration->nconnections && dot; j++) {
+			const struct fr_connection *cn = &f->integration->connections[j];
+			if (strlen(cn->name) == (size_t)(dot - a.mocks[i].action) &&
+			    strncmp(cn->name, a.mocks[i].action, strlen(cn->name)) == 0 &&
+			    cn->connector && fr_connector_action(cn->connector, dot + 1))
+				found = true;
+		}
+		if (!found && strcmp(a.mocks[i].action, "http.request") != 0) {
+			fprintf(stderr, "flowrun run: --mock %s: integration '%s' has "
+				"no such action\n", a.mocks[i].action,
+				f->integration->name);
+			rc = FR_EXIT_USAGE;
+			goto out;
+		}
+	}
 	if (a.instance && strcmp(a.instance, "default") != 0 &&
 	    !(inst = fr_project_instance(p, f->integration, a.instance))) {
 		fprintf(stderr, "flowrun: error: no instance '%s' of integration "
@@ -218,7 +238,8 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	trigger = make_trigger(f, input ? input : json_object());
-	if (!(a.dry_run || a.offline) || a.record) {
+	/* a dry-run reads the state (as the real run would) but writes none */
+	if (!(a.dry_run || a.offline) || a.record || fr_store_exists(common.store)) {
 		char *err = NULL;
 		if (fr_store_open(&store, common.store, &err) < 0) {
 			fprintf(stderr, "flowrun: error: %s\n", err);
@@ -239,7 +260,7 @@ int cmd_run(int argc, char **argv)
 		struct fr_job job = {
 			.flow = f, .instance = inst ? inst->name : "default",
 			.config = config, .trigger = trigger, .redact = rd,
-			.record = store != NULL,
+			.record = store && (!(a.dry_run || a.offline) || a.record),
 		};
 		char *err = NULL;
 		fr_log_verbosity = common.verbosity;

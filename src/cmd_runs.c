@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "json.h"
@@ -166,6 +167,101 @@ int cmd_show(int argc, char **argv)
 	rc = FR_EXIT_OK;
 out:
 	json_decref(ex);
+	fr_store_close(store);
+	fr_common_finish(&common);
+	return rc;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	enum { OPT_FAILED = FR_OPT_FIRST_LOCAL, OPT_FLOW, OPT_LIMIT };
+	static const struct option options[] = {
+		FR_COMMON_OPTIONS,
+		{ "failed", no_argument, NULL, OPT_FAILED },
+		{ "flow", required_argument, NULL, OPT_FLOW },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ 0 },
+	};
+	const struct fr_cmd *cmd = fr_cmd_find("replay");
+	struct fr_execution_filter f = { .status = "failed", .not_replayed = true,
+					 .limit = 1000 };
+	struct fr_common common;
+	struct fr_store *store = NULL;
+	json_t *ids = json_array(), *report = json_array(), *list = NULL, *row;
+	bool failed = false, tty = isatty(STDERR_FILENO);
+	char *err = NULL;
+	size_t i;
+	int opt, rc = -1;
+
+	fr_common_init(&common);
+	while (rc < 0 && (opt = getopt_long(argc, argv, FR_COMMON_SHORT, options,
+					    NULL)) != -1) {
+		if (opt == OPT_FAILED)
+			failed = true;
+		else if (opt == OPT_FLOW)
+			f.flow = optarg;
+		else if (opt == OPT_LIMIT && (f.limit = atoi(optarg)) <= 0)
+			rc = fr_usage_error(cmd, "--limit takes a positive number");
+		else if (opt != OPT_LIMIT)
+			rc = fr_common_option(&common, cmd, opt, optarg);
+	}
+	if (rc < 0 && failed == (optind < argc))
+		rc = fr_usage_error(cmd, "give EXECUTION ids or --failed");
+	if (rc < 0 && f.flow && !failed)
+		rc = fr_usage_error(cmd, "--flow goes with --failed");
+	if (rc >= 0)
+		goto out;
+	if (!(store = open_store(&common))) {
+		rc = FR_EXIT_SYSTEM;
+		goto out;
+	}
+	if (failed) {
+		if (fr_store_execution_list(store, &f, &list, &err) < 0)
+			goto store_error;
+		json_array_foreach(list, i, row)
+			json_array_append(ids, json_object_get(row, "id"));
+	}
+	for (int k = optind; k < argc; k++)
+		json_array_append_new(ids, json_string(argv[k]));
+	rc = FR_EXIT_OK;
+	json_array_foreach(ids, i, row) {
+		const char *id = json_string_value(row);
+		char *nid = NULL;
+		if (tty && !common.json)
+			fprintf(stderr, "\r[%zu/%zu] %s\033[K", i + 1,
+				json_array_size(ids), id);
+		if (fr_store_replay(store, id, &nid, &err) < 0)
+			goto store_error;
+		if (!nid) {
+			fprintf(stderr, "%sflowrun: error: no execution '%s'\n",
+				tty ? "\r\033[K" : "", id);
+			rc = FR_EXIT_FAILED;
+			continue;
+		}
+		json_array_append_new(report, json_pack("{ss ss}", "execution", id,
+							"replay", nid));
+		if (!common.json)
+			printf("%s%s -> %s queued\n", tty ? "\r\033[K" : "", id, nid);
+		free(nid);
+	}
+	if (tty && !common.json)
+		fputs("\r\033[K", stderr);
+	if (common.json) {
+		char *s = json_dumps(report, FR_JSON_PRETTY);
+		puts(s);
+		free(s);
+	} else if (json_array_size(ids) == 0) {
+		puts("nothing to replay");
+	}
+	goto out;
+store_error:
+	fprintf(stderr, "flowrun: error: %s\n", err);
+	free(err);
+	rc = FR_EXIT_SYSTEM;
+out:
+	json_decref(ids);
+	json_decref(report);
+	json_decref(list);
 	fr_store_close(store);
 	fr_common_finish(&common);
 	return rc;

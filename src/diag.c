@@ -23,11 +23,11 @@ struct fr_source *fr_source_create(const char *path, char *text, size_t len)
 	src->refs = 1;
 	/* a sparse line index, so that an excerpt costs O(64 lines), not
 	 * O(file): a file of many problems was quadratic */
-	for (size_t off = 0, line = 0; off <= len; line++) {
+	for (size_t off = 0, line = 0, cap = 0; off <= len; line++) {
 		const char *nl;
 		if (line % FR_SOURCE_MARK_LINES == 0) {
-			src->marks = fr_xrealloc(src->marks, (src->nmarks + 1) *
-						 sizeof(*src->marks));
+			fr_grow(&src->marks, &cap, src->nmarks + 1,
+				sizeof(*src->marks));
 			src->marks[src->nmarks++] = off;
 		}
 		nl = memchr(text + off, '\n', len - off);

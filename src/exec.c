@@ -1248,6 +1248,23 @@ static char *step_name(const struct fr_step *s)
 			    s->loc.line);
 }
 
+/* The message for a step stopped by its timeout or the flow's (frees err). */
+static char *timeout_message(const struct run *r, const struct fr_step *s,
+			     char *err)
+{
+	char *m;
+	bool flow = timed_out(r, 0);
+	long long ms = flow ? (long long)r->req->flow->timeout_ms
+			    : (long long)s->timeout_ms;
+	bool detail = err && !strstr(err, "interrupted") && strcmp(err, "timed out");
+
+	m = fr_xasprintf("%s %lld ms%s%s%s", flow ? "the flow's timeout passed:"
+						  : "timed out after", ms,
+			 detail ? " (" : "", detail ? err : "", detail ? ")" : "");
+	free(err);
+	return m;
+}
+
 /*
  * Runs one step with its `if`, timeout and on_error.  A failure that is not
  * ignored stops the execution (r->failed, r->error).
@@ -1293,12 +1310,7 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		if (rc == 0 || r->stop)
 			break;
 		if (!err || timed_out(r, deadline)) {
-			free(err);
-			err = timed_out(r, 0)
-				? fr_xasprintf("the flow's timeout (%lld ms) passed",
-					       (long long)r->req->flow->timeout_ms)
-				: fr_xasprintf("timed out after %lld ms",
-					       (long long)s->timeout_ms);
+			err = timeout_message(r, s, err);
 			break;
 		}
 		if (attempt >= s->retry.attempts)
@@ -1318,12 +1330,20 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		rc = -1;
 		goto done;
 	}
+	if (rc == 0 && s->kind == FR_STEP_FAIL) {
+		json_object_set_new(rec, "status", json_string("failed"));
+		json_object_set_new(rec, "error", json_string(r->error));
+		goto done;
+	}
 	if (rc == 0 || (r->stop && !err)) {
 		json_object_set_new(rec, "status", json_string(
 			json_object_get(rec, "dry_run") ? "dry-run" : "ok"));
 		goto done;
 	}
 failed:
+	if (timed_out(r, deadline) && !strstr(err, "timed out after") &&
+	    !strstr(err, "timeout ("))
+		err = timeout_message(r, s, err);
 	if (s->on_error == FR_ON_ERROR_IGNORE && !timed_out(r, 0)) {
 		jv_free(out);
 		out = jv_object_set(jv_object(), jv_string("error"), jv_string(err));

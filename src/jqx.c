@@ -305,8 +305,10 @@ void fr_jqx_destroy(struct fr_jqx *jx)
 void fr_jqx_interrupt(struct fr_jqx *jx)
 {
 	atomic_store(&jx->interrupted, true);
-	/* jq_next checks this flag before each instruction */
-	jq_halt(jx->jq, jv_invalid(), jv_string("interrupted"));
+	/* jq_next checks this flag before each instruction; jq_halt asserts
+	 * that it was not set (only this thread sets it, jq_start clears it) */
+	if (!jq_halted(jx->jq))
+		jq_halt(jx->jq, jv_invalid(), jv_string("interrupted"));
 }
 
 static char *message_of(jv r)

@@ -7,6 +7,7 @@
 int main(int argc, char **argv)
 {
 	const struct fr_cmd *cmd;
+	char name[64];
 	int rc;
 
 	if (argc < 2) {
@@ -24,6 +25,9 @@ int main(int argc, char **argv)
 			argv[1]);
 		return FR_EXIT_USAGE;
 	}
+	/* getopt names the program in its messages: "flowrun run: ..." */
+	snprintf(name, sizeof(name), "flowrun %s", cmd->name);
+	argv[1] = name;
 	rc = cmd->fn(argc - 1, argv + 1);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		perror("flowrun: error writing standard output");

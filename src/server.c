@@ -248,13 +248,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
 			 enum MHD_RequestTerminationCode code)
 {
+	struct fr_server *s = cls;
 	struct fr_request *r = *state;
 
-	(void)cls;
 	(void)conn;
 	(void)code;
-	if (r)
-		request_unref(r);
+	if (!r)
+		return;
+	if (s->h.done)
+		s->h.done(s->h.data, r);
+	request_unref(r);
 	*state = NULL;
 }
 

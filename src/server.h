@@ -28,6 +28,8 @@ struct fr_server_handlers {
 	long (*start)(void *data, struct fr_request *r);
 	/* The whole body has arrived: answer now or later. */
 	void (*handle)(void *data, struct fr_request *r);
+	/* The request is over (answered, or the client went away). */
+	void (*done)(void *data, struct fr_request *r);
 };
 
 struct fr_server_opts {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -19,6 +20,15 @@ int fr_store_open(struct fr_store **out, const char *url, char **err)
 		return -1;
 	}
 	return fr_store_sqlite_open(out, url, err);
+}
+
+bool fr_store_exists(const char *url)
+{
+	if (!url || !*url)
+		url = FR_STORE_DEFAULT;
+	if (strncmp(url, "sqlite:", 7) == 0)
+		url += 7;
+	return access(url, F_OK) == 0;
 }
 
 void fr_store_close(struct fr_store *s)
@@ -118,6 +128,12 @@ int fr_store_delivery_update(struct fr_store *s, const char *id,
 			     char **err)
 {
 	return s->ops->delivery_update(s, id, status, attempts, next_at, err);
+}
+
+int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
+		    char **err)
+{
+	return s->ops->replay(s, id, new_id, err);
 }
 
 double fr_store_now(void)

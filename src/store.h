@@ -47,6 +47,7 @@ struct fr_execution_filter {
 	const char *instance;
 	const char *status;		/* running, ok, failed, queued */
 	int limit;			/* 0: 50 */
+	bool not_replayed;		/* only those not replayed yet */
 };
 
 struct fr_store_ops {
@@ -77,12 +78,17 @@ struct fr_store_ops {
 	int (*delivery_update)(struct fr_store *s, const char *id,
 			       const char *status, int attempts, double next_at,
 			       char **err);
+	int (*replay)(struct fr_store *s, const char *id, char **new_id,
+		      char **err);
 };
 
 struct fr_store {
 	const struct fr_store_ops *ops;
 	char *url;
 };
+
+/* Whether the store at url exists already (nothing is created). */
+bool fr_store_exists(const char *url);
 
 /* Opens (creating and migrating as needed) the store at url. */
 int fr_store_open(struct fr_store **out, const char *url, char **err);
@@ -139,6 +145,15 @@ int fr_store_delivery_pending(struct fr_store *s, long long after_seq,
 int fr_store_delivery_update(struct fr_store *s, const char *id,
 			     const char *status, int attempts, double next_at,
 			     char **err);
+
+/*
+ * Queues execution id again with the same trigger data (its delivery's
+ * request and body, or its recorded input) as a new delivery, and notes on
+ * the old one that it was replayed.  *new_id is the new execution's id
+ * (caller frees); NULL when id is unknown.
+ */
+int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
+		    char **err);
 
 /* Checks the store's integrity (SQLite: PRAGMA integrity_check). */
 int fr_store_check(struct fr_store *s, char **err);

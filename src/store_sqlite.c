@@ -73,6 +73,8 @@ static const char *const migrations[] = {
 	"  instance, flow, dedupe_key) WHERE dedupe_key IS NOT NULL;"
 	"CREATE INDEX deliveries_queued ON deliveries(seq) WHERE status = 'queued';"
 	"ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;",
+	/* 3: replays */
+	"ALTER TABLE executions ADD COLUMN replayed_as TEXT;",
 };
 
 static int fail(struct sqlite_store *st, char **err, const char *what)
@@ -282,8 +284,8 @@ static int sqlite_execution_list(struct fr_store *s,
 	if (prepare(st, &stmt, "SELECT " SUMMARY_COLUMNS " FROM executions "
 		    "WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS NULL OR "
 		    "integration = ?2) AND (?3 IS NULL OR instance = ?3) AND "
-		    "(?4 IS NULL OR status = ?4) ORDER BY started_at DESC, "
-		    "rowid DESC LIMIT ?5", err) < 0) {
+		    "(?4 IS NULL OR status = ?4) AND (?6 = 0 OR replayed_as IS "
+		    "NULL) ORDER BY started_at DESC, rowid DESC LIMIT ?5", err) < 0) {
 		free(integration);
 		return -1;
 	}
@@ -292,6 +294,7 @@ static int sqlite_execution_list(struct fr_store *s,
 	bind_text(stmt, 3, f ? f->instance : NULL);
 	bind_text(stmt, 4, f ? f->status : NULL);
 	sqlite3_bind_int(stmt, 5, f && f->limit > 0 ? f->limit : 50);
+	sqlite3_bind_int(stmt, 6, f && f->not_replayed);
 	free(integration);
 	*out = json_array();
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
@@ -607,7 +610,64 @@ static int sqlite_delivery_update(struct fr_store *s, const char *id,
 	return step_done(st, stmt, "cannot update a delivery", err);
 }
 
+static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
+			 char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt = NULL;
+	char *nid = fr_random_id("ex_");
+	int rc = -1;
+
+	*new_id = NULL;
+	if (exec_sql(st, "BEGIN IMMEDIATE", err) < 0) {
+		free(nid);
+		return -1;
+	}
+	/* the delivery of a webhook execution, else the recorded input */
+	if (prepare(st, &stmt, "INSERT INTO deliveries (id, integration, "
+		    "instance, flow, received_at, request, body, trigger) "
+		    "SELECT ?1, e.integration, e.instance, e.flow, ?2, d.request, "
+		    "d.body, CASE WHEN d.seq IS NULL THEN e.input ELSE d.trigger "
+		    "END FROM executions e LEFT JOIN deliveries d ON d.id = e.id "
+		    "WHERE e.id = ?3", err) < 0)
+		goto out;
+	bind_text(stmt, 1, nid);
+	sqlite3_bind_double(stmt, 2, fr_store_now());
+	bind_text(stmt, 3, id);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		fail(st, err, "cannot queue the replay");
+		goto out;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (sqlite3_changes(st->db) == 0) {
+		rc = 0;		/* unknown execution */
+		goto out;
+	}
+	if (prepare(st, &stmt, "UPDATE executions SET replayed_as = ? WHERE id = ?",
+		    err) < 0)
+		goto out;
+	bind_text(stmt, 1, nid);
+	bind_text(stmt, 2, id);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		fail(st, err, "cannot note the replay");
+		goto out;
+	}
+	if (exec_sql(st, "COMMIT", err) < 0)
+		goto out;
+	*new_id = nid;
+	nid = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(stmt);
+	if (!*new_id)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	free(nid);
+	return rc;
+}
+
 static const struct fr_store_ops sqlite_ops = {
+	.replay = sqlite_replay,
 	.delivery_add = sqlite_delivery_add,
 	.delivery_get = sqlite_delivery_get,
 	.delivery_pending = sqlite_delivery_pending,

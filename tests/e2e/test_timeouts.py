@@ -69,3 +69,5 @@ def test_flow_timeout_across_many_short_steps(run):
     t = r.json()
     assert t["status"] == "failed"
     assert TIMEOUT.search(t["error"]), t["error"]
+    assert step(t, "each")["status"] == "failed"
+    assert "after the loop" not in r.stderr

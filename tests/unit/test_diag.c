@@ -131,6 +131,44 @@ int main(void)
 		fr_source_unref(l);
 	}
 
+	/* excerpts from a long file: the line index finds every line */
+	{
+		struct fr_buf t;
+		struct fr_source *l;
+		static const unsigned lines[] = { 1, 63, 64, 65, 66, 128, 129,
+						  130, 199, 200 };
+		bool all = true;
+		fr_buf_init(&t);
+		for (unsigned i = 1; i <= 200; i++)
+			fr_buf_printf(&t, "line %u\n", i);
+		{
+			size_t n = t.len;
+			l = fr_source_create("long.yaml", fr_buf_steal(&t), n);
+		}
+		for (size_t i = 0; i < FR_ARRAY_LEN(lines); i++) {
+			char *want = fr_xasprintf("long.yaml:%u:6: error: x\n"
+						  " line %u\n"
+						  "      ^\n", lines[i], lines[i]);
+			start(&c);
+			fr_diag_at(&c.d, FR_ERROR, &(struct fr_loc){ l, lines[i], 6 }, "x");
+			out = finish(&c);
+			if (strcmp(out, want) != 0) {
+				all = false;
+				printf("# got:\n%s# want:\n%s", out, want);
+			}
+			free(want);
+			free(out);
+		}
+		ok(all, "excerpts of lines around every index mark");
+		start(&c);
+		fr_diag_at(&c.d, FR_ERROR, &(struct fr_loc){ l, 250, 1 }, "x");
+		out = finish(&c);
+		is_str(out, "long.yaml:250:1: error: x\n",
+		       "no excerpt for a line past the end of a long file");
+		free(out);
+		fr_source_unref(l);
+	}
+
 	/* positionless forms */
 	start(&c);
 	fr_diag_at(&c.d, FR_ERROR, &(struct fr_loc){ a, 0, 0 },

@@ -257,6 +257,37 @@ static void aliases(void)
 	}
 	fr_ydoc_destroy(doc);
 
+	doc = parse("a: &x 1\nb: &x 2\nc: *x\n", &msgs, &rc);
+	ok(rc == 0 && doc && strcmp(fr_ymap_get(doc->root, "c")->value, "2") == 0,
+	   "a redefined anchor: the later one wins");
+	free(msgs);
+	fr_ydoc_destroy(doc);
+	{
+		/* enough anchors to grow the table several times */
+		struct fr_buf b;
+		bool all = true;
+		fr_buf_init(&b);
+		fr_buf_puts(&b, "defs:\n");
+		for (int i = 0; i < 5000; i++)
+			fr_buf_printf(&b, "  - &a%d v%d\n", i, i);
+		fr_buf_puts(&b, "uses:\n");
+		for (int i = 4999; i >= 0; i--)
+			fr_buf_printf(&b, "  - *a%d\n", i);
+		doc = parse_n(b.data, b.len, &msgs, &rc);
+		is_int(rc, 0, "5000 anchors and aliases");
+		for (int i = 0; doc && i < 5000; i++) {
+			const struct fr_ynode *u = fr_ymap_get(doc->root, "uses");
+			char want[16];
+			snprintf(want, sizeof(want), "v%d", 4999 - i);
+			if (strcmp(u->items[i]->value, want) != 0)
+				all = false;
+		}
+		ok(doc && all, "every alias finds its own anchor");
+		free(msgs);
+		fr_ydoc_destroy(doc);
+		fr_buf_finish(&b);
+	}
+
 	refused("a: 1\nb: *nope\n", 13,
 		"t.yaml:2:4: error: unknown alias '*nope'\n"
 		" b: *nope\n"
@@ -339,6 +370,22 @@ static void limits(void)
 
 static void refusals(void)
 {
+	{
+		/* many nodes without aliases: the limit still holds, and the
+		 * message does not blame aliases */
+		struct fr_buf b;
+		char *want;
+		fr_buf_init(&b);
+		fr_buf_puts(&b, "[");
+		for (int i = 0; i < FR_YAML_MAX_NODES; i++)
+			fr_buf_puts(&b, "0,");
+		fr_buf_puts(&b, "0]\n");
+		want = fr_xasprintf("t.yaml:1:%d: error: document has more than "
+				    "%d nodes\n", 2 * FR_YAML_MAX_NODES, FR_YAML_MAX_NODES);
+		refused(b.data, b.len, want, "a million and one nodes");
+		free(want);
+		fr_buf_finish(&b);
+	}
 	refused("a: 1\nb: x\0y\n", 11,
 		"t.yaml:2:5: error: binary file (NUL byte); expected YAML text\n"
 		" b: x\n"

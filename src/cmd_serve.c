@@ -1,0 +1,101 @@
+/* serve: the webhook server and scheduler (see serve.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "serve.h"
+#include "util.h"
+
+int cmd_serve(int argc, char **argv)
+{
+	enum { OPT_LISTEN = FR_OPT_FIRST_LOCAL, OPT_WORKERS, OPT_PUBLIC_URL,
+	       OPT_GRACE, OPT_SET, OPT_INSTANCE, OPT_HTTP_THREADS,
+	       OPT_SYNC_TIMEOUT, OPT_QUEUE_LIMIT };
+	static const struct option options[] = {
+		FR_COMMON_OPTIONS,
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "workers", required_argument, NULL, OPT_WORKERS },
+		{ "public-url", required_argument, NULL, OPT_PUBLIC_URL },
+		{ "grace", required_argument, NULL, OPT_GRACE },
+		{ "set", required_argument, NULL, OPT_SET },
+		{ "instance", required_argument, NULL, OPT_INSTANCE },
+		{ "http-threads", required_argument, NULL, OPT_HTTP_THREADS },
+		{ "sync-timeout", required_argument, NULL, OPT_SYNC_TIMEOUT },
+		{ "queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT },
+		{ 0 },
+	};
+	const struct fr_cmd *cmd = fr_cmd_find("serve");
+	struct fr_common common;
+	struct fr_setting *sets = NULL;
+	struct fr_serve_opts o = {
+		.listen = "127.0.0.1:8080", .workers = 4, .http_threads = 2,
+		.grace_s = 30, .sync_timeout_s = 30, .queue_limit = 100000,
+	};
+	int opt, rc = -1;
+	int64_t ms;
+
+	fr_common_init(&common);
+	while (rc < 0 && (opt = getopt_long(argc, argv, FR_COMMON_SHORT, options,
+					    NULL)) != -1) {
+		switch (opt) {
+		case OPT_LISTEN:
+			o.listen = optarg;
+			break;
+		case OPT_PUBLIC_URL:
+			o.public_url = optarg;
+			break;
+		case OPT_INSTANCE:
+			o.instance = optarg;
+			break;
+		case OPT_WORKERS:
+		case OPT_HTTP_THREADS:
+		case OPT_QUEUE_LIMIT: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > (opt == OPT_QUEUE_LIMIT ? 10000000 : 256)) {
+				rc = fr_usage_error(cmd, "invalid number '%s'", optarg);
+				break;
+			}
+			if (opt == OPT_WORKERS)
+				o.workers = (unsigned)n;
+			else if (opt == OPT_HTTP_THREADS)
+				o.http_threads = (unsigned)n;
+			else
+				o.queue_limit = (unsigned)n;
+			break;
+		}
+		case OPT_GRACE:
+		case OPT_SYNC_TIMEOUT:
+			if ((ms = fr_parse_duration_ms(optarg)) < 0) {
+				rc = fr_usage_error(cmd, "invalid duration '%s' (250ms, "
+						    "10s, 5m)", optarg);
+				break;
+			}
+			if (opt == OPT_GRACE)
+				o.grace_s = (double)ms / 1000.0;
+			else
+				o.sync_timeout_s = (double)ms / 1000.0;
+			break;
+		case OPT_SET:
+			sets = fr_xrealloc(sets, (o.nsets + 1) * sizeof(*sets));
+			if (fr_setting_parse(&sets[o.nsets], optarg) < 0)
+				rc = fr_usage_error(cmd, "--set takes KEY=VALUE");
+			o.nsets++;
+			break;
+		default:
+			rc = fr_common_option(&common, cmd, opt, optarg);
+		}
+	}
+	if (rc < 0) {
+		o.common = &common;
+		o.paths = argv + optind;
+		o.npaths = (size_t)(argc - optind);
+		o.sets = sets;
+		fr_log_verbosity = common.verbosity;
+		rc = fr_serve(&o);
+	}
+	free(sets);
+	fr_common_finish(&common);
+	return rc;
+}
