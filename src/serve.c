@@ -109,6 +109,15 @@ struct pending {
 	bool sync;
 };
 
+/* An execution's end, written by the committer with the next batch. */
+struct finish {
+	json_t *exec;			/* the execution row (runner.h) */
+	json_t *trace;
+	char *id, *status;		/* the delivery's new status */
+	int attempts;
+	double next_at;
+};
+
 struct syncwait {
 	char *id;
 	struct fr_request *r;
@@ -149,6 +158,14 @@ struct serve {
 	struct pending *pend;
 	size_t npend, pend_cap;
 	bool cstop;
+
+	/* recorder */
+	pthread_t recorder;
+	pthread_mutex_t rmu;
+	pthread_cond_t rcv;
+	struct finish *fin;
+	size_t nfin, fin_cap;
+	bool rstop;
 	long long last_seq;
 
 	pthread_t timer;
@@ -800,6 +817,114 @@ static void add_pending_rows(struct serve *s, const json_t *rows)
  * Between batches (at least every second) it also picks up deliveries that
  * another process queued (flowrun replay).
  */
+static void finish_free(struct finish *f)
+{
+	json_decref(f->exec);
+	json_decref(f->trace);
+	free(f->id);
+	free(f->status);
+}
+
+static void record_finish(struct serve *s, struct finish *f)
+{
+	pthread_mutex_lock(&s->rmu);
+	fr_grow(&s->fin, &s->fin_cap, s->nfin + 1, sizeof(*s->fin));
+	s->fin[s->nfin++] = *f;
+	pthread_cond_signal(&s->rcv);
+	pthread_mutex_unlock(&s->rmu);
+}
+
+/*
+ * The recorder writes the ends of executions, many per transaction, on a
+ * handle that does not wait for the disk: the committer's next fsync (or a
+ * checkpoint) takes them along.  A crash of flowrun loses none of them; a
+ * crash of the machine may lose the last ones, and their deliveries then
+ * run again (at least once).  So acknowledging stays one fsync per batch.
+ */
+static void *recorder(void *arg)
+{
+	struct serve *s = arg;
+	struct fr_store *store = NULL;
+	struct finish *fins = fr_xcalloc(COMMIT_BATCH, sizeof(*fins));
+	char *err = NULL;
+
+	if (fr_store_open(&store, s->o->common->store, &err) < 0 ||
+	    fr_store_set_synchronous(store, false, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+		abort();
+	}
+	for (;;) {
+		size_t nf;
+		bool ok;
+
+		pthread_mutex_lock(&s->rmu);
+		while (s->nfin == 0 && !s->rstop)
+			pthread_cond_wait(&s->rcv, &s->rmu);
+		if (s->nfin == 0) {
+			pthread_mutex_unlock(&s->rmu);
+			break;
+		}
+		nf = s->nfin < COMMIT_BATCH ? s->nfin : COMMIT_BATCH;
+		memcpy(fins, s->fin, nf * sizeof(*fins));
+		memmove(s->fin, s->fin + nf, (s->nfin - nf) * sizeof(*s->fin));
+		s->nfin -= nf;
+		pthread_mutex_unlock(&s->rmu);
+
+		ok = fr_store_begin(store, &err) == 0;
+		for (size_t i = 0; ok && i < nf; i++) {
+			ok = fr_store_execution_put(store, fins[i].exec, fins[i].trace,
+						    &err) == 0 &&
+			     fr_store_delivery_update(store, fins[i].id, fins[i].status,
+						      fins[i].attempts, fins[i].next_at,
+						      &err) == 0;
+		}
+		ok = ok && fr_store_commit(store, &err) == 0;
+		if (!ok) {
+			fr_store_rollback(store);
+			fprintf(stderr, "flowrun: error: recording %zu execution%s: "
+				"%s\n", nf, nf == 1 ? "" : "s", err);
+			free(err);
+			err = NULL;
+		}
+		for (size_t i = 0; i < nf; i++)
+			finish_free(&fins[i]);
+	}
+	/* the last results reach the disk before serve exits */
+	if (fr_store_set_synchronous(store, true, &err) < 0 ||
+	    fr_store_begin(store, &err) < 0 || fr_store_commit(store, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+	}
+	fr_store_close(store);
+	free(fins);
+	return NULL;
+}
+
+/* Picks up deliveries that another process queued (flowrun replay). */
+static void poll_store(struct serve *s, struct fr_store *store)
+{
+	json_t *rows = NULL;
+	long long after;
+	char *err = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	after = s->last_seq;
+	pthread_mutex_unlock(&s->mu);
+	if (fr_store_delivery_pending(store, after, &rows, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+		return;
+	}
+	add_pending_rows(s, rows);
+	json_decref(rows);
+}
+
+/*
+ * The only writer of the queue: everything waiting at that moment (new
+ * deliveries, and the ends of executions) goes into one transaction, one
+ * fsync; then the deliveries are answered and handed to the workers.
+ */
 static void *committer(void *arg)
 {
 	struct serve *s = arg;
@@ -808,6 +933,9 @@ static void *committer(void *arg)
 	unsigned jx_gen = 0;
 	char *err = NULL;
 	double last_poll = 0;
+	struct pending *batch = fr_xcalloc(COMMIT_BATCH, sizeof(*batch));
+	struct fr_delivery **ds = fr_xcalloc(COMMIT_BATCH, sizeof(*ds));
+	char **dups = fr_xcalloc(COMMIT_BATCH, sizeof(*dups));
 
 	if (fr_store_open(&store, s->o->common->store, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
@@ -815,11 +943,9 @@ static void *committer(void *arg)
 		abort();
 	}
 	for (;;) {
-		struct pending batch[COMMIT_BATCH];
-		struct fr_delivery *ds[COMMIT_BATCH];
-		char *dups[COMMIT_BATCH];
-		size_t n = 0;
+		size_t n;
 		uint64_t t0;
+		bool ok;
 
 		pthread_mutex_lock(&s->cmu);
 		while (s->npend == 0 && !s->cstop &&
@@ -844,20 +970,8 @@ static void *committer(void *arg)
 		pthread_mutex_unlock(&s->cmu);
 
 		if (n == 0) {
-			json_t *rows = NULL;
 			last_poll = fr_store_now();
-			long long after;
-			pthread_mutex_lock(&s->mu);
-			after = s->last_seq;
-			pthread_mutex_unlock(&s->mu);
-			if (fr_store_delivery_pending(store, after, &rows, &err) < 0) {
-				fprintf(stderr, "flowrun: error: %s\n", err);
-				free(err);
-				err = NULL;
-				continue;
-			}
-			add_pending_rows(s, rows);
-			json_decref(rows);
+			poll_store(s, store);
 			continue;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -873,7 +987,8 @@ static void *committer(void *arg)
 			}
 		}
 		t0 = fr_now_ns();
-		if (fr_store_delivery_add(store, ds, n, dups, &err) < 0) {
+		ok = fr_store_delivery_add(store, ds, n, dups, &err) == 0;
+		if (!ok) {
 			fprintf(stderr, "flowrun: error: %s\n", err);
 			free(err);
 			err = NULL;
@@ -881,6 +996,7 @@ static void *committer(void *arg)
 				if (batch[i].r)
 					fr_request_error(batch[i].r, 503,
 						"cannot store the delivery", "1");
+				free(dups[i]);
 				fr_delivery_free(batch[i].d);
 				world_put(batch[i].w);
 			}
@@ -901,7 +1017,8 @@ static void *committer(void *arg)
 			if (d->seq > s->last_seq)
 				s->last_seq = d->seq;
 		}
-		apply_limits(s, s->world);
+		if (n)
+			apply_limits(s, s->world);
 		pthread_mutex_unlock(&s->mu);
 		for (size_t i = 0; i < n; i++) {
 			answer_committed(s, &batch[i], dups[i]);
@@ -912,6 +1029,9 @@ static void *committer(void *arg)
 	}
 	fr_jqx_destroy(jx);
 	fr_store_close(store);
+	free(batch);
+	free(ds);
+	free(dups);
 	return NULL;
 }
 
@@ -1027,8 +1147,7 @@ static void run_item(struct worker *wk, struct flowq *q, struct item *it)
 	{
 		struct fr_job job = { .flow = f, .instance = t->instance,
 				      .config = t->config, .trigger = trigger,
-				      .redact = rd, .execution = it->id,
-				      .record = true };
+				      .redact = rd, .execution = it->id };
 		if (fr_runner_execute(wk->engine, wk->store, &job, &res, &err) < 0) {
 			fprintf(stderr, "flowrun: error: %s\n", err);
 			free(err);
@@ -1053,11 +1172,23 @@ static void run_item(struct worker *wk, struct flowq *q, struct item *it)
 			q->key, it->id, res.error);
 	}
 record:
-	if (fr_store_delivery_update(wk->store, it->id, status, attempts, next_at,
-				     &err) < 0) {
-		fprintf(stderr, "flowrun: error: %s\n", err);
-		free(err);
-		err = NULL;
+	{
+		struct finish fin = {
+			.exec = json_pack("{ss ss ss ss ss so si}", "id", it->id,
+					  "integration", q->integration,
+					  "instance", q->instance, "flow", q->flow,
+					  "trigger", f ? fr_trigger_name(f->trigger) : "webhook",
+					  "input", trigger ? fr_redact_json(rd, trigger)
+							   : json_null(),
+					  "attempt", attempts),
+			.trace = res.trace ? json_incref(res.trace)
+					   : json_pack("{ss ss sf}", "status", "failed",
+						       "error", "flow no longer served",
+						       "duration_ms", 0.0),
+			.id = fr_xstrdup(it->id), .status = fr_xstrdup(status),
+			.attempts = attempts, .next_at = next_at,
+		};
+		record_finish(s, &fin);
 	}
 	if (f && f->webhook.sync) {
 		struct fr_request *r = wait_take(s, it->id);
@@ -1324,8 +1455,12 @@ static void print_startup(struct serve *s, struct world *w)
 	const char *base = s->o->public_url;
 	char *fallback = NULL;
 
-	if (!base)
-		base = fallback = fr_xasprintf("http://%s", s->o->listen);
+	if (!base) {
+		const char *colon = strrchr(s->o->listen, ':');
+		base = fallback = fr_xasprintf("http://%.*s:%u",
+			(int)(colon ? colon - s->o->listen : 0), s->o->listen,
+			fr_server_port(s->srv));
+	}
 	fprintf(stderr, "flowrun: serving on port %u (%s), store %s, %zu worker%s, "
 		"%zu hook%s\n", fr_server_port(s->srv), s->o->listen,
 		s->o->common->store, s->nworkers, s->nworkers == 1 ? "" : "s",
@@ -1414,6 +1549,8 @@ int fr_serve(const struct fr_serve_opts *o)
 	pthread_cond_init(&s.idle, NULL);
 	pthread_mutex_init(&s.cmu, NULL);
 	pthread_cond_init(&s.ccv, NULL);
+	pthread_mutex_init(&s.rmu, NULL);
+	pthread_cond_init(&s.rcv, NULL);
 	atomic_init(&s.ready, false);
 	fr_http_global_init();
 	if (recover(&s, &err) < 0) {
@@ -1439,6 +1576,7 @@ int fr_serve(const struct fr_serve_opts *o)
 		return FR_EXIT_SYSTEM;
 	}
 	pthread_create(&s.committer, NULL, committer, &s);
+	pthread_create(&s.recorder, NULL, recorder, &s);
 	for (size_t i = 0; i < s.nworkers; i++)
 		pthread_create(&s.workers[i].thread, NULL, worker_main, &s.workers[i]);
 	pthread_create(&s.timer, NULL, timer_main, &s);
@@ -1491,6 +1629,11 @@ int fr_serve(const struct fr_serve_opts *o)
 	pthread_join(s.timer, NULL);
 	for (size_t i = 0; i < s.nworkers; i++)
 		pthread_join(s.workers[i].thread, NULL);
+	pthread_mutex_lock(&s.rmu);
+	s.rstop = true;
+	pthread_cond_signal(&s.rcv);
+	pthread_mutex_unlock(&s.rmu);
+	pthread_join(s.recorder, NULL);
 	/* sync requests still waiting: their executions stay queued */
 	while (s.waits) {
 		struct syncwait *sw = s.waits;
@@ -1522,6 +1665,7 @@ int fr_serve(const struct fr_serve_opts *o)
 	}
 	free(s.qs);
 	free(s.pend);
+	free(s.fin);
 	world_put(s.world);
 	fprintf(stderr, "flowrun: stopped\n");
 	return FR_EXIT_OK;

@@ -136,6 +136,32 @@ int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
 	return s->ops->replay(s, id, new_id, err);
 }
 
+int fr_store_execution_put(struct fr_store *s, const json_t *exec,
+			   const json_t *trace, char **err)
+{
+	return s->ops->execution_put(s, exec, trace, err);
+}
+
+int fr_store_set_synchronous(struct fr_store *s, bool on, char **err)
+{
+	return s->ops->set_synchronous(s, on, err);
+}
+
+int fr_store_begin(struct fr_store *s, char **err)
+{
+	return s->ops->begin(s, err);
+}
+
+int fr_store_commit(struct fr_store *s, char **err)
+{
+	return s->ops->commit(s, err);
+}
+
+void fr_store_rollback(struct fr_store *s)
+{
+	s->ops->rollback(s);
+}
+
 double fr_store_now(void)
 {
 	struct timespec ts;

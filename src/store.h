@@ -80,6 +80,12 @@ struct fr_store_ops {
 			       char **err);
 	int (*replay)(struct fr_store *s, const char *id, char **new_id,
 		      char **err);
+	int (*begin)(struct fr_store *s, char **err);
+	int (*commit)(struct fr_store *s, char **err);
+	void (*rollback)(struct fr_store *s);
+	int (*execution_put)(struct fr_store *s, const json_t *exec,
+			     const json_t *trace, char **err);
+	int (*set_synchronous)(struct fr_store *s, bool on, char **err);
 };
 
 struct fr_store {
@@ -89,6 +95,14 @@ struct fr_store {
 
 /* Whether the store at url exists already (nothing is created). */
 bool fr_store_exists(const char *url);
+
+/*
+ * Whether commits of this handle wait for the disk (the default).  A
+ * handle that records results may turn it off: its commits reach the disk
+ * with the next synced commit of any handle, and survive the process
+ * crashing, though not the machine.
+ */
+int fr_store_set_synchronous(struct fr_store *s, bool on, char **err);
 
 /* Opens (creating and migrating as needed) the store at url. */
 int fr_store_open(struct fr_store **out, const char *url, char **err);
@@ -100,6 +114,21 @@ void fr_store_close(struct fr_store *s);		/* NULL ok */
  * redacted) and optionally status (default "running").
  */
 int fr_store_execution_begin(struct fr_store *s, const json_t *exec, char **err);
+/*
+ * Records a whole execution at once (as begin + finish would), replacing
+ * an earlier record of the same id (a retry): used where many are written
+ * in one transaction.
+ */
+int fr_store_execution_put(struct fr_store *s, const json_t *exec,
+			   const json_t *trace, char **err);
+/*
+ * Groups the calls between begin and commit into one transaction (one
+ * fsync).  Without them each call commits on its own.
+ */
+int fr_store_begin(struct fr_store *s, char **err);
+int fr_store_commit(struct fr_store *s, char **err);
+void fr_store_rollback(struct fr_store *s);
+
 /* Records its end: the trace (exec.h) gives status, error and duration. */
 int fr_store_execution_finish(struct fr_store *s, const char *id,
 			      const json_t *trace, char **err);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store.h"
 #include "util.h"
@@ -449,9 +450,11 @@ static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
 	double now = fr_store_now();
 	int rc = -1;
 
+	bool own = sqlite3_get_autocommit(st->db);
+
 	for (size_t i = 0; i < n; i++)
 		dup_of[i] = NULL;
-	if (exec_sql(st, "BEGIN IMMEDIATE", err) < 0)
+	if (own && exec_sql(st, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
 	if (prepare(st, &ins, "INSERT INTO deliveries (id, integration, instance, "
 		    "flow, received_at, request, body, trigger, dedupe_key, "
@@ -494,14 +497,15 @@ static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
 		sqlite3_reset(ins);
 		sqlite3_clear_bindings(ins);
 	}
-	if (exec_sql(st, "COMMIT", err) < 0)
+	if (own && exec_sql(st, "COMMIT", err) < 0)
 		goto out;
 	rc = 0;
 out:
 	sqlite3_finalize(ins);
 	sqlite3_finalize(dup);
 	if (rc < 0) {
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		if (own)
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		for (size_t i = 0; i < n; i++) {
 			free(dup_of[i]);
 			dup_of[i] = NULL;
@@ -666,7 +670,82 @@ out:
 	return rc;
 }
 
+static int sqlite_begin(struct fr_store *s, char **err)
+{
+	return exec_sql((struct sqlite_store *)s, "BEGIN IMMEDIATE", err);
+}
+
+static int sqlite_commit(struct fr_store *s, char **err)
+{
+	return exec_sql((struct sqlite_store *)s, "COMMIT", err);
+}
+
+static void sqlite_rollback(struct fr_store *s)
+{
+	sqlite3_exec(((struct sqlite_store *)s)->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int sqlite_execution_put(struct fr_store *s, const json_t *e,
+				const json_t *trace, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	double now = fr_store_now();
+	double ms = json_number_value(json_object_get(trace, "duration_ms"));
+
+	if (prepare(st, &stmt, "INSERT INTO executions (id, integration, "
+		    "instance, flow, trigger, status, error, started_at, "
+		    "finished_at, duration_ms, input, trace, attempt) VALUES "
+		    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO "
+		    "UPDATE SET status = excluded.status, error = excluded.error, "
+		    "started_at = excluded.started_at, finished_at = "
+		    "excluded.finished_at, duration_ms = excluded.duration_ms, "
+		    "trace = excluded.trace, attempt = excluded.attempt", err) < 0)
+		return -1;
+	bind_text(stmt, 1, json_string_value(json_object_get(e, "id")));
+	bind_text(stmt, 2, json_string_value(json_object_get(e, "integration")));
+	bind_text(stmt, 3, json_string_value(json_object_get(e, "instance")));
+	bind_text(stmt, 4, json_string_value(json_object_get(e, "flow")));
+	bind_text(stmt, 5, json_string_value(json_object_get(e, "trigger")));
+	bind_text(stmt, 6, json_string_value(json_object_get(trace, "status")));
+	bind_text(stmt, 7, json_string_value(json_object_get(trace, "error")));
+	sqlite3_bind_double(stmt, 8, now - ms / 1000.0);
+	sqlite3_bind_double(stmt, 9, now);
+	sqlite3_bind_double(stmt, 10, ms);
+	bind_json(stmt, 11, json_object_get(e, "input"));
+	bind_json(stmt, 12, trace);
+	sqlite3_bind_int(stmt, 13, (int)json_integer_value(json_object_get(e, "attempt")));
+	return step_done(st, stmt, "cannot record an execution", err);
+}
+
+/*
+ * Waits for the write lock in short sleeps: SQLite's default busy handler
+ * backs off to 100 ms steps, far too coarse for a queue.
+ */
+static int busy_wait(void *data, int count)
+{
+	struct timespec ts = { 0, count < 10 ? 100000 : 1000000 };
+
+	(void)data;
+	if (count > 10000)	/* about 10 s */
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+static int sqlite_set_synchronous(struct fr_store *s, bool on, char **err)
+{
+	return exec_sql((struct sqlite_store *)s, on ? "PRAGMA synchronous = FULL"
+						     : "PRAGMA synchronous = NORMAL",
+			err);
+}
+
 static const struct fr_store_ops sqlite_ops = {
+	.set_synchronous = sqlite_set_synchronous,
+	.begin = sqlite_begin,
+	.commit = sqlite_commit,
+	.rollback = sqlite_rollback,
+	.execution_put = sqlite_execution_put,
 	.replay = sqlite_replay,
 	.delivery_add = sqlite_delivery_add,
 	.delivery_get = sqlite_delivery_get,
@@ -729,7 +808,7 @@ int fr_store_sqlite_open(struct fr_store **out, const char *path, char **err)
 		sqlite_close(&st->base);
 		return -1;
 	}
-	sqlite3_busy_timeout(st->db, 10000);
+	sqlite3_busy_handler(st->db, busy_wait, NULL);
 	if (exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
 		     err) < 0 || migrate(st, err) < 0) {
 		sqlite_close(&st->base);

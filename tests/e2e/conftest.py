@@ -134,3 +134,40 @@ def slack(slack_server):
     assert slack_server.running(), slack_server.log
     slack_server.post("/_admin/reset")
     return slack_server
+
+
+# -- flowrun serve (tests/e2e/test_serve*.py) -----------------------------------
+
+import serving  # noqa: E402
+
+
+@pytest.fixture
+def serve(flowrun_bin, base_env, tmp_path):
+    """serve(ARGS..., env={...}) starts `flowrun serve --listen 127.0.0.1:0
+    ARGS...` in the test's temporary directory (same environment and store
+    as run()) and waits for its port; a serving.Serve.  Every one still
+    running when the test ends is killed by its pid."""
+    started = []
+
+    def _serve(*args, env=None, start=True):
+        e = dict(base_env)
+        e.update(env or {})
+        s = serving.Serve(flowrun_bin, args, e, str(tmp_path),
+                          str(tmp_path / "logs"))
+        started.append(s)
+        return s.start() if start else s
+
+    yield _serve
+    for s in started:
+        s.kill()
+
+
+@pytest.fixture
+def project(tmp_path):
+    """project(FLOW_FILE..., instances={NAME: TEXT}) makes a project under
+    the test's temporary directory (flows/, connectors/, instances/) and
+    returns its flows/ directory."""
+    def _project(*flow_files, instances=None, name="proj"):
+        return serving.make_project(str(tmp_path / name), *flow_files,
+                                    instances=instances)
+    return _project

@@ -1,0 +1,91 @@
+#!/bin/bash
+# Load benchmark of flowrun serve (issue 5).  Prints figures; asserts nothing.
+#
+#  1. the ceiling: a trivial libmicrohttpd server answering 202 at once
+#     (tests/bench/sink.c), under wrk;
+#  2. flowrun serve accepting signed deliveries (HMAC verified, committed
+#     and fsync'd before the 202) for an async flow, under the same wrk load;
+#     with serve's peak RSS;
+#  3. end-to-end account flows/s: the example's account flow, its API calls
+#     going to the sink, fed by wrk; counts executions finished per second.
+#
+# usage: tests/bench/serve-load.sh FLOWRUN SINK [SECONDS] [CONNECTIONS]
+set -eu
+FLOWRUN=$(realpath "$1") SINK=$(realpath "$2") SECS=${3:-10} CONNS=${4:-16}
+cd "$(dirname "$0")/../.."
+command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)"; exit 77; }
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+secret=whsec_load_3b9d
+body='{"event":"account.created","accounts":[{"id":"acc_1"},{"id":"acc_2"}]}'
+sig=$(/usr/bin/python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest())' "$secret" "$body")
+cat > "$tmp/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Signature"] = "sha256=$sig"
+wrk.headers["X-Progix-Signature"] = "sha256=$sig"
+LUA
+
+start_serve() {	# PATH OUTVAR-PID; sets $port
+	"$FLOWRUN" serve "$@" --listen 127.0.0.1:0 --store "sqlite:$tmp/$RANDOM.db" \
+		2> "$tmp/serve.log" &
+	spid=$!
+	pids+=("$spid")
+	for _ in $(seq 100); do
+		port=$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p' "$tmp/serve.log")
+		[ -n "$port" ] && return 0
+		sleep 0.1
+	done
+	cat "$tmp/serve.log"; exit 1
+}
+
+load() {	# URL LABEL
+	wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$tmp/post.lua" "$1" > "$tmp/wrk.out"
+	rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.out")
+	p99=$(awk '$1 == "99%" {print $2}' "$tmp/wrk.out")
+	p50=$(awk '$1 == "50%" {print $2}' "$tmp/wrk.out")
+	non2xx=$(awk '/Non-2xx/ {print $5}' "$tmp/wrk.out")
+	printf '%-44s %10s req/s  p50 %-8s p99 %-8s non-2xx %s\n' "$2" "$rps" "$p50" "$p99" "${non2xx:-0}"
+}
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(uname -sr)"
+echo "wrk: 2 threads, $CONNS connections, ${SECS}s, on the same 2 cores"
+
+"$SINK" 2 > "$tmp/sink.out" &
+pids+=("$!")
+for _ in $(seq 50); do [ -s "$tmp/sink.out" ] && break; sleep 0.1; done
+sinkport=$(awk '{print $2}' "$tmp/sink.out")
+load "http://127.0.0.1:$sinkport/hooks/load/hook" "trivial server (202 at once)"
+ceiling=$rps
+
+LOAD_SECRET=$secret start_serve tests/bench/flows/load --workers 2
+load "http://127.0.0.1:$port/hooks/load/hook" "flowrun serve: verify + fsync'd queue + 202"
+accepted=$rps
+rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$spid/status")
+echo "flowrun serve peak RSS: $rss"
+awk -v a="$accepted" -v c="$ceiling" 'BEGIN { printf "accepted / ceiling: %.2f\n", a / c }'
+kill "$spid"; wait "$spid" 2>/dev/null || true
+
+# end to end: deliveries accepted during the load, then executed
+PROGIX_API_KEY=pk PROGIX_WEBHOOK_SECRET=$secret SLACK_TOKEN=xoxb \
+	start_serve flows --workers 2 --set "progix_url=http://127.0.0.1:$sinkport" \
+	--set "slack_url=http://127.0.0.1:$sinkport"
+t0=$(date +%s.%N)
+SECS=5 load "http://127.0.0.1:$port/hooks/progix-to-slack/account" "flowrun serve, account flow deliveries"
+metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 ~ m {s += $2} END {print s + 0}'; }
+stored=$(metric '^flowrun_deliveries_stored_total')
+while :; do
+	done_n=$(metric '^flowrun_executions_total')
+	[ "$done_n" -ge "$stored" ] && break
+	sleep 0.2
+done
+t1=$(date +%s.%N)
+awk -v n="$done_n" -v a="$t0" -v b="$t1" 'BEGIN { printf "end-to-end account flows: %d in %.1f s = %.0f flows/s (3 API calls each, to the sink)\n", n, b - a, n / (b - a) }'
