@@ -19,6 +19,9 @@ struct sqlite_store {
 	struct fr_store base;	/* first: the handle callers hold */
 	sqlite3 *db;
 	char *path;
+	/* prepared statements, by their SQL text (static strings) */
+	struct { const char *sql; sqlite3_stmt *stmt; } cache[32];
+	size_t ncache;
 };
 
 /* Each entry moves the schema from version i to i + 1. */
@@ -98,12 +101,44 @@ static int exec_sql(struct sqlite_store *st, const char *sql, char **err)
 	return 0;
 }
 
+/*
+ * A prepared statement for sql, kept for the life of the handle: parsing
+ * SQL again for every delivery would cost more than running it.  Give it
+ * back with release().
+ */
 static int prepare(struct sqlite_store *st, sqlite3_stmt **stmt,
 		   const char *sql, char **err)
 {
-	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
+	for (size_t i = 0; i < st->ncache; i++) {
+		if (st->cache[i].sql == sql) {
+			*stmt = st->cache[i].stmt;
+			return 0;
+		}
+	}
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt,
+			       NULL) != SQLITE_OK)
 		return fail(st, err, "cannot prepare a query");
+	if (st->ncache < FR_ARRAY_LEN(st->cache)) {
+		st->cache[st->ncache].sql = sql;
+		st->cache[st->ncache].stmt = *stmt;
+		st->ncache++;
+	}
 	return 0;
+}
+
+/* Gives a statement back (reset; finalized if it was not cached). */
+static void release(struct sqlite_store *st, sqlite3_stmt *stmt)
+{
+	if (!stmt)
+		return;
+	for (size_t i = 0; i < st->ncache; i++) {
+		if (st->cache[i].stmt == stmt) {
+			sqlite3_reset(stmt);
+			sqlite3_clear_bindings(stmt);
+			return;
+		}
+	}
+	sqlite3_finalize(stmt);
 }
 
 static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
@@ -158,7 +193,7 @@ static int step_done(struct sqlite_store *st, sqlite3_stmt *stmt,
 {
 	int rc = sqlite3_step(stmt);
 
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (rc != SQLITE_DONE)
 		return fail(st, err, what);
 	return 0;
@@ -175,7 +210,7 @@ static int migrate(struct sqlite_store *st, char **err)
 		goto rollback;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		version = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (version > (int)FR_ARRAY_LEN(migrations)) {
 		*err = fr_xasprintf("store %s has schema version %d, newer than "
 				    "this flowrun knows (%zu); upgrade flowrun",
@@ -200,6 +235,8 @@ static void sqlite_close(struct fr_store *s)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 
+	for (size_t i = 0; i < st->ncache; i++)
+		sqlite3_finalize(st->cache[i].stmt);
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st->base.url);
@@ -300,7 +337,7 @@ static int sqlite_execution_list(struct fr_store *s,
 	*out = json_array();
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		json_array_append_new(*out, summary_row(stmt));
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (rc != SQLITE_DONE) {
 		json_decref(*out);
 		*out = NULL;
@@ -327,7 +364,7 @@ static int sqlite_execution_get(struct fr_store *s, const char *id,
 		json_object_set_new(*out, "input", column_json(stmt, 10));
 		json_object_set_new(*out, "trace", column_json(stmt, 11));
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail(st, err, "cannot read an execution");
 	return 0;
@@ -350,7 +387,7 @@ static int sqlite_state_get(struct fr_store *s, const char *integration,
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		json_object_set_new(*out, (const char *)sqlite3_column_text(stmt, 0),
 				    column_json(stmt, 1));
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (rc != SQLITE_DONE) {
 		json_decref(*out);
 		*out = NULL;
@@ -411,7 +448,7 @@ static int sqlite_deployment_list(struct fr_store *s, json_t **out, char **err)
 	*out = json_array();
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		json_array_append_new(*out, column_json(stmt, 0));
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (rc != SQLITE_DONE) {
 		json_decref(*out);
 		*out = NULL;
@@ -435,10 +472,10 @@ static int sqlite_check(struct fr_store *s, char **err)
 				    st->path, rc == SQLITE_ROW
 					? (const char *)sqlite3_column_text(stmt, 0)
 					: sqlite3_errmsg(st->db));
-		sqlite3_finalize(stmt);
+		release(st, stmt);
 		return -1;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	return 0;
 }
 
@@ -501,8 +538,8 @@ static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
 		goto out;
 	rc = 0;
 out:
-	sqlite3_finalize(ins);
-	sqlite3_finalize(dup);
+	release(st, ins);
+	release(st, dup);
 	if (rc < 0) {
 		if (own)
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -558,7 +595,7 @@ static int sqlite_delivery_get(struct fr_store *s, const char *id,
 		d->seq = sqlite3_column_int64(stmt, 10);
 		*out = d;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail(st, err, "cannot read a delivery");
 	return 0;
@@ -588,7 +625,7 @@ static int sqlite_delivery_pending(struct fr_store *s, long long after_seq,
 			"next_at", sqlite3_column_double(stmt, 5),
 			"seq", (json_int_t)sqlite3_column_int64(stmt, 6)));
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (rc != SQLITE_DONE) {
 		json_decref(*out);
 		*out = NULL;
@@ -642,7 +679,7 @@ static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
 		fail(st, err, "cannot queue the replay");
 		goto out;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	stmt = NULL;
 	if (sqlite3_changes(st->db) == 0) {
 		rc = 0;		/* unknown execution */
@@ -663,7 +700,7 @@ static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
 	nid = NULL;
 	rc = 0;
 out:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (!*new_id)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	free(nid);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 static void oom(size_t n)
@@ -269,18 +270,9 @@ size_t fr_edit_distance(const char *a, const char *b, size_t max)
 
 char *fr_random_id(const char *prefix)
 {
-	unsigned char bytes[8];
 	uint64_t v = 0;
-	FILE *f = fopen("/dev/urandom", "rb");
 
-	if (!f || fread(bytes, 1, sizeof(bytes), f) != sizeof(bytes)) {
-		/* no /dev/urandom: time and pid are unique enough here */
-		v = fr_now_ns() ^ ((uint64_t)getpid() << 40);
-	} else {
-		for (size_t i = 0; i < sizeof(bytes); i++)
-			v = v << 8 | bytes[i];
-	}
-	if (f)
-		fclose(f);
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = fr_now_ns() ^ ((uint64_t)getpid() << 40);	/* no entropy yet */
 	return fr_xasprintf("%s%016llx", prefix, (unsigned long long)v);
 }

@@ -1,0 +1,412 @@
+"""`flowrun serve`: the whole story, every endpoint and error status, dedupe,
+retries and replay, sync flows.  Each test starts its own serve on
+127.0.0.1 with an ephemeral port (the `serve` fixture) and the stand-ins."""
+
+import json
+import re
+import threading
+import time
+
+import pytest
+
+from helpers import (CONNECTORS, EXAMPLE, SECRETS, WEBHOOK_SECRET, add_accounts,
+                     flow_file, messages_of, requests_of)
+from serving import progix_signature, wait_for
+
+SERVE_FLOWS = flow_file("serve")
+ACCOUNTS = [
+    {"name": "Acme", "contact": "Ada Lovelace", "email": "ada@acme.test"},
+    {"name": "Globex", "contact": "Hank Scorpio", "email": "hank@globex.test"},
+    {"name": "Initech", "contact": "Bill Lumbergh", "email": "bill@initech.test"},
+    {"name": "Umbrella", "contact": "Albert Wesker", "email": "aw@umbrella.test"},
+]
+
+
+def text_of(a):
+    return "New account %s (%s <%s>)" % (a["name"], a["contact"], a["email"])
+
+
+def hook(flow):
+    return "/hooks/e2e-serve/" + flow
+
+
+def start(serve, progix, slack, *more):
+    return serve(SERVE_FLOWS, "--connectors", CONNECTORS,
+                 "--set", "progix_url=" + progix.url,
+                 "--set", "slack_url=" + slack.url, *more)
+
+
+def show(run, ident):
+    """The recorded execution, or None."""
+    r = run("show", ident, "--json")
+    if r.rc == 1:
+        return None
+    assert r.rc == 0, r
+    return r.json()
+
+
+def wait_execution(run, ident, status="ok", timeout=10):
+    def done():
+        ex = show(run, ident)
+        return ex if ex and ex["status"] == status else None
+    return wait_for(done, timeout, "execution %s to be %s" % (ident, status),
+                    interval=0.1)
+
+
+def runs(run, *args):
+    r = run("runs", "--json", *args)
+    assert r.rc == 0, r
+    return r.json()
+
+
+def assert_error(r, status):
+    assert r.status == status, r
+    assert r.headers.get("content-type", "").startswith("application/json"), r
+    body = r.json()
+    assert isinstance(body.get("error"), str) and body["error"], r
+    return body
+
+
+def accepted(r):
+    """The execution id of a 202 answer (checked)."""
+    assert r.status == 202, r
+    body = r.json()
+    assert set(body) == {"execution"}, body
+    assert re.fullmatch(r"ex_[0-9a-f]+", body["execution"]), body
+    assert r.headers.get("flowrun-execution") == body["execution"], r
+    return body["execution"]
+
+
+# -- the story --------------------------------------------------------------------
+
+def test_story_deploy_then_progix_calls_then_slack_messages(run, serve, project,
+                                                            progix, slack):
+    flows = project(EXAMPLE)
+    srv = serve(flows, "--set", "progix_url=" + progix.url,
+                "--set", "slack_url=" + slack.url)
+    r = run("deploy", flows, "--set", "progix_url=" + progix.url,
+            "--public-url", srv.url)
+    assert r.rc == 0, r
+    hooks = progix.get("/_admin/webhooks")["webhooks"]
+    assert [h["url"] for h in hooks] == [srv.url + "/hooks/progix-to-slack/account"]
+
+    # Progix creates accounts and calls our (signed) webhook each time
+    got = progix.post("/_admin/accounts", {"accounts": ACCOUNTS[:3]})
+    (d1,) = got["deliveries"]
+    assert d1["status"] == 202, got
+    got = progix.post("/_admin/accounts", {"accounts": ACCOUNTS[3:]})
+    (d2,) = got["deliveries"]
+    assert d2["status"] == 202, got
+    ids = [json.loads(d["body"])["execution"] for d in (d1, d2)]
+
+    wait_for(lambda: len(messages_of(slack)) >= 4, 10, "four Slack messages")
+    time.sleep(0.3)  # nothing more comes
+    msgs = messages_of(slack)
+    assert sorted(m["text"] for m in msgs) == sorted(text_of(a) for a in ACCOUNTS)
+    assert {m["channel"] for m in msgs} == {"#newaccount"}
+    for i in ids:
+        wait_execution(run, i)
+    assert sorted(x["id"] for x in runs(run, "--flow", "account")) == sorted(ids)
+
+    # a delivery signed with another secret is refused and runs nothing
+    got = progix.post("/_admin/accounts", {"accounts": [{"name": "Evil"}],
+                                           "secret": "not-the-secret"})
+    assert got["deliveries"][0]["status"] == 401, got
+    time.sleep(0.3)
+    assert len(messages_of(slack)) == 4
+    for s in SECRETS:
+        assert s not in srv.log(), srv.log()
+
+
+def test_story_per_instance(run, serve, project, progix, slack):
+    flows = project(EXAMPLE, instances={"acme": (
+        "instance: acme\nintegration: progix-to-slack\n"
+        "config:\n  slack_channel: \"#general\"\n")})
+    srv = serve(flows, "--set", "progix_url=" + progix.url,
+                "--set", "slack_url=" + slack.url)
+    r = run("deploy", flows, "--all-instances", "--set",
+            "progix_url=" + progix.url, "--public-url", srv.url)
+    assert r.rc == 0, r
+    assert [h["url"] for h in progix.get("/_admin/webhooks")["webhooks"]] == \
+        [srv.url + "/hooks/acme/progix-to-slack/account"]
+    got = progix.post("/_admin/accounts", {"accounts": ACCOUNTS[:1]})
+    assert got["deliveries"][0]["status"] == 202, got
+    wait_for(lambda: messages_of(slack), 10, "a Slack message")
+    assert [(m["channel"], m["text"]) for m in messages_of(slack)] == \
+        [("#general", text_of(ACCOUNTS[0]))]
+    (x,) = runs(run, "--flow", "account")
+    assert x["instance"] == "acme"
+
+
+def test_startup_log_names_the_real_urls(serve, progix, slack):
+    srv = start(serve, progix, slack)
+    log = srv.log()
+    # "flowrun:   e2e-serve/default/echo -> URL"
+    urls = re.findall(r"e2e-serve/default/echo -> (\S+)", log)
+    assert urls, log
+    for u in urls:
+        assert u.startswith(srv.url + "/"), \
+            "startup log names %s, but serve listens on %s:\n%s" % (u, srv.url, log)
+
+
+# -- async deliveries and every error status ----------------------------------------
+
+def test_async_delivery_202_then_runs(run, serve, progix, slack):
+    srv = start(serve, progix, slack)
+    ident = accepted(srv.post(hook("echo"), {"a": 1, "b": [True, None]}))
+    ex = wait_execution(run, ident)
+    assert ex["flow"] == "echo" and ex["instance"] == "default"
+    assert ex["trace"]["output"] == {"a": 1, "b": [True, None]}
+    trig = ex["input"]
+    assert trig["method"] == "POST" and trig["path"] == hook("echo")
+    assert trig["headers"]["content-type"] == "application/json"
+    assert trig["raw_body"] == '{"a":1,"b":[true,null]}'
+
+    # the same flow under the instance's own path
+    other = accepted(srv.post("/hooks/default/e2e-serve/echo", {"x": "y"}))
+    assert other != ident
+    assert wait_execution(run, other)["trace"]["output"] == {"x": "y"}
+
+
+def test_unknown_hook_404_lists_no_hooks(serve, progix, slack):
+    srv = start(serve, progix, slack)
+    for method, path in (("POST", hook("nope")), ("POST", "/hooks/acme/e2e-serve/echo"),
+                         ("POST", "/hooks/e2e-serve"), ("GET", "/"),
+                         ("POST", "/custom/handshake/x")):
+        r = srv.request(method, path, b"{}", {"Content-Type": "application/json"})
+        body = assert_error(r, 404)
+        text = r.text()
+        for leak in ("echo", "e2e-serve", "handshake", "dedupe", "/hooks/", "/custom"):
+            assert leak not in text, "404 body names hooks: %r" % text
+        assert set(body) == {"error"}, body
+
+
+def test_wrong_method_405(serve, progix, slack):
+    srv = start(serve, progix, slack)
+    for method in ("GET", "PUT", "DELETE", "PATCH"):
+        assert_error(srv.request(method, hook("echo")), 405)
+    # methods: [GET, POST] on its own path
+    r = srv.get("/custom/handshake?challenge=abc123")
+    assert r.status == 200, r
+    assert r.text() == "abc123" and r.headers["content-type"].startswith("text/plain")
+    r = srv.post("/custom/handshake", {"challenge": "xyz"})
+    assert (r.status, r.text()) == (200, "xyz"), r
+    assert_error(srv.request("DELETE", "/custom/handshake"), 405)
+
+
+def test_body_over_max_body_413(run, serve, progix, slack):
+    srv = start(serve, progix, slack)
+    ct = {"Content-Type": "text/plain"}
+    ok = accepted(srv.post(hook("echo"), b"x" * 1024, ct))       # max_body: 1KiB
+    assert_error(srv.post(hook("echo"), b"x" * 1025, ct), 413)
+    assert_error(srv.post(hook("echo"), b"y" * 5000, ct, chunked=True), 413)
+    try:
+        r = srv.post(hook("echo"), b"z" * 200000, ct)
+    except (BrokenPipeError, ConnectionResetError):
+        r = None  # refused before the whole body was sent: fine too
+    if r is not None:
+        assert_error(r, 413)
+    wait_execution(run, ok)
+    assert [x["id"] for x in runs(run, "--flow", "echo")] == [ok]
+    assert srv.running()
+
+
+def test_invalid_json_400(run, serve, progix, slack):
+    srv = start(serve, progix, slack)
+    for ct in ("application/json", "application/json; charset=utf-8",
+               "application/vnd.e2e+json"):
+        body = assert_error(srv.post(hook("echo"), b'{"a": ', {"Content-Type": ct}), 400)
+        assert "json" in body["error"].lower(), body
+    # the same bytes not claimed as JSON are a text body
+    ident = accepted(srv.post(hook("echo"), b'{"a": ', {"Content-Type": "text/plain"}))
+    assert wait_execution(run, ident)["trace"]["output"] == '{"a": '
+    assert [x["id"] for x in runs(run, "--flow", "echo")] == [ident]
+
+
+def test_health_ready_and_metrics(run, serve, progix, slack):
+    srv = start(serve, progix, slack)
+    r = srv.get("/healthz")
+    assert r.status == 200, r
+    r = srv.get("/readyz")
+    assert r.status == 200, r
+
+    ident = accepted(srv.post(hook("echo"), {"a": 1}))
+    assert_error(srv.post(hook("nope"), {}), 404)
+    assert_error(srv.get(hook("echo")), 405)
+    assert_error(srv.post(hook("echo"), b"x" * 2000, {"Content-Type": "text/plain"}), 413)
+    assert_error(srv.post(hook("echo"), b"{", {"Content-Type": "application/json"}), 400)
+    assert_error(srv.post(hook("load"), {"n": 1}), 401)
+    wait_execution(run, ident)
+
+    r = srv.get("/metrics")
+    assert r.status == 200, r
+    assert r.headers["content-type"].startswith("text/plain"), r
+    text = r.text()
+    samples = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            m = re.match(r"# (HELP|TYPE) (\S+) ", line)
+            assert m and m.group(2).startswith("flowrun_"), line
+            continue
+        m = re.fullmatch(r'(flowrun_[a-z0-9_]+)(\{[^}]*\})? ([0-9.e+-]+|\+Inf|NaN)', line)
+        assert m, "not a flowrun_ sample: %r" % line
+        samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+
+    def value(name, **labels):
+        for k, v in samples.items():
+            if k.split("{")[0] == name and all(
+                    '%s="%s"' % (lk, lv) in k for lk, lv in labels.items()):
+                return v
+        raise AssertionError("no %s%s in metrics:\n%s" % (name, labels, text))
+
+    echo = "e2e-serve/default/echo"
+    assert value("flowrun_http_requests_total", flow=echo, status="202") == 1
+    assert value("flowrun_http_requests_total", flow=echo, status="405") == 1
+    assert value("flowrun_http_requests_total", flow=echo, status="413") == 1
+    assert value("flowrun_http_requests_total", flow=echo, status="400") == 1
+    assert value("flowrun_http_requests_total", flow="e2e-serve/default/load",
+                 status="401") == 1
+    assert value("flowrun_http_requests_total", status="404") == 1
+    assert value("flowrun_executions_total", flow=echo, outcome="ok") == 1
+    assert value("flowrun_executions_total", flow=echo, outcome="failed") == 0
+    for name in ("flowrun_queue_depth", "flowrun_execution_duration_seconds_count",
+                 "flowrun_store_commit_seconds_count"):
+        value(name)
+
+
+# -- dedupe ---------------------------------------------------------------------------
+
+def test_dedupe_runs_a_repeat_once(run, serve, progix, slack):
+    srv = start(serve, progix, slack)
+    first = accepted(srv.post(hook("dedupe"), {"id": "d-1"}))
+    r = srv.post(hook("dedupe"), {"id": "d-1"})
+    assert r.status == 200, r
+    assert r.json() == {"execution": first, "duplicate": True}, r
+    assert r.headers.get("flowrun-execution") == first
+    second = accepted(srv.post(hook("dedupe"), {"id": "d-2"}))
+    assert second != first
+
+    # eight at once with one key: one execution, all answers name it
+    answers = [None] * 8
+
+    def post(i):
+        answers[i] = srv.post(hook("dedupe"), {"id": "d-3"})
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert all(a is not None for a in answers), answers
+    assert sorted(a.status for a in answers) == [200] * 7 + [202], answers
+    assert len({a.json()["execution"] for a in answers}) == 1, answers
+
+    wait_for(lambda: len(messages_of(slack)) >= 3, 10, "three Slack messages")
+    time.sleep(0.5)
+    assert sorted(m["text"] for m in messages_of(slack)) == \
+        ["dedupe d-1", "dedupe d-2", "dedupe d-3"]
+    assert len(runs(run, "--flow", "dedupe")) == 3
+
+
+# -- retries and replay -----------------------------------------------------------------
+
+def account_gets(progix, ident):
+    return [q for q in requests_of(progix)
+            if q["method"] == "GET" and q["path"] == "/accounts/" + ident]
+
+
+def test_retry_until_success(run, serve, progix, slack):
+    (acc,) = add_accounts(progix, ACCOUNTS[0])
+    progix.post("/_admin/fail", {"method": "GET", "path": "/accounts/" + acc,
+                                 "status": 500, "count": 2})
+    srv = start(serve, progix, slack)
+    ident = accepted(srv.post(hook("retry"), {"id": acc}))
+    ex = wait_execution(run, ident, timeout=10)
+    assert ex["trace"]["output"]["name"] == "Acme"
+    gets = account_gets(progix, acc)
+    assert [q["status"] for q in gets] == [500, 500, 200], gets
+    # retry: {attempts: 3, delay: 100ms}, backoff 2.0 (with some jitter)
+    assert gets[1]["time"] - gets[0]["time"] >= 0.07, gets
+    assert gets[2]["time"] - gets[1]["time"] >= 0.14, gets
+    (x,) = runs(run, "--flow", "retry")
+    assert x["id"] == ident and x["status"] == "ok"
+    assert runs(run, "--status", "failed") == []
+    m = re.search(r'flowrun_retries_total\{flow="e2e-serve/default/retry"\} (\d+)',
+                  srv.get("/metrics").text())
+    assert m and int(m.group(1)) == 2, srv.get("/metrics").text()
+
+
+def test_failed_after_the_last_attempt_then_replay(run, serve, progix, slack):
+    (acc,) = add_accounts(progix, ACCOUNTS[0])
+    progix.post("/_admin/fail", {"method": "GET", "path": "/accounts/" + acc,
+                                 "status": 500, "count": -1})
+    srv = start(serve, progix, slack)
+    ident = accepted(srv.post(hook("retry"), {"id": acc}))
+    wait_execution(run, ident, status="failed", timeout=10)
+    time.sleep(0.5)  # no fourth attempt
+    assert [q["status"] for q in account_gets(progix, acc)] == [500] * 3
+    failed = runs(run, "--status", "failed")
+    assert [x["id"] for x in failed] == [ident], failed
+    assert "500" in failed[0]["error"]
+    assert re.search(r"execution %s failed" % ident, srv.log()), srv.log()
+
+    # the cause goes away; replay queues it again and serve runs it
+    progix.post("/_admin/reset")
+    assert add_accounts(progix, ACCOUNTS[0]) == [acc]
+    r = run("replay", "--failed")
+    assert r.rc == 0, r
+    m = re.search(r"%s -> (ex_[0-9a-f]+) queued" % ident, r.stdout)
+    assert m, r
+    new = m.group(1)
+    ex = wait_execution(run, new, timeout=10)
+    assert ex["trace"]["output"]["name"] == "Acme"
+    assert ex["flow"] == "retry"
+    assert [q["status"] for q in account_gets(progix, acc)] == [200]
+    r = run("replay", "--failed")
+    assert r.rc == 0 and "nothing to replay" in r.stdout, r
+
+
+# -- sync flows -------------------------------------------------------------------------
+
+def test_sync_answers_with_the_respond_step(run, serve, progix, slack):
+    srv = start(serve, progix, slack)
+    r = srv.post(hook("sync"), {"name": "Ada", "n": 7})
+    assert r.status == 201, r
+    assert r.json() == {"greeting": "hello Ada", "n": 7}
+    assert r.headers.get("x-e2e") == "sync", r
+    ident = r.headers.get("flowrun-execution")
+    assert ident and wait_execution(run, ident)["flow"] == "sync"
+
+    r = srv.post(hook("sync_plain"), {"a": 2, "b": 3})
+    assert r.status == 200, r
+    assert r.json() == {"sum": 5}
+
+
+def test_sync_failure_500(run, serve, progix, slack):
+    srv = start(serve, progix, slack)
+    r = srv.post(hook("sync_fail"), {"name": "Bob"})
+    body = assert_error(r, 500)
+    assert "refused Bob" in body["error"], body
+    assert re.fullmatch(r"ex_[0-9a-f]+", body.get("execution", "")), body
+    ex = wait_execution(run, body["execution"], status="failed")
+    assert ex["flow"] == "sync_fail"
+
+
+def test_sync_timeout_504_and_the_execution_goes_on(run, serve, progix, slack):
+    (acc,) = add_accounts(progix, ACCOUNTS[1])
+    progix.post("/_admin/fail", {"method": "GET", "path": "/accounts/" + acc,
+                                 "delay": 2.5, "count": 1})
+    srv = start(serve, progix, slack, "--sync-timeout", "1s")
+    t0 = time.monotonic()
+    r = srv.post(hook("sync_slow"), {"id": acc})
+    took = time.monotonic() - t0
+    body = assert_error(r, 504)
+    assert 0.9 <= took < 2.3, "504 after %.2f s" % took
+    ident = body.get("execution")
+    assert ident and r.headers.get("flowrun-execution") == ident, r
+    ex = wait_execution(run, ident, timeout=10)
+    assert ex["trace"]["output"]["body"] == {"name": "Globex"} or \
+        ex["trace"]["output"] == {"status": 200, "body": {"name": "Globex"}} or \
+        "Globex" in json.dumps(ex["trace"]["output"]), ex["trace"]["output"]
+    assert [q["status"] for q in account_gets(progix, acc)] == [200]
