@@ -1288,7 +1288,8 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		if (d < deadline)
 			deadline = d;
 	}
-	arm(r->e, deadline);
+	if (deadline != r->deadline)	/* the flow's deadline is armed already */
+		arm(r->e, deadline);
 	if (s->cond) {
 		jv c;
 		if (eval(r, s->cond, jv_copy(r->ctx), vars, &c, &err) < 0)
@@ -1298,7 +1299,8 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		if (!run) {
 			json_object_set_new(rec, "status", json_string("skipped"));
 			json_object_set_new(rec, "duration_ms", ms_json(t0));
-			arm(r->e, r->deadline);
+			if (deadline != r->deadline)
+				arm(r->e, r->deadline);
 			return 0;
 		}
 	}
@@ -1323,7 +1325,8 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		free(err);
 		err = NULL;
 	}
-	arm(r->e, r->deadline);
+	if (deadline != r->deadline)
+		arm(r->e, r->deadline);
 	if (rc < 0 && !err && r->failed) {
 		/* a step inside (a loop or branch) failed and said why */
 		json_object_set_new(rec, "status", json_string("failed"));

@@ -236,6 +236,7 @@ def test_health_ready_and_metrics(run, serve, progix, slack):
     assert_error(srv.post(hook("echo"), b"x" * 2000, {"Content-Type": "text/plain"}), 413)
     assert_error(srv.post(hook("echo"), b"{", {"Content-Type": "application/json"}), 400)
     assert_error(srv.post(hook("load"), {"n": 1}), 401)
+    assert_error(srv.post(hook("sync_fail"), {"name": "x"}), 500)
     wait_execution(run, ident)
 
     r = srv.get("/metrics")
@@ -262,15 +263,30 @@ def test_health_ready_and_metrics(run, serve, progix, slack):
         raise AssertionError("no %s%s in metrics:\n%s" % (name, labels, text))
 
     echo = "e2e-serve/default/echo"
-    assert value("flowrun_http_requests_total", flow=echo, status="202") == 1
-    assert value("flowrun_http_requests_total", flow=echo, status="405") == 1
-    assert value("flowrun_http_requests_total", flow=echo, status="413") == 1
-    assert value("flowrun_http_requests_total", flow=echo, status="400") == 1
-    assert value("flowrun_http_requests_total", flow="e2e-serve/default/load",
-                 status="401") == 1
-    assert value("flowrun_http_requests_total", status="404") == 1
-    assert value("flowrun_executions_total", flow=echo, outcome="ok") == 1
-    assert value("flowrun_executions_total", flow=echo, outcome="failed") == 0
+    want = [
+        ("flowrun_http_requests_total", dict(flow=echo, status="202"), 1),
+        ("flowrun_http_requests_total", dict(flow=echo, status="405"), 1),
+        ("flowrun_http_requests_total", dict(flow=echo, status="400"), 1),
+        ("flowrun_http_requests_total", dict(flow="e2e-serve/default/load",
+                                             status="401"), 1),
+        ("flowrun_http_requests_total", dict(status="404"), 1),
+        ("flowrun_http_requests_total", dict(flow=echo, status="413"), 1),
+        ("flowrun_http_requests_total", dict(flow="e2e-serve/default/sync_fail",
+                                             status="500"), 1),
+        ("flowrun_executions_total", dict(flow=echo, outcome="ok"), 1),
+        ("flowrun_executions_total", dict(flow=echo, outcome="failed"), 0),
+        ("flowrun_executions_total", dict(flow="e2e-serve/default/sync_fail",
+                                          outcome="failed"), 1),
+    ]
+    wrong = []
+    for name, labels, n in want:
+        try:
+            got = value(name, **labels)
+        except AssertionError:
+            got = None
+        if got != n:
+            wrong.append("%s%s: want %s, got %s" % (name, labels, n, got))
+    assert not wrong, "\n".join(wrong) + "\n\n" + text
     for name in ("flowrun_queue_depth", "flowrun_execution_duration_seconds_count",
                  "flowrun_store_commit_seconds_count"):
         value(name)
