@@ -57,10 +57,9 @@ def flowrun_bin():
     return path
 
 
-@pytest.fixture
-def base_env(tmp_path):
+def make_env(store):
     """The environment flowrun runs in: the three secrets set, no colour,
-    a store in the test's temporary directory."""
+    no proxy, the store given (a path)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("FLOWRUN_") and k not in ("NO_COLOR",)}
     env.update({
@@ -68,13 +67,19 @@ def base_env(tmp_path):
         "PROGIX_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "SLACK_TOKEN": SLACK_TOKEN,
         "NO_COLOR": "1",
-        "FLOWRUN_STORE": "sqlite:%s" % (tmp_path / "store.db"),
+        "FLOWRUN_STORE": "sqlite:%s" % store,
         "no_proxy": "*", "NO_PROXY": "*",
     })
     for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
               "all_proxy", "ALL_PROXY"):
         env.pop(k, None)
     return env
+
+
+@pytest.fixture
+def base_env(tmp_path):
+    """make_env() with a store in the test's temporary directory."""
+    return make_env(tmp_path / "store.db")
 
 
 @pytest.fixture
@@ -171,3 +176,20 @@ def project(tmp_path):
         return serving.make_project(str(tmp_path / name), *flow_files,
                                     instances=instances)
     return _project
+
+
+@pytest.fixture(scope="session")
+def ticker(flowrun_bin, tmp_path_factory):
+    """A serve of tests/e2e/flows/tick.yaml (a schedule "* * * * *") with its
+    own store, started once, as early as the first test that asks for it
+    (test_serve.py asks at its start), so that the wait for the next minute
+    overlaps other tests; test_serve_schedule.py checks it fired.
+    .started_at is the wall-clock time it started."""
+    root = tmp_path_factory.mktemp("ticker")
+    env = make_env(root / "store.db")
+    s = serving.Serve(flowrun_bin, [os.path.join(HERE, "flows", "tick.yaml")],
+                      env, str(root), str(root / "logs"), name="ticker")
+    s.started_at = time.time()
+    s.start()
+    yield s
+    s.kill()

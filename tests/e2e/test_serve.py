@@ -22,6 +22,12 @@ ACCOUNTS = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _ticker_starts_early(ticker):
+    """Starts the schedule of test_serve_schedule.py now, so that its wait
+    for the next minute runs alongside these tests."""
+
+
 def text_of(a):
     return "New account %s (%s <%s>)" % (a["name"], a["contact"], a["email"])
 
