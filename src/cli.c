@@ -57,7 +57,8 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --dry-run            send reads, print writes instead of sending\n"
 	  "  --offline            send nothing; actions use --mock or samples\n"
 	  "  --mock A=VALUE       the output of action A (CONN.ACTION)\n"
-	  "  --public-url URL     base of the webhook URLs in .webhooks\n" },
+	  "  --public-url URL     base of the webhook URLs in .webhooks\n"
+	  "  --record             record the execution even in a dry-run\n" },
 	{ "runs", cmd_runs, "list recorded executions, newest first",
 	  "usage: flowrun runs [--flow NAME] [--instance NAME] [--status STATUS]\n"
 	  "                    [--limit N]\n"

@@ -133,7 +133,7 @@ static int run_target(struct fr_engine *e, struct fr_store *store,
 		struct fr_job job = {
 			.flow = f, .instance = t->instance, .config = t->config,
 			.trigger = trigger, .redact = t->rd,
-			.record = store != NULL,
+			.record = store != NULL && !a->dry_run,
 		};
 		char *err = NULL;
 
@@ -162,7 +162,8 @@ static int run_target(struct fr_engine *e, struct fr_store *store,
 	}
 	if (tty)
 		fputs("\r\033[K", stderr);
-	dep = json_pack("{ss ss ss ss sf sf sb so}",
+	dep = json_pack("{ss ss ss ss ss sf sf sb so}",
+		"action", which == FR_TRIGGER_DEPLOY ? "deploy" : "undeploy",
 		"integration", t->in->name, "instance", t->instance,
 		"file_hash", hash, "outcome", ok ? "ok" : "failed",
 		"started_at", started, "finished_at", fr_store_now(),
@@ -285,7 +286,8 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 		rc = FR_EXIT_CONFIG;
 		goto out;
 	}
-	{
+	/* a dry-run reads state where a store exists, and records nothing */
+	if (!a.dry_run || fr_store_exists(common.store)) {
 		char *err = NULL;
 		if (fr_store_open(&store, common.store, &err) < 0) {
 			fprintf(stderr, "flowrun: error: %s\n", err);
@@ -301,6 +303,7 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 					     .public_url = a.public_url };
 		struct fr_exec_hooks hooks = fr_runner_hooks(a.dry_run ? NULL : store,
 							     fr_log_stderr);
+		/* (set steps write no state in a dry-run: no hook) */
 		e = fr_engine_create(p, &opts, &hooks);
 	}
 	rc = FR_EXIT_OK;

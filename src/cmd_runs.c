@@ -10,11 +10,17 @@
 #include "store.h"
 #include "trace.h"
 
+/* The store, which must exist: reading commands create none. */
 static struct fr_store *open_store(const struct fr_common *c)
 {
 	struct fr_store *s = NULL;
 	char *err = NULL;
 
+	if (!fr_store_exists(c->store)) {
+		fprintf(stderr, "flowrun: error: no store at %s (nothing was "
+			"recorded there; see --store)\n", c->store);
+		return NULL;
+	}
 	if (fr_store_open(&s, c->store, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
 		free(err);

@@ -39,9 +39,16 @@ int cmd_serve(int argc, char **argv)
 	while (rc < 0 && (opt = getopt_long(argc, argv, FR_COMMON_SHORT, options,
 					    NULL)) != -1) {
 		switch (opt) {
-		case OPT_LISTEN:
+		case OPT_LISTEN: {
+			const char *colon = strrchr(optarg, ':');
+			char *end;
+			long port = colon ? strtol(colon + 1, &end, 10) : -1;
+			if (!colon || colon[1] == '\0' || *end || port < 0 || port > 65535)
+				rc = fr_usage_error(cmd, "--listen takes ADDR:PORT "
+						    "(127.0.0.1:8080; port 0: any)");
 			o.listen = optarg;
 			break;
+		}
 		case OPT_PUBLIC_URL:
 			o.public_url = optarg;
 			break;

@@ -266,6 +266,7 @@ struct worker {
 	struct fr_engine *e;
 	json_t *conns;
 	struct fr_exec_result res;
+	char *state;		/* .state when done, as text */
 };
 
 static void *loop_worker(void *arg)
@@ -307,6 +308,7 @@ static void *loop_worker(void *arg)
 		}
 	}
 	arm(w->e, 0);
+	w->state = fr_jv_dump(jv_object_get(jv_copy(sub.ctx), jv_string("state")));
 	jv_free(vars);
 	jv_free(items);
 	jv_free(sub.ctx);
@@ -347,6 +349,14 @@ static int loop_parallel(struct run *r, const struct fr_step *s, jv vars,
 		r->res->writes_sent += w[i].res.writes_sent;
 		r->res->writes_skipped += w[i].res.writes_skipped;
 		json_decref(w[i].conns);
+		/* what `set` wrote in the iterations is visible after the loop */
+		jv st = jv_parse(w[i].state);
+		jv_object_foreach(st, key, val) {
+			set_ctx_field(r, "state", jv_string_value(key), val);
+			jv_free(key);
+		}
+		jv_free(st);
+		free(w[i].state);
 	}
 	for (int k = 0; k < n; k++) {
 		struct slot *sl = &par.slots[k];
@@ -683,9 +693,11 @@ char *fr_webhook_url(const char *public_url, const struct fr_flow *f,
 
 	while (n && base[n - 1] == '/')
 		n--;
-	if (f->webhook.path)
+	bool dflt = !instance || strcmp(instance, "default") == 0;
+
+	if (f->webhook.path && dflt)
 		return fr_xasprintf("%.*s%s", (int)n, base, f->webhook.path);
-	if (!instance || strcmp(instance, "default") == 0)
+	if (dflt)
 		return fr_xasprintf("%.*s/hooks/%s/%s", (int)n, base,
 				    f->integration->name, f->name);
 	return fr_xasprintf("%.*s/hooks/%s/%s/%s", (int)n, base, instance,

@@ -137,6 +137,7 @@ struct worker {
 struct serve {
 	const struct fr_serve_opts *o;
 	struct fr_server *srv;
+	char *public_url;		/* --public-url, else where we listen */
 	pthread_mutex_t mu;		/* world, dispatcher, waits, flags */
 	pthread_cond_t work;		/* workers: something to run */
 	pthread_cond_t idle;		/* drain: a worker finished */
@@ -150,6 +151,7 @@ struct serve {
 	struct syncwait *waits;
 	bool draining, stopping;
 	atomic_bool ready;
+	atomic_bool store_ok;		/* the last store write or read worked */
 
 	/* committer */
 	pthread_t committer;
@@ -310,6 +312,15 @@ static struct world *world_load(const struct fr_serve_opts *o, struct fr_diag *d
 	if (d->nerrors)
 		goto fail;
 	*status = FR_EXIT_CONFIG;
+	for (size_t k = 0; k < o->nsets; k++) {
+		bool known = false;
+		for (size_t i = 0; i < w->p->nintegrations; i++)
+			known |= fr_integration_config(w->p->integrations[i],
+						       o->sets[k].key) != NULL;
+		if (!known)
+			fr_diag(d, FR_ERROR, "--set %s: no integration declares config "
+				"variable '%s'", o->sets[k].key, o->sets[k].key);
+	}
 	for (size_t i = 0; i < w->p->nintegrations; i++) {
 		const struct fr_integration *in = w->p->integrations[i];
 		bool any = false;
@@ -559,10 +570,13 @@ static void count(const struct route *rt, int status)
 		atomic_fetch_add((atomic_ullong *)&rt->status[i], 1);
 }
 
+/* An error answer; counted here before the request has its context
+ * (on_start), else when it is done (on_done). */
 static void answer_error(const struct route *rt, struct fr_request *r,
 			 int status, const char *msg, const char *retry_after)
 {
-	count(rt, status);
+	if (!fr_request_data(r))
+		count(rt, status);
 	fr_request_error(r, status, msg, retry_after);
 }
 
@@ -583,7 +597,7 @@ static long on_start(void *data, struct fr_request *r)
 		return -1;
 	}
 	if (strcmp(path, "/readyz") == 0) {
-		bool ready = atomic_load(&s->ready);
+		bool ready = atomic_load(&s->ready) && atomic_load(&s->store_ok);
 		fr_request_respond(r, ready ? 200 : 503, "application/json",
 				   ready ? "{\"status\":\"ready\"}"
 					 : "{\"error\":\"not ready\"}", NULL, NULL);
@@ -738,6 +752,7 @@ static void on_done(void *data, struct fr_request *r)
 
 	(void)data;
 	if (c) {
+		count(c->route, fr_request_status(r));
 		world_put(c->w);
 		free(c);
 	}
@@ -769,20 +784,16 @@ static char *dedupe_key(struct fr_jqx *jx, const struct fr_flow *f,
 static void answer_committed(struct serve *s, struct pending *p,
 			     const char *dup_of)
 {
-	const struct route *rt = NULL;
 	json_t *j;
 	char *body;
 
 	if (!p->r)
 		return;
-	if (p->r && fr_request_data(p->r))
-		rt = ((struct req_ctx *)fr_request_data(p->r))->route;
 	if (p->sync && !dup_of)
 		return;		/* waiting: the worker answers */
 	j = dup_of ? json_pack("{ss sb}", "execution", dup_of, "duplicate", 1)
 		   : json_pack("{ss}", "execution", p->d->id);
 	body = json_dumps(j, JSON_COMPACT);
-	count(rt, dup_of ? 200 : 202);
 	fr_request_respond(p->r, dup_of ? 200 : 202, "application/json", body,
 			   "Flowrun-Execution", dup_of ? dup_of : p->d->id);
 	free(body);
@@ -914,8 +925,10 @@ static void poll_store(struct serve *s, struct fr_store *store)
 	if (fr_store_delivery_pending(store, after, &rows, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
 		free(err);
+		atomic_store(&s->store_ok, false);
 		return;
 	}
+	atomic_store(&s->store_ok, true);
 	add_pending_rows(s, rows);
 	json_decref(rows);
 }
@@ -988,6 +1001,7 @@ static void *committer(void *arg)
 		}
 		t0 = fr_now_ns();
 		ok = fr_store_delivery_add(store, ds, n, dups, &err) == 0;
+		atomic_store(&s->store_ok, ok);
 		if (!ok) {
 			fprintf(stderr, "flowrun: error: %s\n", err);
 			free(err);
@@ -1077,15 +1091,27 @@ static void answer_sync(struct fr_request *r, const char *id,
 		const json_t *b = json_object_get(res->response, "body");
 		json_int_t st = json_integer_value(json_object_get(res->response, "status"));
 		const json_t *hs = json_object_get(res->response, "headers");
-		const char *ct = json_string_value(json_object_get(hs, "Content-Type"));
-		j = NULL;
+		const char *name;
+		json_t *v;
+		bool has_ct = false;
+		/* the respond step's headers, Content-Type by default from the body */
+		j = json_object();
+		json_object_foreach((json_t *)hs, name, v) {
+			char *text = json_is_string(v) ? fr_xstrdup(json_string_value(v))
+						       : fr_json_dump(v);
+			json_object_set_new(j, name, json_string(text));
+			has_ct |= strcasecmp(name, "Content-Type") == 0;
+			free(text);
+		}
+		if (!has_ct)
+			json_object_set_new(j, "Content-Type", json_string(
+				json_is_string(b) ? "text/plain" : "application/json"));
+		json_object_set_new(j, "Flowrun-Execution", json_string(id));
 		body = json_is_string(b) ? fr_xstrdup(json_string_value(b))
 					 : b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY)
 					     : fr_xstrdup("");
-		fr_request_respond(r, st >= 100 && st <= 599 ? (int)st : 200,
-				   ct ? ct : json_is_string(b) ? "text/plain"
-							       : "application/json",
-				   body, "Flowrun-Execution", id);
+		fr_request_respond_headers(r, st >= 100 && st <= 599 ? (int)st : 200,
+					   body, j);
 	} else {
 		j = json_incref(res->output);
 		body = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -1114,7 +1140,7 @@ static void run_item(struct worker *wk, struct flowq *q, struct item *it)
 	if (wk->world != w) {
 		fr_engine_destroy(wk->engine);
 		world_put(wk->world);
-		struct fr_exec_opts opts = { .public_url = s->o->public_url };
+		struct fr_exec_opts opts = { .public_url = s->public_url };
 		struct fr_exec_hooks hooks = fr_runner_hooks(wk->store, fr_log_stderr);
 		wk->engine = fr_engine_create(w->p, &opts, &hooks);
 		wk->world = w;
@@ -1452,15 +1478,7 @@ static void metrics(struct serve *s, struct fr_request *r)
 
 static void print_startup(struct serve *s, struct world *w)
 {
-	const char *base = s->o->public_url;
-	char *fallback = NULL;
-
-	if (!base) {
-		const char *colon = strrchr(s->o->listen, ':');
-		base = fallback = fr_xasprintf("http://%.*s:%u",
-			(int)(colon ? colon - s->o->listen : 0), s->o->listen,
-			fr_server_port(s->srv));
-	}
+	const char *base = s->public_url;
 	fprintf(stderr, "flowrun: serving on port %u (%s), store %s, %zu worker%s, "
 		"%zu hook%s\n", fr_server_port(s->srv), s->o->listen,
 		s->o->common->store, s->nworkers, s->nworkers == 1 ? "" : "s",
@@ -1468,7 +1486,6 @@ static void print_startup(struct serve *s, struct world *w)
 	for (size_t i = 0; i < w->nroutes; i++)
 		fprintf(stderr, "flowrun:   %s -> %s%s\n", w->routes[i].key, base,
 			w->routes[i].path);
-	free(fallback);
 }
 
 static void reload(struct serve *s)
@@ -1552,6 +1569,7 @@ int fr_serve(const struct fr_serve_opts *o)
 	pthread_mutex_init(&s.rmu, NULL);
 	pthread_cond_init(&s.rcv, NULL);
 	atomic_init(&s.ready, false);
+	atomic_init(&s.store_ok, true);
 	fr_http_global_init();
 	if (recover(&s, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
@@ -1574,6 +1592,16 @@ int fr_serve(const struct fr_serve_opts *o)
 		fprintf(stderr, "flowrun: error: %s\n", err);
 		free(err);
 		return FR_EXIT_SYSTEM;
+	}
+	if (o->public_url) {
+		s.public_url = fr_xstrdup(o->public_url);
+	} else {
+		const char *colon = strrchr(o->listen, ':');
+		int hl = (int)(colon ? colon - o->listen : 0);
+		bool any = hl == 0 || (hl == 7 && strncmp(o->listen, "0.0.0.0", 7) == 0);
+		s.public_url = fr_xasprintf("http://%.*s:%u", any ? 9 : hl,
+					    any ? "127.0.0.1" : o->listen,
+					    fr_server_port(s.srv));
 	}
 	pthread_create(&s.committer, NULL, committer, &s);
 	pthread_create(&s.recorder, NULL, recorder, &s);
@@ -1667,6 +1695,7 @@ int fr_serve(const struct fr_serve_opts *o)
 	free(s.pend);
 	free(s.fin);
 	world_put(s.world);
+	free(s.public_url);
 	fprintf(stderr, "flowrun: stopped\n");
 	return FR_EXIT_OK;
 }

@@ -31,6 +31,7 @@ struct fr_request {
 	/* the answer, once known */
 	int status;
 	char *content_type, *answer, *hname, *hvalue;
+	json_t *headers;
 	void *data;
 };
 
@@ -45,6 +46,7 @@ static void request_unref(struct fr_request *r)
 	free(r->answer);
 	free(r->hname);
 	free(r->hvalue);
+	json_decref(r->headers);
 	free(r);
 }
 
@@ -68,14 +70,22 @@ static enum MHD_Result queue_answer(struct fr_request *r)
 					r->content_type);
 	if (r->hname && r->hvalue)
 		MHD_add_response_header(resp, r->hname, r->hvalue);
+	if (r->headers) {
+		const char *name;
+		json_t *v;
+		json_object_foreach(r->headers, name, v) {
+			if (json_is_string(v))
+				MHD_add_response_header(resp, name, json_string_value(v));
+		}
+	}
 	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
-void fr_request_respond(struct fr_request *r, int status,
-			const char *content_type, const char *body,
-			const char *header_name, const char *header_value)
+static void respond(struct fr_request *r, int status, const char *content_type,
+		    const char *body, const char *header_name,
+		    const char *header_value, const json_t *headers)
 {
 	bool resume;
 
@@ -90,6 +100,7 @@ void fr_request_respond(struct fr_request *r, int status,
 	r->answer = fr_xstrdup(body ? body : "");
 	r->hname = header_name ? fr_xstrdup(header_name) : NULL;
 	r->hvalue = header_value ? fr_xstrdup(header_value) : NULL;
+	r->headers = headers ? json_deep_copy(headers) : NULL;
 	resume = r->suspended;
 	r->suspended = false;
 	if (resume)
@@ -97,6 +108,24 @@ void fr_request_respond(struct fr_request *r, int status,
 	pthread_mutex_unlock(&r->mu);
 	if (resume)
 		request_unref(r);	/* the reference of the handler */
+}
+
+void fr_request_respond(struct fr_request *r, int status,
+			const char *content_type, const char *body,
+			const char *header_name, const char *header_value)
+{
+	respond(r, status, content_type, body, header_name, header_value, NULL);
+}
+
+void fr_request_respond_headers(struct fr_request *r, int status,
+				const char *body, const json_t *headers)
+{
+	respond(r, status, NULL, body, NULL, NULL, headers);
+}
+
+int fr_request_status(const struct fr_request *r)
+{
+	return r->answered ? r->status : 0;
 }
 
 void fr_request_error(struct fr_request *r, int status, const char *message,

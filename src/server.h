@@ -71,6 +71,11 @@ struct fr_request *fr_request_ref(struct fr_request *r);
 void fr_request_respond(struct fr_request *r, int status,
 			const char *content_type, const char *body,
 			const char *header_name, const char *header_value);
+/* The same with any headers: an object of name -> string (borrowed). */
+void fr_request_respond_headers(struct fr_request *r, int status,
+				const char *body, const json_t *headers);
+/* The status r was answered with (0 before). */
+int fr_request_status(const struct fr_request *r);
 /* An answer {"error": message} with the given status. */
 void fr_request_error(struct fr_request *r, int status, const char *message,
 		      const char *retry_after);

@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "standins"))
 
 import harness  # noqa: E402
+import serving  # noqa: E402
 
 from helpers import *  # noqa: E402,F401,F403
 
@@ -57,29 +58,11 @@ def flowrun_bin():
     return path
 
 
-def make_env(store):
-    """The environment flowrun runs in: the three secrets set, no colour,
-    no proxy, the store given (a path)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("FLOWRUN_") and k not in ("NO_COLOR",)}
-    env.update({
-        "PROGIX_API_KEY": API_KEY,
-        "PROGIX_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "SLACK_TOKEN": SLACK_TOKEN,
-        "NO_COLOR": "1",
-        "FLOWRUN_STORE": "sqlite:%s" % store,
-        "no_proxy": "*", "NO_PROXY": "*",
-    })
-    for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-              "all_proxy", "ALL_PROXY"):
-        env.pop(k, None)
-    return env
-
-
 @pytest.fixture
 def base_env(tmp_path):
-    """make_env() with a store in the test's temporary directory."""
-    return make_env(tmp_path / "store.db")
+    """The environment flowrun runs in: the three secrets set, no colour,
+    no proxy, a store in the test's temporary directory (serving.make_env)."""
+    return serving.make_env(tmp_path / "store.db")
 
 
 @pytest.fixture
@@ -143,8 +126,6 @@ def slack(slack_server):
 
 # -- flowrun serve (tests/e2e/test_serve*.py) -----------------------------------
 
-import serving  # noqa: E402
-
 
 @pytest.fixture
 def serve(flowrun_bin, base_env, tmp_path):
@@ -186,7 +167,7 @@ def ticker(flowrun_bin, tmp_path_factory):
     overlaps other tests; test_serve_schedule.py checks it fired.
     .started_at is the wall-clock time it started."""
     root = tmp_path_factory.mktemp("ticker")
-    env = make_env(root / "store.db")
+    env = serving.make_env(root / "store.db")
     s = serving.Serve(flowrun_bin, [os.path.join(HERE, "flows", "tick.yaml")],
                       env, str(root), str(root / "logs"), name="ticker")
     s.started_at = time.time()

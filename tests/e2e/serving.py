@@ -22,6 +22,8 @@ import sqlite3
 import subprocess
 import time
 
+from helpers import API_KEY, SLACK_TOKEN, WEBHOOK_SECRET
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FLOWS = os.path.join(HERE, "flows")
@@ -192,6 +194,25 @@ class Serve:
     def __repr__(self):
         return "<flowrun serve pid=%s port=%s>" % (
             self.proc.pid if self.proc else None, self.port)
+
+
+def make_env(store):
+    """The environment flowrun runs in: the three secrets set, no colour,
+    no proxy, FLOWRUN_STORE=sqlite:STORE."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("FLOWRUN_") and k not in ("NO_COLOR",)}
+    env.update({
+        "PROGIX_API_KEY": API_KEY,
+        "PROGIX_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SLACK_TOKEN": SLACK_TOKEN,
+        "NO_COLOR": "1",
+        "FLOWRUN_STORE": "sqlite:%s" % store,
+        "no_proxy": "*", "NO_PROXY": "*",
+    })
+    for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+              "all_proxy", "ALL_PROXY"):
+        env.pop(k, None)
+    return env
 
 
 # -- projects ---------------------------------------------------------------

@@ -11,7 +11,7 @@ import time
 
 from helpers import (API_KEY, EXAMPLE, OUR_HOOK, PUBLIC_URL, SECRETS,
                      register_webhook, requests_of)
-from serving import store_path, wait_for
+from serving import store_path, store_query, wait_for
 
 
 def deploy(run, progix, *more, cmd="deploy", path=EXAMPLE, public=PUBLIC_URL,
@@ -109,6 +109,26 @@ def test_missing_secret_exits_4_before_any_request(run, progix):
     assert hooks(progix) == []
 
 
+def test_invalid_files_exit_3_before_any_request(run, progix, project):
+    flows = project(EXAMPLE)
+    path = flows + "/progix-to-slack.yaml"
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("action: progix.list_webhooks",
+                             "action: progix.list_webhookz", 1))
+    r = deploy(run, progix, path=flows)
+    assert r.rc == 3, r
+    assert "list_webhookz" in r.stderr and "nothing was deployed" in r.stderr, r
+    assert requests_of(progix) == []
+
+
+def test_instance_and_all_instances_exclude_each_other(run, progix):
+    r = deploy(run, progix, "--instance", "a", "--all-instances")
+    assert r.rc == 2, r
+    assert requests_of(progix) == []
+
+
 # -- dry-run --------------------------------------------------------------------
 
 def test_dry_run_sends_no_write_and_shows_it(run, progix):
@@ -142,11 +162,20 @@ def test_dry_run_json_counts_the_write_not_sent(run, progix):
     assert writes(progix) == []
 
 
-def test_dry_run_records_no_execution(run, progix):
-    # cli.md: "A dry-run records no execution unless asked."
-    r = deploy(run, progix, "--dry-run")
+def test_dry_run_records_its_execution_as_dry_run_but_no_deployment(run, progix,
+                                                                   base_env):
+    # flowrun(1), deploy --dry-run: "the deployment is not recorded; the
+    # executions are recorded, with dry_run true in their traces"
+    r = deploy(run, progix, "--dry-run", "--json")
     assert r.rc == 0, r
-    assert runs(run) == [], "deploy --dry-run recorded an execution"
+    ident = r.json()["deployments"][0]["flows"][0]["execution"]
+    (x,) = runs(run)
+    assert x["id"] == ident
+    ex = run("show", ident, "--json").json()
+    assert ex["trace"]["dry_run"] is True, ex["trace"]
+    assert store_query(base_env, "SELECT count(*) FROM deployments") == [(0,)]
+    assert deploy(run, progix).rc == 0
+    assert store_query(base_env, "SELECT count(*) FROM deployments") == [(1,)]
 
 
 # -- undeploy -------------------------------------------------------------------

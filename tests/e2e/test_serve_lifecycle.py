@@ -6,11 +6,12 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import threading
 import time
 
 from helpers import CONNECTORS, add_accounts, flow_file, messages_of, requests_of
-from serving import hmac_hex, http_request, store_query, wait_for
+from serving import hmac_hex, http_request, store_path, store_query, wait_for
 
 SERVE_FLOWS = flow_file("serve")
 HOOK_SECRET = "e2e-serve-hook-S3cret"  # flows/serve.yaml: hook_secret's default
@@ -54,7 +55,7 @@ def test_sigterm_drains(run, serve, progix, slack, base_env):
     r = srv.post("/hooks/e2e-serve/echo", {"a": 1})
     assert r.status == 503, r
     assert r.json().get("error"), r
-    assert r.headers.get("retry-after"), r
+    assert r.headers.get("retry-after") == "5", r
     assert srv.get("/healthz").status == 200
     # the slow execution is still running: serve waits for it
     assert srv.running(), srv.log()
@@ -78,6 +79,42 @@ def test_sigterm_drains(run, serve, progix, slack, base_env):
     assert [q["status"] for q in account_gets(progix, a2)] == [200]
     assert [q["status"] for q in account_gets(progix, a1)] == [200]  # not again
     assert srv2.stop() == 0
+
+
+def test_sigterm_grace_over_the_execution_runs_again_after_restart(
+        run, serve, progix, slack, base_env):
+    (acc,) = add_accounts(progix, {"name": "Slower"})
+    progix.post("/_admin/fail", {"method": "GET", "path": "/accounts/" + acc,
+                                 "delay": 4, "count": 1})
+    srv = start(serve, progix, slack, "--grace", "500ms")
+    ident = accepted(srv.post("/hooks/e2e-serve/slow", {"id": acc}))
+    wait_for(lambda: account_gets(progix, acc), 5, "the slow execution to start")
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    assert srv.wait(5) == 0, srv.log()
+    assert time.monotonic() - t0 < 3, "the grace period (500ms) was not kept"
+    assert "still running" in srv.log(), srv.log()
+    assert store_query(base_env, "SELECT status FROM deliveries WHERE id = ?",
+                       ident) == [("queued",)]
+    # at least once: it runs again after restart, under the same id
+    srv2 = start(serve, progix, slack)
+    wait_for(lambda: (show(run, ident) or {}).get("status") == "ok", 10,
+             "the interrupted execution to run again; log:\n" + srv2.log())
+    assert len(account_gets(progix, acc)) == 2
+
+
+def test_queue_over_its_bound_503(serve, progix, slack):
+    a1, a2 = add_accounts(progix, {"name": "Slow"}, {"name": "Next"})
+    progix.post("/_admin/fail", {"method": "GET", "path": "/accounts/" + a1,
+                                 "delay": 2, "count": 1})
+    srv = start(serve, progix, slack, "--workers", "1", "--queue-limit", "1")
+    accepted(srv.post("/hooks/e2e-serve/slow", {"id": a1}))
+    wait_for(lambda: account_gets(progix, a1), 5, "the slow execution to start")
+    accepted(srv.post("/hooks/e2e-serve/slow", {"id": a2}))       # queued: 1
+    r = srv.post("/hooks/e2e-serve/slow", {"id": a2})
+    assert r.status == 503, r
+    assert r.json().get("error") and r.headers.get("retry-after") == "5", r
+    assert srv.get("/readyz").status == 200
 
 
 def test_sigterm_when_idle_exits_0_at_once(serve, progix, slack):
@@ -214,6 +251,11 @@ def test_kill_9_under_load_loses_no_acknowledged_delivery(run, serve, progix, sl
     assert not any(t.is_alive() for t in threads)
     executed_before = len(messages_of(slack))
     assert len(acked) >= kill_after, (len(acked), refused[:10])
+    db = sqlite3.connect(store_path(srv.env), timeout=10)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.close()
 
     srv2 = start(serve, progix, slack, "--workers", "4")
 
