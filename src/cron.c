@@ -76,6 +76,8 @@ static int parse_field(const struct field *f, const char *text, uint64_t *bits,
 		if (*p == '/') {
 			char *end;
 			p++;
+			if (*p < '0' || *p > '9')	/* strtol takes signs */
+				goto bad;
 			step = (int)strtol(p, &end, 10);
 			if (end == p || step < 1 || step > f->max)
 				goto bad;

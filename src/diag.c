@@ -82,7 +82,8 @@ static int cmp_entry(const void *a, const void *b)
 
 void fr_diag_flush(struct fr_diag *d)
 {
-	qsort(d->held, d->nheld, sizeof(*d->held), cmp_entry);
+	if (d->nheld)
+		qsort(d->held, d->nheld, sizeof(*d->held), cmp_entry);
 	for (size_t i = 0; i < d->nheld; i++) {
 		if (!d->max || i < d->max)
 			fputs(d->held[i].text, d->out);

@@ -74,7 +74,8 @@ static int list_dir(struct names *out, const char *dir, bool must_exist,
 		}
 	}
 	closedir(dh);
-	qsort(found.v, found.n, sizeof(*found.v), cmp_str);
+	if (found.n)
+		qsort(found.v, found.n, sizeof(*found.v), cmp_str);
 	for (size_t i = 0; i < found.n; i++)
 		names_add_unique(out, found.v[i]);
 	names_finish(&found);

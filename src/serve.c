@@ -977,9 +977,12 @@ static void *committer(void *arg)
 			break;
 		}
 		n = s->npend < COMMIT_BATCH ? s->npend : COMMIT_BATCH;
-		memcpy(batch, s->pend, n * sizeof(*batch));
-		memmove(s->pend, s->pend + n, (s->npend - n) * sizeof(*s->pend));
-		s->npend -= n;
+		if (n) {
+			memcpy(batch, s->pend, n * sizeof(*batch));
+			memmove(s->pend, s->pend + n,
+				(s->npend - n) * sizeof(*s->pend));
+			s->npend -= n;
+		}
 		pthread_mutex_unlock(&s->cmu);
 
 		if (n == 0) {

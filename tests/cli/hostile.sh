@@ -156,7 +156,7 @@ grep -q '^flowrun: note: 199800 more problems not shown$' out/err &&
 awk 'BEGIN { print "integration: wide"; print "flows: {}"; print "items:"
 	     for (i = 0; i < 1100000; i++) print "- x" }' >wide.yaml
 refused "1100000 list items" wide.yaml \
-	"$(at wide.yaml 'document has more than')"
+	"$(at wide.yaml 'document has more than [0-9]+ nodes$')"
 rm -f anchors.yaml keys.yaml wide.yaml
 
 # a sizeable valid project: 50 jq expressions must validate (one batch)

@@ -1,4 +1,5 @@
-"""Fixtures of the end-to-end tests of `flowrun run`.
+"""Fixtures of the end-to-end tests of `flowrun run`, `deploy`, `runs`,
+`show`, `replay` and `serve`.
 
     FLOWRUN=build/src/flowrun /usr/bin/python3 -m pytest -q tests/e2e
 
@@ -165,7 +166,8 @@ def ticker(flowrun_bin, tmp_path_factory):
     own store, started once, as early as the first test that asks for it
     (test_serve.py asks at its start), so that the wait for the next minute
     overlaps other tests; test_serve_schedule.py checks it fired.
-    .started_at is the wall-clock time it started."""
+    .started_at and .ready_at: wall-clock times before it was started and
+    once it served."""
     root = tmp_path_factory.mktemp("ticker")
     env = serving.make_env(root / "store.db")
     s = serving.Serve(flowrun_bin, [os.path.join(HERE, "flows", "tick.yaml")],

@@ -121,6 +121,7 @@ class Serve:
             m = re.search(r"flowrun: serving on port (\d+)", self.log())
             if m:
                 self.port = int(m.group(1))
+                self.ready_at = time.time()
                 return self
             if self.proc.poll() is not None:
                 raise AssertionError("flowrun serve exited with %s before "

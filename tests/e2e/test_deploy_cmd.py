@@ -162,20 +162,20 @@ def test_dry_run_json_counts_the_write_not_sent(run, progix):
     assert writes(progix) == []
 
 
-def test_dry_run_records_its_execution_as_dry_run_but_no_deployment(run, progix,
-                                                                   base_env):
-    # flowrun(1), deploy --dry-run: "the deployment is not recorded; the
-    # executions are recorded, with dry_run true in their traces"
+def test_dry_run_records_nothing(run, progix, base_env):
+    # cli.md: "A dry-run records no execution unless asked"; nor a deployment
+    assert deploy(run, progix).rc == 0           # a store with one deployment
+    before = runs(run)
     r = deploy(run, progix, "--dry-run", "--json")
     assert r.rc == 0, r
-    ident = r.json()["deployments"][0]["flows"][0]["execution"]
-    (x,) = runs(run)
-    assert x["id"] == ident
-    ex = run("show", ident, "--json").json()
-    assert ex["trace"]["dry_run"] is True, ex["trace"]
-    assert store_query(base_env, "SELECT count(*) FROM deployments") == [(0,)]
-    assert deploy(run, progix).rc == 0
+    assert runs(run) == before, "deploy --dry-run recorded an execution"
     assert store_query(base_env, "SELECT count(*) FROM deployments") == [(1,)]
+    # and without a store, a dry-run does not create one
+    other = dict(base_env)
+    other["FLOWRUN_STORE"] = "sqlite:" + store_path(base_env) + ".none"
+    r = deploy(run, progix, "--dry-run", env=other)
+    assert r.rc == 0, r
+    assert not os.path.exists(store_path(other))
 
 
 # -- undeploy -------------------------------------------------------------------

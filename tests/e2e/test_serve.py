@@ -2,16 +2,19 @@
 retries and replay, sync flows.  Each test starts its own serve on
 127.0.0.1 with an ephemeral port (the `serve` fixture) and the stand-ins."""
 
+import http.client
 import json
 import re
+import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
-from helpers import (CONNECTORS, EXAMPLE, SECRETS, WEBHOOK_SECRET, add_accounts,
+from helpers import (CONNECTORS, EXAMPLE, SECRETS, add_accounts,
                      flow_file, messages_of, requests_of)
-from serving import progix_signature, wait_for
+from serving import wait_for
 
 SERVE_FLOWS = flow_file("serve")
 ACCOUNTS = [
@@ -155,6 +158,33 @@ def test_startup_log_names_the_real_urls(serve, progix, slack):
             "startup log names %s, but serve listens on %s:\n%s" % (u, srv.url, log)
 
 
+def test_startup_errors(flowrun_bin, base_env, tmp_path):
+    def serve_rc(*args):
+        p = subprocess.run([flowrun_bin, "serve", "--listen", "127.0.0.1:0"] +
+                           list(args), cwd=str(tmp_path), env=base_env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=10)
+        return p.returncode, p.stderr
+    verify = flow_file("verify")
+    rc, err = serve_rc(verify)                     # token_secret has no value
+    assert rc == 4 and "token_secret" in err, err
+    rc, err = serve_rc(verify, "--set", "token_secret=")       # empty secret
+    assert rc == 4 and "empty" in err, err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("integration: x\nflows:\n  f:\n    trigger: {webhook: }\n"
+                   "    steps:\n      - transform: '.[ '\n")
+    rc, err = serve_rc(str(bad))
+    assert rc == 3 and "bad.yaml:6:" in err, err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        p = subprocess.run([flowrun_bin, "serve", "--listen", "127.0.0.1:%d"
+                            % busy.getsockname()[1], flow_file("tick")],
+                           cwd=str(tmp_path), env=base_env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=10)
+    assert p.returncode == 5 and "cannot listen" in p.stderr, p.stderr
+
+
 # -- async deliveries and every error status ----------------------------------------
 
 def test_async_delivery_202_then_runs(run, serve, progix, slack):
@@ -181,6 +211,31 @@ def test_async_delivery_202_then_runs(run, serve, progix, slack):
     assert trig["query"] == {"x": "1", "y": "two"}
     assert trig["path"] == hook("echo")
     assert trig["headers"]["x-custom"] == "Value"
+
+
+def test_keep_alive_connection(run, serve, progix, slack):
+    srv = start(serve, progix, slack)
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    got = []
+    try:
+        for i, (path, body, status) in enumerate(
+                [(hook("echo"), b'{"i":0}', 202), (hook("load"), b'{"n":1}', 401),
+                 (hook("echo"), b"x" * 2000, 413), (hook("echo"), b'{"i":3}', 202),
+                 (hook("echo"), b"{bad", 400), (hook("sync"), b'{"name":"ka"}', 201),
+                 (hook("nope"), b"{}", 404), (hook("echo"), b'{"i":7}', 202)]):
+            conn.request("POST", path, body=body,
+                         headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = r.read()
+            got.append((r.status, status))
+            if r.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            if status == 202:
+                wait_execution(run, json.loads(data)["execution"])
+    finally:
+        conn.close()
+    assert [g for g, _ in got] == [w for _, w in got], got
 
 
 def test_unknown_hook_404_lists_no_hooks(serve, progix, slack):

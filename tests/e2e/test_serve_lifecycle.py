@@ -81,6 +81,47 @@ def test_sigterm_drains(run, serve, progix, slack, base_env):
     assert srv2.stop() == 0
 
 
+def test_sigterm_answers_waiting_sync_requests_503(serve, progix, slack):
+    # flowrun(1) SIGNALS: once the running executions have ended, "requests
+    # of sync flows still waiting are answered 503 (the delivery is stored
+    # and runs after restart)"
+    a1, a2 = add_accounts(progix, {"name": "Running"}, {"name": "Waiting"})
+    progix.post("/_admin/fail", {"method": "GET", "path": "/accounts/" + a1,
+                                 "delay": 1, "count": 1})
+    srv = start(serve, progix, slack, "--workers", "1")
+    answers = {}
+
+    def post(k, acc):
+        try:
+            answers[k] = srv.post("/hooks/e2e-serve/sync_slow", {"id": acc},
+                                  timeout=20)
+        except OSError as e:  # closed without an answer
+            answers[k] = e
+    running = threading.Thread(target=post, args=("running", a1))
+    running.start()
+    wait_for(lambda: account_gets(progix, a1), 5, "the running execution")
+    waiting = [threading.Thread(target=post, args=(k, a2)) for k in range(6)]
+    for t in waiting:
+        t.start()
+    wait_for(lambda: "flowrun_queue_depth 6" in srv.get("/metrics").text(), 5,
+             "six sync requests queued")
+    srv.signal(signal.SIGTERM)
+    for t in [running] + waiting:
+        t.join(20)
+    assert srv.wait(10) == 0, srv.log()
+    r = answers["running"]
+    assert not isinstance(r, Exception) and r.status == 200, r
+    assert r.json() == {"name": "Running"}
+    bad = {k: v for k, v in answers.items() if k != "running" and (
+        isinstance(v, Exception) or v.status != 503 or
+        v.headers.get("retry-after") != "5" or not v.json().get("error"))}
+    assert not bad, "sync requests waiting at the drain, not answered 503: %r" % bad
+    # stored: they run after a restart
+    start(serve, progix, slack)
+    wait_for(lambda: len(account_gets(progix, a2)) >= 6, 10,
+             "the six stored sync deliveries to run after restart")
+
+
 def test_sigterm_grace_over_the_execution_runs_again_after_restart(
         run, serve, progix, slack, base_env):
     (acc,) = add_accounts(progix, {"name": "Slower"})

@@ -151,6 +151,10 @@ static void errors(void)
 	parse_bad("*/ * * * *", "invalid minute field '*/' (allowed 0-59)");
 	parse_bad("*/60 * * * *",
 		  "invalid minute field '*/60' (allowed 0-59)");
+	parse_bad("*/+5 * * * *",
+		  "invalid minute field '*/+5' (allowed 0-59)");
+	parse_bad("*/-5 * * * *",
+		  "invalid minute field '*/-5' (allowed 0-59)");
 	parse_bad("1,,2 * * * *", "invalid minute field '1,,2' (allowed 0-59)");
 	parse_bad("1, * * * *", "invalid minute field '1,' (allowed 0-59)");
 	parse_bad("1- * * * *", "invalid minute field '1-' (allowed 0-59)");
