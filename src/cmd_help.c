@@ -7,7 +7,11 @@ int cmd_help(int argc, char **argv)
 {
 	const struct fr_cmd *cmd;
 
-	if (argc > 1 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h")) {
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(fr_cmd_find("help")->usage, stdout);
+		return FR_EXIT_OK;
+	}
+	if (argc > 1) {
 		cmd = fr_cmd_find(argv[1]);
 		if (!cmd) {
 			fprintf(stderr, "flowrun: '%s' is not a command; see "

@@ -10,17 +10,18 @@
 #include "store.h"
 #include "trace.h"
 
-/* The store, which must exist: reading commands create none. */
-static struct fr_store *open_store(const struct fr_common *c)
+/*
+ * The store, or NULL with *missing set when there is none yet (reading
+ * commands create none: nothing was recorded), or NULL after an error.
+ */
+static struct fr_store *open_store(const struct fr_common *c, bool *missing)
 {
 	struct fr_store *s = NULL;
 	char *err = NULL;
 
-	if (!fr_store_exists(c->store)) {
-		fprintf(stderr, "flowrun: error: no store at %s (nothing was "
-			"recorded there; see --store)\n", c->store);
+	*missing = !fr_store_exists(c->store);
+	if (*missing)
 		return NULL;
-	}
 	if (fr_store_open(&s, c->store, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
 		free(err);
@@ -52,6 +53,7 @@ int cmd_runs(int argc, char **argv)
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("runs");
 	struct fr_execution_filter f = { 0 };
+	bool missing;
 	struct fr_common common;
 	struct fr_store *store = NULL;
 	json_t *list = NULL, *row;
@@ -85,11 +87,13 @@ int cmd_runs(int argc, char **argv)
 		rc = fr_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (rc >= 0)
 		goto out;
-	if (!(store = open_store(&common))) {
-		rc = FR_EXIT_SYSTEM;
-		goto out;
-	}
-	if (fr_store_execution_list(store, &f, &list, &err) < 0) {
+	if (!(store = open_store(&common, &missing))) {
+		if (!missing) {
+			rc = FR_EXIT_SYSTEM;
+			goto out;
+		}
+		list = json_array();	/* nothing recorded yet */
+	} else if (fr_store_execution_list(store, &f, &list, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
 		free(err);
 		rc = FR_EXIT_SYSTEM;
@@ -127,6 +131,7 @@ int cmd_show(int argc, char **argv)
 	static const struct option options[] = { FR_COMMON_OPTIONS, { 0 } };
 	const struct fr_cmd *cmd = fr_cmd_find("show");
 	struct fr_common common;
+	bool missing;
 	struct fr_store *store = NULL;
 	json_t *ex = NULL;
 	char *err = NULL;
@@ -140,11 +145,11 @@ int cmd_show(int argc, char **argv)
 		rc = fr_usage_error(cmd, "expected one EXECUTION id");
 	if (rc >= 0)
 		goto out;
-	if (!(store = open_store(&common))) {
+	if (!(store = open_store(&common, &missing)) && !missing) {
 		rc = FR_EXIT_SYSTEM;
 		goto out;
 	}
-	if (fr_store_execution_get(store, argv[optind], &ex, &err) < 0) {
+	if (store && fr_store_execution_get(store, argv[optind], &ex, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
 		free(err);
 		rc = FR_EXIT_SYSTEM;
@@ -194,7 +199,7 @@ int cmd_replay(int argc, char **argv)
 	struct fr_common common;
 	struct fr_store *store = NULL;
 	json_t *ids = json_array(), *report = json_array(), *list = NULL, *row;
-	bool failed = false, tty = isatty(STDERR_FILENO);
+	bool failed = false, missing, tty = isatty(STDERR_FILENO);
 	char *err = NULL;
 	size_t i;
 	int opt, rc = -1;
@@ -217,8 +222,11 @@ int cmd_replay(int argc, char **argv)
 		rc = fr_usage_error(cmd, "--flow goes with --failed");
 	if (rc >= 0)
 		goto out;
-	if (!(store = open_store(&common))) {
-		rc = FR_EXIT_SYSTEM;
+	if (!(store = open_store(&common, &missing))) {
+		if (missing)
+			fprintf(stderr, "flowrun: error: nothing to replay: no store "
+				"at %s\n", common.store);
+		rc = missing ? FR_EXIT_FAILED : FR_EXIT_SYSTEM;
 		goto out;
 	}
 	if (failed) {

@@ -23,7 +23,47 @@ struct loader {
 	const struct fr_step **id_steps;
 	bool *hidden;		/* ids not visible here (loop bodies) */
 	size_t nids, ids_cap;
+	size_t *slots;		/* hash of ids: index + 1, 0 = empty */
+	size_t nslots;
 };
+
+static size_t hash_str(const char *s)
+{
+	size_t h = 1469598103934665603u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+/* The index of id among the flow's ids, or -1; O(1) for huge flows. */
+static long find_id(const struct loader *l, const char *id)
+{
+	if (!l->nslots)
+		return -1;
+	for (size_t i = hash_str(id) & (l->nslots - 1);; i = (i + 1) & (l->nslots - 1)) {
+		if (!l->slots[i])
+			return -1;
+		if (strcmp(l->ids[l->slots[i] - 1], id) == 0)
+			return (long)l->slots[i] - 1;
+	}
+}
+
+static void index_id(struct loader *l, size_t index)
+{
+	if (2 * (l->nids + 1) > l->nslots) {
+		size_t old = l->nslots;
+		l->nslots = old ? 2 * old : 64;
+		free(l->slots);
+		l->slots = fr_xcalloc(l->nslots, sizeof(*l->slots));
+		for (size_t k = 0; k < index; k++)
+			index_id(l, k);
+	}
+	size_t i = hash_str(l->ids[index]) & (l->nslots - 1);
+	while (l->slots[i])
+		i = (i + 1) & (l->nslots - 1);
+	l->slots[i] = index + 1;
+}
 
 static const char *const step_kinds[] = { "action", "transform", "branch",
 					  "loop", "log", "set", "respond",
@@ -135,13 +175,13 @@ static struct fr_tmpl *tmpl_at(struct loader *l, const struct fr_ynode *n)
 
 static void add_id(struct loader *l, struct fr_step *s, const struct fr_ynode *n)
 {
-	for (size_t i = 0; i < l->nids; i++) {
-		if (strcmp(l->ids[i], s->id) == 0) {
-			fr_diag_at(l->d, FR_ERROR, &n->loc,
-				   "duplicate step id '%s' (first at line %u)",
-				   s->id, l->id_steps[i]->loc.line);
-			return;
-		}
+	long dup = find_id(l, s->id);
+
+	if (dup >= 0) {
+		fr_diag_at(l->d, FR_ERROR, &n->loc,
+			   "duplicate step id '%s' (first at line %u)", s->id,
+			   l->id_steps[dup]->loc.line);
+		return;
 	}
 	fr_grow(&l->ids, &l->ids_cap, l->nids + 1, sizeof(*l->ids));
 	l->id_steps = fr_xrealloc(l->id_steps, l->ids_cap * sizeof(*l->id_steps));
@@ -150,6 +190,7 @@ static void add_id(struct loader *l, struct fr_step *s, const struct fr_ynode *n
 	l->id_steps[l->nids] = s;
 	l->hidden[l->nids] = false;
 	l->nids++;
+	index_id(l, l->nids - 1);
 	l->sc.nstep_ids = l->nids;
 	l->sc.step_ids = l->ids;
 	l->sc.hidden = l->hidden;
@@ -257,6 +298,7 @@ static void parse_action(struct loader *l, const struct fr_ynode *v,
 {
 	if (!fr_schema_string(l->d, v, "'action'"))
 		return;
+	s->action_loc = v->loc;
 	if (!strchr(v->value, '.'))
 		fr_diag_at(l->d, FR_ERROR, &v->loc,
 			   "action '%s' must be CONNECTION.ACTION", v->value);
@@ -329,6 +371,20 @@ static void parse_kind(struct loader *l, struct fr_step *s,
 	}
 }
 
+static void parse_id(struct loader *l, struct fr_step *s,
+		     const struct fr_ynode *n)
+{
+	const struct fr_ynode *v = fr_ymap_get(n, "id");
+
+	if (!v || !fr_schema_string(l->d, v, "'id'"))
+		return;
+	if (!ident_ok(v->value))
+		fr_diag_at(l->d, FR_ERROR, &v->loc,
+			   "invalid step id '%s'; use letters, digits and '_', "
+			   "not starting with a digit", v->value);
+	s->id = fr_xstrdup(v->value);
+}
+
 static struct fr_step *parse_step(struct loader *l, const struct fr_ynode *n)
 {
 	static const char *const common[] = { "id", "description", "if",
@@ -339,7 +395,7 @@ static struct fr_step *parse_step(struct loader *l, const struct fr_ynode *n)
 		[FR_STEP_LOOP] = { "steps", NULL },
 		[FR_STEP_LOG] = { "level", NULL },
 	};
-	const char *known[FR_ARRAY_LEN(common) + 3];
+	const char *known[FR_ARRAY_LEN(common) + FR_ARRAY_LEN(step_kinds) + 2];
 	struct fr_step *s = fr_xcalloc(1, sizeof(*s));
 	const struct fr_ynode *kind_node = NULL, *v;
 	size_t nknown = 0;
@@ -368,11 +424,14 @@ static struct fr_step *parse_step(struct loader *l, const struct fr_ynode *n)
 	for (size_t i = 0; i < FR_ARRAY_LEN(common); i++)
 		known[nknown++] = common[i];
 	if (kind >= 0) {
-		known[nknown++] = step_kinds[kind];
+		/* a second kind was reported above: not again as unknown */
+		for (size_t i = 0; step_kinds[i]; i++)
+			known[nknown++] = step_kinds[i];
 		if (extra[kind][0])
 			known[nknown++] = extra[kind][0];
 	}
 	known[nknown] = NULL;
+	parse_id(l, s, n);
 	if (kind < 0) {
 		/* an unknown key is most likely a misspelt kind */
 		const struct fr_ynode *unknown = NULL;
@@ -409,17 +468,12 @@ static struct fr_step *parse_step(struct loader *l, const struct fr_ynode *n)
 				   "transform, branch, loop, log, set, respond, "
 				   "fail, stop");
 		}
+		if (s->id)	/* so later references to it do not warn too */
+			add_id(l, s, fr_ymap_get(n, "id"));
 		return s;
 	}
 	fr_schema_keys(l->d, n, known, "step");
 	s->kind = (enum fr_step_kind)kind;
-	if ((v = fr_ymap_get(n, "id")) && fr_schema_string(l->d, v, "'id'")) {
-		if (!ident_ok(v->value))
-			fr_diag_at(l->d, FR_ERROR, &v->loc,
-				   "invalid step id '%s'; use letters, digits "
-				   "and '_', not starting with a digit", v->value);
-		s->id = fr_xstrdup(v->value);
-	}
 	if ((v = fr_ymap_get(n, "description")) &&
 	    fr_schema_string(l->d, v, "'description'"))
 		s->description = fr_xstrdup(v->value);
@@ -635,6 +689,8 @@ static void parse_flow(struct loader *l, const struct fr_ynode *key,
 		return;
 	fr_schema_keys(l->d, n, keys, "flow");
 	l->nids = 0;
+	if (l->nslots)
+		memset(l->slots, 0, l->nslots * sizeof(*l->slots));
 	l->sc.flow = f->name;
 	l->sc.check_steps = true;
 	l->sc.step_ids = l->ids;
@@ -794,6 +850,7 @@ int fr_integration_load(struct fr_integration **out, const struct fr_ydoc *doc,
 	free(l.ids);
 	free(l.id_steps);
 	free(l.hidden);
+	free(l.slots);
 	*out = in;
 	return 0;
 }

@@ -16,14 +16,24 @@ struct expr {
 	unsigned first_line, last_line;	/* in the generated program */
 };
 
+/*
+ * Expressions go into programs of at most BATCH each: jq 1.6 compiles a
+ * dispatch over thousands of defs in time that grows much faster than
+ * linearly (4,000 took a minute), while 256 compile in tens of ms.
+ */
+#define BATCH 256
+
 struct fr_jqx_prog {
 	struct expr *v;
 	size_t n, cap;
-	char *program;		/* generated text, after fr_jqx_prog_check */
+	char **programs;	/* per batch, after fr_jqx_prog_check */
+	size_t nprograms;
 };
 
 struct fr_jqx {
-	jq_state *jq;
+	jq_state **jq;		/* per batch */
+	size_t njq;
+	jq_state *running;	/* the state in jq_next, for interrupts */
 	atomic_bool interrupted;
 };
 
@@ -43,7 +53,9 @@ void fr_jqx_prog_destroy(struct fr_jqx_prog *p)
 		free(p->v[i].vars);
 	}
 	free(p->v);
-	free(p->program);
+	for (size_t i = 0; i < p->nprograms; i++)
+		free(p->programs[i]);
+	free(p->programs);
 	free(p);
 }
 
@@ -95,7 +107,7 @@ static void emit_def(struct fr_buf *b, unsigned *line, size_t id,
 
 /* if .[0] < mid then LOW else HIGH end: O(log n) comparisons per call. */
 static void emit_dispatch(struct fr_buf *b, const struct fr_jqx_prog *p,
-			  size_t lo, size_t hi)
+			  size_t lo, size_t hi, size_t base)
 {
 	size_t mid;
 
@@ -103,37 +115,32 @@ static void emit_dispatch(struct fr_buf *b, const struct fr_jqx_prog *p,
 		if (p->v[lo].bad)
 			fr_buf_puts(b, "error(\"invalid expression\")");
 		else
-			fr_buf_printf(b, "__e%zu", lo);
+			fr_buf_printf(b, "__e%zu", lo - base);
 		return;
 	}
 	mid = lo + (hi - lo) / 2;
-	fr_buf_printf(b, "if .[0] < %zu then ", mid);
-	emit_dispatch(b, p, lo, mid);
+	fr_buf_printf(b, "if .[0] < %zu then ", mid - base);
+	emit_dispatch(b, p, lo, mid, base);
 	fr_buf_puts(b, " else ");
-	emit_dispatch(b, p, mid, hi);
+	emit_dispatch(b, p, mid, hi, base);
 	fr_buf_puts(b, " end");
 }
 
-static char *generate(struct fr_jqx_prog *p, const struct expr *only)
+/* The program of expressions [lo, hi); they are numbered from lo. */
+static char *generate(struct fr_jqx_prog *p, size_t lo, size_t hi)
 {
 	struct fr_buf b;
 	unsigned line = 1;
 
 	fr_buf_init(&b);
-	if (only) {
-		struct expr copy = *only;
-		emit_def(&b, &line, 0, &copy);
-		fr_buf_puts(&b, "__e0\n");
-		return fr_buf_steal(&b);
-	}
-	for (size_t i = 0; i < p->n; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		if (!p->v[i].bad)
-			emit_def(&b, &line, i, &p->v[i]);
+			emit_def(&b, &line, i - lo, &p->v[i]);
 	}
-	if (p->n == 0)
+	if (hi == lo)
 		fr_buf_puts(&b, ".\n");
 	else
-		emit_dispatch(&b, p, 0, p->n);
+		emit_dispatch(&b, p, lo, hi, lo);
 	fr_buf_putc(&b, '\n');
 	return fr_buf_steal(&b);
 }
@@ -148,8 +155,11 @@ static void keep_first_error(void *data, jv msg)
 	jv_free(msg);
 }
 
-/* Compiles text; on failure returns the first message (caller frees). */
-static jq_state *compile(const char *text, char **err)
+/*
+ * Compiles text, with $NAME bound for each name of args (NULL: none); on
+ * failure returns the first message (caller frees).
+ */
+static jq_state *compile(const char *text, jv args, char **err)
 {
 	jq_state *jq = jq_init();
 	jv first = jv_null();
@@ -158,7 +168,7 @@ static jq_state *compile(const char *text, char **err)
 	if (!jq)
 		abort();
 	jq_set_error_cb(jq, keep_first_error, &first);
-	if (!jq_compile(jq, text)) {
+	if (!jq_compile_args(jq, text, args)) {
 		*err = jv_get_kind(first) == JV_KIND_STRING
 			       ? fr_xstrdup(jv_string_value(first))
 			       : fr_xstrdup("jq: error: invalid program");
@@ -199,71 +209,76 @@ static char *error_text(const char *msg)
 	return fr_xstrndup(start, (size_t)(end - start));
 }
 
+/*
+ * The user's program alone, with its variables bound to null: jq's message
+ * then speaks of the user's text ("unexpected $end"), not of our wrapper.
+ * Returns the message, or NULL when it compiles.
+ */
+static char *check_alone(const struct expr *e)
+{
+	jv args = jv_object_set(jv_object(), jv_string("ctx"), jv_null());
+	char *err = NULL;
+	jq_state *jq;
+
+	for (size_t i = 0; i < e->nvars; i++)
+		args = jv_object_set(args, jv_string(e->vars[i]), jv_null());
+	jq = compile(e->text, args, &err);
+	jq_teardown(&jq);
+	return err;
+}
+
 static void report(struct fr_diag *d, const struct expr *e, const char *msg)
 {
 	char *text = error_text(msg);
+	unsigned line = error_line(msg);
 
-	fr_diag_at(d, FR_ERROR, &e->loc, "invalid jq program: %s", text);
+	if (strchr(e->text, '\n') && line > 0)
+		fr_diag_at(d, FR_ERROR, &e->loc, "invalid jq program (line %u of "
+			   "it): %s", line, text);
+	else
+		fr_diag_at(d, FR_ERROR, &e->loc, "invalid jq program: %s", text);
 	free(text);
 }
 
-int fr_jqx_prog_check(struct fr_jqx_prog *p, struct fr_diag *d)
+/* Marks and reports the invalid expressions of batch [lo, hi). */
+static int check_batch(struct fr_jqx_prog *p, size_t lo, size_t hi,
+		       struct fr_diag *d, char **program)
 {
 	int nbad = 0;
-	char *err = NULL;
 
 	for (;;) {
-		jq_state *jq;
+		char *err = NULL, *text = generate(p, lo, hi), *alone;
+		jq_state *jq = compile(text, jv_object(), &err);
 		unsigned line;
 		struct expr *culprit = NULL;
 
-		free(p->program);
-		p->program = generate(p, NULL);
-		jq = compile(p->program, &err);
 		if (jq) {
 			jq_teardown(&jq);
-			break;
+			*program = text;
+			return nbad;
 		}
+		free(text);
 		line = error_line(err);
-		for (size_t i = 0; i < p->n && line; i++) {
+		free(err);
+		for (size_t i = lo; i < hi && line; i++) {
 			if (!p->v[i].bad && line >= p->v[i].first_line &&
 			    line <= p->v[i].last_line)
 				culprit = &p->v[i];
 		}
-		if (culprit) {
-			char *alone_err = NULL;
-			char *alone = generate(p, culprit);
-			jq_state *ajq = compile(alone, &alone_err);
+		if (culprit && (alone = check_alone(culprit))) {
+			report(d, culprit, alone);
 			free(alone);
-			if (!ajq) {
-				report(d, culprit, alone_err);
-				culprit->bad = true;
-				nbad++;
-				free(alone_err);
-				free(err);
-				err = NULL;
-				continue;
-			}
-			jq_teardown(&ajq);
+			culprit->bad = true;
+			nbad++;
+			continue;
 		}
-		/* Not attributable to one program: try each alone (slow, rare). */
-		free(err);
-		err = NULL;
+		/* not attributable to one program: try each alone (rare) */
 		int found = 0;
-		for (size_t i = 0; i < p->n; i++) {
-			char *alone_err = NULL, *alone;
-			jq_state *ajq;
-			if (p->v[i].bad)
+		for (size_t i = lo; i < hi; i++) {
+			if (p->v[i].bad || !(alone = check_alone(&p->v[i])))
 				continue;
-			alone = generate(p, &p->v[i]);
-			ajq = compile(alone, &alone_err);
+			report(d, &p->v[i], alone);
 			free(alone);
-			if (ajq) {
-				jq_teardown(&ajq);
-				continue;
-			}
-			report(d, &p->v[i], alone_err);
-			free(alone_err);
 			p->v[i].bad = true;
 			nbad++;
 			found++;
@@ -271,11 +286,26 @@ int fr_jqx_prog_check(struct fr_jqx_prog *p, struct fr_diag *d)
 		if (!found) {
 			fr_diag(d, FR_ERROR, "internal error: the jq programs "
 					     "compile alone but not together");
-			nbad++;
-			break;
+			for (size_t i = lo; i < hi; i++)
+				p->v[i].bad = true;
+			*program = generate(p, lo, hi);
+			return nbad + 1;
 		}
 	}
-	free(err);
+}
+
+int fr_jqx_prog_check(struct fr_jqx_prog *p, struct fr_diag *d)
+{
+	int nbad = 0;
+
+	for (size_t i = 0; i < p->nprograms; i++)
+		free(p->programs[i]);
+	p->nprograms = p->n ? (p->n + BATCH - 1) / BATCH : 1;
+	p->programs = fr_xrealloc(p->programs, p->nprograms * sizeof(char *));
+	for (size_t b = 0; b < p->nprograms; b++) {
+		size_t lo = b * BATCH, hi = lo + BATCH < p->n ? lo + BATCH : p->n;
+		nbad += check_batch(p, lo, hi, d, &p->programs[b]);
+	}
 	return nbad;
 }
 
@@ -284,11 +314,15 @@ struct fr_jqx *fr_jqx_create(const struct fr_jqx_prog *p)
 	struct fr_jqx *jx = fr_xcalloc(1, sizeof(*jx));
 	char *err = NULL;
 
-	jx->jq = compile(p->program ? p->program : ".", &err);
-	if (!jx->jq) {
-		/* fr_jqx_prog_check succeeded on the same text: cannot happen */
-		fprintf(stderr, "flowrun: internal error: %s\n", err);
-		abort();
+	jx->njq = p->nprograms;
+	jx->jq = fr_xcalloc(jx->njq ? jx->njq : 1, sizeof(*jx->jq));
+	for (size_t i = 0; i < jx->njq; i++) {
+		jx->jq[i] = compile(p->programs[i], jv_object(), &err);
+		if (!jx->jq[i]) {
+			/* fr_jqx_prog_check compiled the same text */
+			fprintf(stderr, "flowrun: internal error: %s\n", err);
+			abort();
+		}
 	}
 	atomic_init(&jx->interrupted, false);
 	return jx;
@@ -298,17 +332,21 @@ void fr_jqx_destroy(struct fr_jqx *jx)
 {
 	if (!jx)
 		return;
-	jq_teardown(&jx->jq);
+	for (size_t i = 0; i < jx->njq; i++)
+		jq_teardown(&jx->jq[i]);
+	free(jx->jq);
 	free(jx);
 }
 
 void fr_jqx_interrupt(struct fr_jqx *jx)
 {
+	jq_state *jq = jx->running;
+
 	atomic_store(&jx->interrupted, true);
 	/* jq_next checks this flag before each instruction; jq_halt asserts
 	 * that it was not set (only this thread sets it, jq_start clears it) */
-	if (!jq_halted(jx->jq))
-		jq_halt(jx->jq, jv_invalid(), jv_string("interrupted"));
+	if (jq && !jq_halted(jq))
+		jq_halt(jq, jv_invalid(), jv_string("interrupted"));
 }
 
 static char *message_of(jv r)
@@ -332,16 +370,18 @@ static char *message_of(jv r)
 int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 		char **err)
 {
+	jq_state *jq = jx->jq[id / BATCH];
 	jv input = jv_array_append(jv_array_append(jv_array_append(
-		jv_array(), jv_number(id)), ctx), vars);
+		jv_array(), jv_number(id % BATCH)), ctx), vars);
 	jv r, first = jv_invalid();
 	int n = 0;
 
 	*err = NULL;
 	*out = jv_null();
+	jx->running = jq;
 	atomic_store(&jx->interrupted, false);
-	jq_start(jx->jq, input, 0);
-	while (jv_is_valid(r = jq_next(jx->jq))) {
+	jq_start(jq, input, 0);
+	while (jv_is_valid(r = jq_next(jq))) {
 		if (n++ == 0) {
 			first = r;
 			continue;
@@ -352,7 +392,7 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 	}
 	if (atomic_load(&jx->interrupted)) {
 		*err = fr_xstrdup("jq program interrupted (timeout)");
-	} else if (jq_halted(jx->jq)) {
+	} else if (jq_halted(jq)) {
 		*err = fr_xstrdup("jq program called halt");
 	} else if (jv_invalid_has_msg(jv_copy(r))) {
 		*err = message_of(jv_copy(r));

@@ -143,6 +143,7 @@ struct fr_step {
 
 	/* action */
 	char *action_name;		/* "conn.action" as written */
+	struct fr_loc action_loc;
 	const struct fr_connection *conn;
 	const struct fr_action *action;
 	struct fr_tmpl *with;

@@ -314,7 +314,7 @@ static void resolve_step(const struct fr_step *cs, void *data)
 		const char **names = fr_xcalloc(r->in->nconnections + 1, sizeof(*names));
 		for (size_t i = 0; i < r->in->nconnections; i++)
 			names[i] = r->in->connections[i].name;
-		report_unknown(r->d, &s->loc, "connection", conn_name, names,
+		report_unknown(r->d, &s->action_loc, "connection", conn_name, names,
 			       r->in->nconnections);
 		free(names);
 		free(conn_name);
@@ -335,7 +335,7 @@ static void resolve_step(const struct fr_step *cs, void *data)
 		for (size_t i = 0; i < c->nactions; i++)
 			names[i] = c->actions[i].name;
 		const char *hint = fr_schema_suggest(dot + 1, names, c->nactions);
-		fr_diag_at(r->d, FR_ERROR, &s->loc,
+		fr_diag_at(r->d, FR_ERROR, &s->action_loc,
 			   "unknown action '%s' of connector '%s'%s%s%s", dot + 1,
 			   c->name, hint ? "; did you mean '" : "",
 			   hint ? hint : "", hint ? "'?" : "");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -16,6 +17,7 @@ struct fr_server {
 	struct MHD_Daemon *d;
 	struct fr_server_handlers h;
 	unsigned port;
+	atomic_int requests;	/* begun and not yet completed */
 };
 
 struct fr_request {
@@ -230,6 +232,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r->path = fr_xstrdup(url);
 		fr_buf_init(&r->body);
 		*state = r;
+		atomic_fetch_add(&s->requests, 1);
 		r->max_body = s->h.start(s->h.data, r);
 		if (r->max_body < 0)
 			return queue_answer(r);
@@ -286,6 +289,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
 		return;
 	if (s->h.done)
 		s->h.done(s->h.data, r);
+	atomic_fetch_sub(&s->requests, 1);
 	request_unref(r);
 	*state = NULL;
 }
@@ -335,6 +339,7 @@ struct fr_server *fr_server_start(const struct fr_server_opts *opts,
 		return NULL;
 	s = fr_xcalloc(1, sizeof(*s));
 	s->h = *h;
+	atomic_init(&s->requests, 0);
 	s->d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
@@ -374,8 +379,13 @@ void fr_server_quiesce(struct fr_server *s)
 
 void fr_server_stop(struct fr_server *s)
 {
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
 	if (!s)
 		return;
+	/* answers given last (resumed connections) still have to go out */
+	for (int i = 0; i < 500 && atomic_load(&s->requests) > 0; i++)
+		nanosleep(&ts, NULL);
 	MHD_stop_daemon(s->d);
 	free(s);
 }

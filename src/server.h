@@ -47,7 +47,8 @@ struct fr_server *fr_server_start(const struct fr_server_opts *opts,
 unsigned fr_server_port(const struct fr_server *s);
 /* Stops accepting new connections (for drain); open ones go on. */
 void fr_server_quiesce(struct fr_server *s);
-/* Stops; every kept request must have been answered. */
+/* Stops, after the requests being answered have been (5 s at most);
+ * every kept request must have been answered. */
 void fr_server_stop(struct fr_server *s);
 
 const char *fr_request_method(const struct fr_request *r);
