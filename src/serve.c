@@ -246,7 +246,16 @@ static void add_route(struct world *w, struct target *t, const struct fr_flow *f
 	rt->flow = f;
 	rt->t = t;
 	rt->key = fr_xasprintf("%s/%s/%s", t->in->name, t->instance, f->name);
-	if (f->webhook.verify.scheme && f->webhook.verify.secret) {
+	if (w->nroutes > 1 && w->routes[w->nroutes - 2].flow == f &&
+	    w->routes[w->nroutes - 2].t == t) {
+		/* the default instance's second path: same secrets */
+		const struct route *prev = &w->routes[w->nroutes - 2];
+		for (size_t i = 0; i < prev->nvsecrets; i++) {
+			json_t *v = json_string(prev->vsecrets[i]);
+			add_vsecret(rt, v);
+			json_decref(v);
+		}
+	} else if (f->webhook.verify.scheme && f->webhook.verify.secret) {
 		json_t *v = NULL;
 		char *err = NULL;
 		jv ctx = jv_object_set(jv_object(), jv_string("config"),
