@@ -107,28 +107,61 @@ void fr_sha256(const void *data, size_t len, unsigned char out[FR_SHA256_LEN])
 	fr_sha256_final(&c, out);
 }
 
-void fr_hmac_sha256(const void *key, size_t key_len, const void *data,
-		    size_t len, unsigned char out[FR_SHA256_LEN])
+/* Zeroes key material in a way the compiler does not drop. */
+static void wipe(void *p, size_t n)
 {
-	unsigned char k0[64] = { 0 }, pad[64], inner[FR_SHA256_LEN];
-	struct fr_sha256 c;
+	volatile unsigned char *v = p;
+
+	while (n--)
+		*v++ = 0;
+}
+
+void fr_hmac_init(struct fr_hmac *h, const void *key, size_t key_len)
+{
+	unsigned char k0[64] = { 0 }, ipad[64];
 
 	if (key_len > 64)
 		fr_sha256(key, key_len, k0);
-	else
+	else if (key_len)
 		memcpy(k0, key, key_len);
-	for (int i = 0; i < 64; i++)
-		pad[i] = k0[i] ^ 0x36;
+	for (int i = 0; i < 64; i++) {
+		ipad[i] = k0[i] ^ 0x36;
+		h->opad[i] = k0[i] ^ 0x5c;
+	}
+	fr_sha256_init(&h->inner);
+	fr_sha256_update(&h->inner, ipad, 64);
+	wipe(k0, sizeof(k0));
+	wipe(ipad, sizeof(ipad));
+}
+
+void fr_hmac_update(struct fr_hmac *h, const void *data, size_t len)
+{
+	if (len)
+		fr_sha256_update(&h->inner, data, len);
+}
+
+void fr_hmac_final(struct fr_hmac *h, unsigned char out[FR_SHA256_LEN])
+{
+	unsigned char inner[FR_SHA256_LEN];
+	struct fr_sha256 c;
+
+	fr_sha256_final(&h->inner, inner);
 	fr_sha256_init(&c);
-	fr_sha256_update(&c, pad, 64);
-	fr_sha256_update(&c, data, len);
-	fr_sha256_final(&c, inner);
-	for (int i = 0; i < 64; i++)
-		pad[i] = k0[i] ^ 0x5c;
-	fr_sha256_init(&c);
-	fr_sha256_update(&c, pad, 64);
+	fr_sha256_update(&c, h->opad, 64);
 	fr_sha256_update(&c, inner, sizeof(inner));
 	fr_sha256_final(&c, out);
+	wipe(inner, sizeof(inner));
+	wipe(h, sizeof(*h));
+}
+
+void fr_hmac_sha256(const void *key, size_t key_len, const void *data,
+		    size_t len, unsigned char out[FR_SHA256_LEN])
+{
+	struct fr_hmac h;
+
+	fr_hmac_init(&h, key, key_len);
+	fr_hmac_update(&h, data, len);
+	fr_hmac_final(&h, out);
 }
 
 void fr_hex(const unsigned char *in, size_t n, char *out)

@@ -21,6 +21,16 @@ void fr_sha256_init(struct fr_sha256 *c);
 void fr_sha256_update(struct fr_sha256 *c, const void *data, size_t len);
 void fr_sha256_final(struct fr_sha256 *c, unsigned char out[FR_SHA256_LEN]);
 
+/* HMAC-SHA256 in pieces: init with the key, update, final (wipes). */
+struct fr_hmac {
+	struct fr_sha256 inner;
+	unsigned char opad[64];
+};
+
+void fr_hmac_init(struct fr_hmac *h, const void *key, size_t key_len);
+void fr_hmac_update(struct fr_hmac *h, const void *data, size_t len);
+void fr_hmac_final(struct fr_hmac *h, unsigned char out[FR_SHA256_LEN]);
+
 void fr_sha256(const void *data, size_t len, unsigned char out[FR_SHA256_LEN]);
 void fr_hmac_sha256(const void *key, size_t key_len, const void *data,
 		    size_t len, unsigned char out[FR_SHA256_LEN]);

@@ -333,37 +333,17 @@ static int check_ts(const struct check *c, struct span ts)
 
 /* ---- HMAC over several parts ---- */
 
-/* HMAC-SHA256 (RFC 2104) of the concatenated parts, without copying them. */
+/* HMAC-SHA256 of the concatenated parts, without copying them. */
 static void hmac_parts(const void *key, size_t key_len,
 		       const struct part *parts, size_t nparts,
 		       unsigned char out[FR_SHA256_LEN])
 {
-	unsigned char k[64] = { 0 }, pad[64], inner[FR_SHA256_LEN];
-	struct fr_sha256 c;
+	struct fr_hmac h;
 
-	if (key_len > sizeof(k))
-		fr_sha256(key, key_len, k);
-	else if (key_len > 0)
-		memcpy(k, key, key_len);
-	for (size_t i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x36;
-	fr_sha256_init(&c);
-	fr_sha256_update(&c, pad, sizeof(pad));
-	for (size_t i = 0; i < nparts; i++) {
-		if (parts[i].n > 0)
-			fr_sha256_update(&c, parts[i].p, parts[i].n);
-	}
-	fr_sha256_final(&c, inner);
-	for (size_t i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x5c;
-	fr_sha256_init(&c);
-	fr_sha256_update(&c, pad, sizeof(pad));
-	fr_sha256_update(&c, inner, sizeof(inner));
-	fr_sha256_final(&c, out);
-	wipe(k, sizeof(k));
-	wipe(pad, sizeof(pad));
-	wipe(inner, sizeof(inner));
-	wipe(&c, sizeof(c));
+	fr_hmac_init(&h, key, key_len);
+	for (size_t i = 0; i < nparts; i++)
+		fr_hmac_update(&h, parts[i].p, parts[i].n);
+	fr_hmac_final(&h, out);
 }
 
 /*
