@@ -248,3 +248,25 @@ void fr_log_stderr(void *data, enum fr_log_level level, const char *flow,
 	fprintf(stderr, "flowrun: %s: %s%s%s: %s\n", names[level], flow,
 		step ? "/" : "", step ? step : "", text);
 }
+
+/* Indented; doubles without binary noise (4.881, not 4.8810789999999997). */
+void fr_print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(12) |
+				JSON_ENCODE_ANY);
+
+	puts(s ? s : "null");
+	free(s);
+}
+
+int fr_common_store(struct fr_store **out, const struct fr_common *c)
+{
+	char *err = NULL;
+
+	if (fr_store_open(out, c->store, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}

@@ -13,8 +13,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "model.h"
 #include "project.h"
+#include "store.h"
 
 enum fr_exit {
 	FR_EXIT_OK = 0,
@@ -84,6 +87,12 @@ extern int fr_log_verbosity;
 extern bool fr_log_json;		/* --log-format json: JSON lines */
 void fr_log_stderr(void *data, enum fr_log_level level, const char *flow,
 		   const char *step, const char *text);
+
+/* Prints j on stdout as the one JSON document of --json. */
+void fr_print_json(const json_t *j);
+
+/* Opens the store of c->store; prints why not and returns -1. */
+int fr_common_store(struct fr_store **out, const struct fr_common *c);
 
 /* Loads paths with the common options; problems are printed on stderr. */
 int fr_common_load(struct fr_project **out, const struct fr_common *c,

@@ -288,10 +288,7 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 	}
 	/* a dry-run reads state where a store exists, and records nothing */
 	if (!a.dry_run || fr_store_exists(common.store)) {
-		char *err = NULL;
-		if (fr_store_open(&store, common.store, &err) < 0) {
-			fprintf(stderr, "flowrun: error: %s\n", err);
-			free(err);
+		if (fr_common_store(&store, &common) < 0) {
 			rc = FR_EXIT_SYSTEM;
 			goto out;
 		}
@@ -321,9 +318,7 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 	if (common.json) {
 		json_t *doc = json_pack("{sb sb sO}", "ok", rc == FR_EXIT_OK,
 					"dry_run", a.dry_run, "deployments", report);
-		char *s = json_dumps(doc, FR_JSON_PRETTY);
-		puts(s);
-		free(s);
+		fr_print_json(doc);
 		json_decref(doc);
 	}
 out:

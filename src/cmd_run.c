@@ -240,10 +240,7 @@ int cmd_run(int argc, char **argv)
 	trigger = make_trigger(f, input ? input : json_object());
 	/* a dry-run reads the state (as the real run would) but writes none */
 	if (!(a.dry_run || a.offline) || a.record || fr_store_exists(common.store)) {
-		char *err = NULL;
-		if (fr_store_open(&store, common.store, &err) < 0) {
-			fprintf(stderr, "flowrun: error: %s\n", err);
-			free(err);
+		if (fr_common_store(&store, &common) < 0) {
 			rc = FR_EXIT_SYSTEM;
 			goto out;
 		}
@@ -273,9 +270,7 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	if (common.json) {
-		char *s = json_dumps(res.trace, FR_JSON_PRETTY);
-		puts(s);
-		free(s);
+		fr_print_json(res.trace);
 	} else if (common.verbosity >= 0 || res.status != FR_EXEC_OK) {
 		fr_trace_print(stdout, res.trace, common.color == 1, common.verbosity);
 	}

@@ -17,15 +17,10 @@
 static struct fr_store *open_store(const struct fr_common *c, bool *missing)
 {
 	struct fr_store *s = NULL;
-	char *err = NULL;
 
 	*missing = !fr_store_exists(c->store);
-	if (*missing)
-		return NULL;
-	if (fr_store_open(&s, c->store, &err) < 0) {
-		fprintf(stderr, "flowrun: error: %s\n", err);
-		free(err);
-	}
+	if (!*missing)
+		fr_common_store(&s, c);
 	return s;
 }
 
@@ -100,9 +95,7 @@ int cmd_runs(int argc, char **argv)
 		goto out;
 	}
 	if (common.json) {
-		char *s = json_dumps(list, FR_JSON_PRETTY);
-		puts(s);
-		free(s);
+		fr_print_json(list);
 	} else {
 		json_array_foreach(list, i, row) {
 			const json_t *e = json_object_get(row, "error");
@@ -162,9 +155,7 @@ int cmd_show(int argc, char **argv)
 		goto out;
 	}
 	if (common.json) {
-		char *s = json_dumps(ex, FR_JSON_PRETTY);
-		puts(s);
-		free(s);
+		fr_print_json(ex);
 	} else if (json_is_object(json_object_get(ex, "trace"))) {
 		fr_trace_print(stdout, json_object_get(ex, "trace"), common.color == 1,
 			       common.verbosity > 0 ? common.verbosity : 1);
@@ -261,9 +252,7 @@ int cmd_replay(int argc, char **argv)
 	if (tty && !common.json)
 		fputs("\r\033[K", stderr);
 	if (common.json) {
-		char *s = json_dumps(report, FR_JSON_PRETTY);
-		puts(s);
-		free(s);
+		fr_print_json(report);
 	} else if (json_array_size(ids) == 0) {
 		puts("nothing to replay");
 	}

@@ -34,14 +34,11 @@ int cmd_version(int argc, char **argv)
 	}
 	if (common.json) {
 		json_t *j = json_object(), *libs = json_object();
-		char *s;
 		json_object_set_new(j, "flowrun", json_string(FLOWRUN_VERSION));
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			json_object_set_new(libs, names[i], json_string(versions[i]));
 		json_object_set_new(j, "libraries", libs);
-		s = json_dumps(j, FR_JSON_PRETTY);
-		puts(s);
-		free(s);
+		fr_print_json(j);
 		json_decref(j);
 	} else {
 		printf("flowrun %s\n", FLOWRUN_VERSION);

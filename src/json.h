@@ -15,10 +15,6 @@
 
 #include "ydoc.h"
 
-/* Flags for JSON meant for people and tools: indented, and doubles
- * printed without binary noise (4.881, not 4.8810789999999997). */
-#define FR_JSON_PRETTY (JSON_INDENT(2) | JSON_REAL_PRECISION(12))
-
 jv fr_json_to_jv(const json_t *j);
 json_t *fr_jv_to_json(jv v);
 
