@@ -1,3 +1,5 @@
+/* gettid(): the workers lower their own priority (Linux) */
+#define _GNU_SOURCE
 #include "serve.h"
 
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cron.h"
@@ -179,6 +182,16 @@ struct serve {
 	struct histogram commit;
 	atomic_ullong commits, committed;
 };
+
+/*
+ * Workers and the recorder yield the CPU to the request threads and the
+ * committer: acknowledging is what clients wait for, and what cannot be run
+ * at once waits durably in the queue.
+ */
+static void lower_priority(void)
+{
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+}
 
 /* worlds */
 
@@ -868,6 +881,7 @@ static void *recorder(void *arg)
 	struct finish *fins = fr_xcalloc(COMMIT_BATCH, sizeof(*fins));
 	char *err = NULL;
 
+	lower_priority();
 	if (fr_store_open(&store, s->o->common->store, &err) < 0 ||
 	    fr_store_set_synchronous(store, false, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
@@ -1258,6 +1272,7 @@ static void *worker_main(void *arg)
 	struct worker *wk = arg;
 	struct serve *s = wk->s;
 
+	lower_priority();
 	for (;;) {
 		struct flowq *q = NULL;
 		struct item *it = NULL;
