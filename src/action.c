@@ -80,7 +80,10 @@ static json_t *connection_inputs(struct fr_action_ctx *a, const struct fr_connec
 	if (in)
 		return in;
 	if (cn->with) {
-		if (render(a, cn->with, *a->ctx, jv_array(), &in, err) < 0) {
+		jv none = jv_array();
+		int rc = render(a, cn->with, *a->ctx, none, &in, err);
+		jv_free(none);
+		if (rc < 0) {
 			char *m = fr_xasprintf("connection '%s': %s", cn->name, *err);
 			free(*err);
 			*err = m;

@@ -534,6 +534,24 @@ static void item_free(struct item *it)
 	}
 }
 
+static void free_queues(struct serve *s)
+{
+	for (size_t i = 0; i < s->nqs; i++) {
+		struct flowq *q = s->qs[i];
+		while (q->head) {
+			struct item *it = q->head;
+			q->head = it->next;
+			item_free(it);
+		}
+		free(q->key);
+		free(q->integration);
+		free(q->instance);
+		free(q->flow);
+		free(q);
+	}
+	free(s->qs);
+}
+
 /* sync waits */
 
 /* A sync request waits for execution id (s->mu held). */
@@ -1608,18 +1626,12 @@ int fr_serve(const struct fr_serve_opts *o)
 	s.workers = fr_xcalloc(s.nworkers, sizeof(*s.workers));
 	for (size_t i = 0; i < s.nworkers; i++) {
 		s.workers[i].s = &s;
-		if (fr_store_open(&s.workers[i].store, o->common->store, &err) < 0) {
-			fprintf(stderr, "flowrun: error: %s\n", err);
-			free(err);
-			return FR_EXIT_SYSTEM;
-		}
+		if (fr_store_open(&s.workers[i].store, o->common->store, &err) < 0)
+			goto startup_failed;
 	}
 	s.srv = fr_server_start(&so, &h, &err);
-	if (!s.srv) {
-		fprintf(stderr, "flowrun: error: %s\n", err);
-		free(err);
-		return FR_EXIT_SYSTEM;
-	}
+	if (!s.srv)
+		goto startup_failed;
 	if (o->public_url) {
 		s.public_url = fr_xstrdup(o->public_url);
 	} else {
@@ -1705,24 +1717,21 @@ int fr_serve(const struct fr_serve_opts *o)
 		fr_store_close(s.workers[i].store);
 	}
 	free(s.workers);
-	for (size_t i = 0; i < s.nqs; i++) {
-		struct flowq *q = s.qs[i];
-		while (q->head) {
-			struct item *it = q->head;
-			q->head = it->next;
-			item_free(it);
-		}
-		free(q->key);
-		free(q->integration);
-		free(q->instance);
-		free(q->flow);
-		free(q);
-	}
-	free(s.qs);
+	free_queues(&s);
 	free(s.pend);
 	free(s.fin);
 	world_put(s.world);
 	free(s.public_url);
 	fprintf(stderr, "flowrun: stopped\n");
 	return FR_EXIT_OK;
+
+startup_failed:
+	fprintf(stderr, "flowrun: error: %s\n", err);
+	free(err);
+	for (size_t i = 0; i < s.nworkers; i++)
+		fr_store_close(s.workers[i].store);
+	free(s.workers);
+	free_queues(&s);
+	world_put(s.world);
+	return FR_EXIT_SYSTEM;
 }
