@@ -237,7 +237,9 @@ int cmd_run(int argc, char **argv)
 		rc = FR_EXIT_USAGE;
 		goto out;
 	}
-	trigger = make_trigger(f, input ? input : json_object());
+	if (!input)
+		input = json_object();
+	trigger = make_trigger(f, input);
 	/* a dry-run reads the state (as the real run would) but writes none */
 	if (!(a.dry_run || a.offline) || a.record || fr_store_exists(common.store)) {
 		if (fr_common_store(&store, &common) < 0) {

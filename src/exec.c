@@ -308,7 +308,11 @@ static void *loop_worker(void *arg)
 		}
 	}
 	arm(w->e, 0);
-	w->state = fr_jv_dump(jv_object_get(jv_copy(sub.ctx), jv_string("state")));
+	{
+		jv state = jv_object_get(jv_copy(sub.ctx), jv_string("state"));
+		w->state = fr_jv_dump(state);
+		jv_free(state);
+	}
 	jv_free(vars);
 	jv_free(items);
 	jv_free(sub.ctx);

@@ -119,7 +119,7 @@ static void emit_dispatch(struct fr_buf *b, const struct fr_jqx_prog *p,
 		return;
 	}
 	mid = lo + (hi - lo) / 2;
-	fr_buf_printf(b, "if .[0] < %zu then ", mid - base);
+	fr_buf_printf(b, "if $__i < %zu then ", mid - base);
 	emit_dispatch(b, p, lo, mid, base);
 	fr_buf_puts(b, " else ");
 	emit_dispatch(b, p, mid, hi, base);
@@ -137,10 +137,12 @@ static char *generate(struct fr_jqx_prog *p, size_t lo, size_t hi)
 		if (!p->v[i].bad)
 			emit_def(&b, &line, i - lo, &p->v[i]);
 	}
-	if (hi == lo)
+	if (hi == lo) {
 		fr_buf_puts(&b, ".\n");
-	else
+	} else {
+		fr_buf_puts(&b, ".[0] as $__i | ");
 		emit_dispatch(&b, p, lo, hi, lo);
+	}
 	fr_buf_putc(&b, '\n');
 	return fr_buf_steal(&b);
 }

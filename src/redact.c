@@ -11,6 +11,7 @@ struct fr_redact {
 	pthread_mutex_t mu;
 	char **secrets;
 	size_t n, cap;
+	bool numeric;		/* some secret is a number's text */
 };
 
 struct fr_redact *fr_redact_create(void)
@@ -40,6 +41,8 @@ static void add_locked(struct fr_redact *r, const char *secret)
 	}
 	fr_grow(&r->secrets, &r->cap, r->n + 1, sizeof(*r->secrets));
 	r->secrets[r->n++] = fr_xstrdup(secret);
+	if (strspn(secret, "0123456789.-+eE") == strlen(secret))
+		r->numeric = true;
 	/* longest first, so a secret containing another is masked whole */
 	for (size_t i = r->n - 1; i > 0 &&
 	     strlen(r->secrets[i]) > strlen(r->secrets[i - 1]); i--) {
@@ -201,34 +204,35 @@ json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
 	}
 }
 
+/* Whether s holds a secret or a URL password (r->mu held). */
 static bool needs_redaction(const struct fr_redact *r, const char *s)
 {
-	bool found = false;
-
-	pthread_mutex_lock((pthread_mutex_t *)&r->mu);
-	for (size_t i = 0; i < r->n && !found; i++)
-		found = strlen(r->secrets[i]) < FR_REDACT_MIN
-				? strcmp(s, r->secrets[i]) == 0
-				: strstr(s, r->secrets[i]) != NULL;
-	pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
-	return found || (strstr(s, "://") && strchr(s, '@'));
+	for (size_t i = 0; i < r->n; i++) {
+		if (strlen(r->secrets[i]) < FR_REDACT_MIN
+			    ? strcmp(s, r->secrets[i]) == 0
+			    : strstr(s, r->secrets[i]) != NULL)
+			return true;
+	}
+	return strstr(s, "://") && strchr(s, '@');
 }
 
-/* A secret number becomes "***" (a new reference), else NULL. */
+/* "***" for a number that is a secret (a new reference), else NULL. */
 static json_t *secret_number(const struct fr_redact *r, const json_t *v)
 {
-	json_t *red;
+	char *s;
+	bool secret = false;
 
-	if (!json_is_number(v) || !r->n)
+	if (!json_is_number(v) || !r->numeric)
 		return NULL;
-	red = fr_redact_json(r, v);
-	if (json_is_string(red))
-		return red;
-	json_decref(red);
-	return NULL;
+	s = json_dumps(v, JSON_ENCODE_ANY);
+	for (size_t i = 0; s && i < r->n && !secret; i++)
+		secret = strcmp(s, r->secrets[i]) == 0;
+	free(s);
+	return secret ? json_string("***") : NULL;
 }
 
-void fr_redact_json_inplace(const struct fr_redact *r, json_t *j)
+/* The walk of fr_redact_json_inplace, with r->mu held once for it all. */
+static void inplace(const struct fr_redact *r, json_t *j)
 {
 	const char *key;
 	json_t *v, *red;
@@ -238,7 +242,7 @@ void fr_redact_json_inplace(const struct fr_redact *r, json_t *j)
 	switch (json_typeof(j)) {
 	case JSON_STRING:
 		if (needs_redaction(r, json_string_value(j))) {
-			char *s = fr_redact_str(r, json_string_value(j));
+			char *s = redact_locked(r, json_string_value(j));
 			json_string_set(j, s);
 			free(s);
 		}
@@ -248,9 +252,9 @@ void fr_redact_json_inplace(const struct fr_redact *r, json_t *j)
 			if ((red = secret_number(r, v)))
 				json_object_set_new(j, key, red);
 			else
-				fr_redact_json_inplace(r, v);
+				inplace(r, v);
 			if (needs_redaction(r, key)) {
-				char *k = fr_redact_str(r, key);
+				char *k = redact_locked(r, key);
 				json_object_set(j, k, json_object_get(j, key));
 				json_object_del(j, key);
 				free(k);
@@ -262,10 +266,17 @@ void fr_redact_json_inplace(const struct fr_redact *r, json_t *j)
 			if ((red = secret_number(r, v)))
 				json_array_set_new(j, i, red);
 			else
-				fr_redact_json_inplace(r, v);
+				inplace(r, v);
 		}
 		break;
 	default:
 		break;
 	}
+}
+
+void fr_redact_json_inplace(const struct fr_redact *r, json_t *j)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&r->mu);
+	inplace(r, j);
+	pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
 }

@@ -282,7 +282,8 @@ static void *work(void *arg)
 			w->bad++;
 		free(red);
 		/* JSON too, while the others add */
-		json_t *j = json_pack("{s:s, s:[s]}", "v", secret, "l", secret);
+		json_t *j = json_pack("{s:s, s:[s], s:i}", "v", secret, "l", secret,
+				      "n", i);
 		fr_redact_json_inplace(w->r, j);
 		if (strcmp(json_string_value(json_object_get(j, "v")), "***") != 0)
 			w->bad++;
