@@ -42,7 +42,11 @@ static bool type_ok(enum fr_type t, const json_t *v)
 	}
 }
 
-/* Text from the environment or the command line, as a value. */
+/*
+ * Text from the environment or the command line, as a value: a string for
+ * `type: string`, else its JSON value when it is JSON, else the string.
+ * NULL when the text is not UTF-8.
+ */
 static json_t *from_text(enum fr_type t, const char *text)
 {
 	json_t *v;
@@ -50,10 +54,7 @@ static json_t *from_text(enum fr_type t, const char *text)
 	if (t == FR_TYPE_STRING)
 		return json_string(text);
 	v = json_loads(text, JSON_DECODE_ANY, NULL);
-	if (v && (t != FR_TYPE_ANY || !json_is_string(v)))
-		return v;
-	json_decref(v);
-	return json_string(text);
+	return v ? v : json_string(text);
 }
 
 int fr_config_resolve(json_t **out, const struct fr_integration *in,
@@ -91,6 +92,12 @@ int fr_config_resolve(json_t **out, const struct fr_integration *in,
 				v = from_text(cv->type, sets[s].value);
 				source = "--set";
 			}
+		}
+		if ((env || strcmp(source, "--set") == 0) && !v) {
+			fr_diag_at(d, FR_ERROR, &cv->loc, "config value '%s' from %s "
+				   "is not UTF-8 text", cv->name, source);
+			bad = -1;
+			continue;
 		}
 		if (v && json_is_null(v) && cv->required) {
 			json_decref(v);

@@ -16,8 +16,11 @@ jv fr_json_to_jv(const json_t *j)
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
 		out = jv_object();
-		json_object_foreach((json_t *)j, key, val)
-			out = jv_object_set(out, jv_string(key), fr_json_to_jv(val));
+		json_object_foreach((json_t *)j, key, val) {
+			size_t klen = json_object_iter_key_len(json_object_key_to_iter(key));
+			out = jv_object_set(out, jv_string_sized(key, (int)klen),
+					    fr_json_to_jv(val));
+		}
 		return out;
 	case JSON_ARRAY:
 		out = jv_array_sized((int)json_array_size(j));

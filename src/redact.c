@@ -82,14 +82,13 @@ void fr_redact_add_json(struct fr_redact *r, const json_t *j)
 	}
 }
 
-/* Masks the password of scheme://user:password@host. */
-static void mask_url_passwords(struct fr_buf *b)
+/* Marks the passwords of scheme://user:password@host in mask. */
+static void mark_url_passwords(const char *s, bool *mask)
 {
-	char *p = b->data;
+	const char *p = s;
 
-	while (p && (p = strstr(p, "://")) != NULL) {
-		char *start = p + 3, *end = start;
-		char *colon = NULL, *at = NULL;
+	while ((p = strstr(p, "://")) != NULL) {
+		const char *end = p + 3, *colon = NULL, *at = NULL;
 		while (*end && !strchr("/?# \t\n\"'", *end)) {
 			if (*end == ':' && !colon)
 				colon = end;
@@ -97,56 +96,49 @@ static void mask_url_passwords(struct fr_buf *b)
 				at = end;
 			end++;
 		}
-		if (colon && at && colon < at && at - colon - 1 > 0 &&
-		    !(at - colon - 1 == 3 && memcmp(colon + 1, "***", 3) == 0)) {
-			size_t off = (size_t)(colon + 1 - b->data);
-			size_t len = (size_t)(at - colon - 1);
-			memmove(colon + 4, at, strlen(at) + 1);
-			memcpy(colon + 1, "***", 3);
-			b->len = b->len - len + 3;
-			p = b->data + off + 3;
-		} else {
-			p = end;
-		}
+		if (colon && at && colon < at - 1)
+			memset(mask + (colon + 1 - s), 1, (size_t)(at - colon - 1));
+		p = end;
 	}
 }
 
+/*
+ * Every occurrence of every secret is marked first, then each run of
+ * marked characters becomes one "***": overlapping secrets leave nothing
+ * of either, and the result never grows a buffer in place.
+ */
 static char *redact_locked(const struct fr_redact *r, const char *s)
 {
+	size_t len = strlen(s);
+	bool *mask = fr_xcalloc(len + 1, sizeof(*mask));
 	struct fr_buf b;
 
-	fr_buf_init(&b);
-	fr_buf_puts(&b, s);
 	for (size_t i = 0; r && i < r->n; i++) {
-		const char *sec = r->secrets[i];
+		const char *sec = r->secrets[i], *hit = s;
 		size_t slen = strlen(sec);
 		if (slen < FR_REDACT_MIN) {
 			/* too short to hunt inside text: only whole matches */
-			if (strcmp(b.data, sec) == 0) {
-				fr_buf_finish(&b);
-				fr_buf_puts(&b, "***");
-			}
+			if (strcmp(s, sec) == 0)
+				memset(mask, 1, len);
 			continue;
 		}
-		char *hit;
-		size_t from = 0;
-		if (!strstr(b.data, sec))
-			continue;
-		while ((hit = strstr(b.data + from, sec)) != NULL) {
-			struct fr_buf nb;
-			size_t off = (size_t)(hit - b.data);
-			fr_buf_init(&nb);
-			fr_buf_add(&nb, b.data, off);
-			fr_buf_puts(&nb, "***");
-			fr_buf_puts(&nb, hit + slen);
-			fr_buf_finish(&b);
-			b = nb;
-			from = off + 3;
+		while ((hit = strstr(hit, sec)) != NULL) {
+			memset(mask + (hit - s), 1, slen);
+			hit++;
 		}
 	}
-	if (b.len == 0)
-		fr_buf_cstr(&b);
-	mask_url_passwords(&b);
+	mark_url_passwords(s, mask);
+	fr_buf_init(&b);
+	for (size_t i = 0; i < len; i++) {
+		if (!mask[i]) {
+			fr_buf_putc(&b, s[i]);
+			continue;
+		}
+		fr_buf_puts(&b, "***");
+		while (i + 1 < len && mask[i + 1])
+			i++;
+	}
+	free(mask);
 	return fr_buf_steal(&b);
 }
 
@@ -255,8 +247,10 @@ static void inplace(const struct fr_redact *r, json_t *j)
 				inplace(r, v);
 			if (needs_redaction(r, key)) {
 				char *k = redact_locked(r, key);
-				json_object_set(j, k, json_object_get(j, key));
-				json_object_del(j, key);
+				if (strcmp(k, key) != 0) {
+					json_object_set(j, k, json_object_get(j, key));
+					json_object_del(j, key);
+				}
 				free(k);
 			}
 		}
@@ -276,6 +270,8 @@ static void inplace(const struct fr_redact *r, json_t *j)
 
 void fr_redact_json_inplace(const struct fr_redact *r, json_t *j)
 {
+	if (!r)
+		return;
 	pthread_mutex_lock((pthread_mutex_t *)&r->mu);
 	inplace(r, j);
 	pthread_mutex_unlock((pthread_mutex_t *)&r->mu);

@@ -169,7 +169,8 @@ static json_t *column_json(sqlite3_stmt *stmt, int i)
 
 	if (!s)
 		return json_null();
-	j = json_loads(s, JSON_DECODE_ANY, NULL);
+	j = json_loadb(s, (size_t)sqlite3_column_bytes(stmt, i),
+		       JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	return j ? j : json_string(s);
 }
 
@@ -199,24 +200,44 @@ static int step_done(struct sqlite_store *st, sqlite3_stmt *stmt,
 	return 0;
 }
 
-static int migrate(struct sqlite_store *st, char **err)
+static int user_version(struct sqlite_store *st, int *out, char **err)
 {
 	sqlite3_stmt *stmt;
-	int version = 0;
 
-	if (exec_sql(st, "BEGIN IMMEDIATE", err) < 0)
-		return -1;
+	*out = 0;
 	if (prepare(st, &stmt, "PRAGMA user_version", err) < 0)
-		goto rollback;
+		return -1;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
-		version = sqlite3_column_int(stmt, 0);
+		*out = sqlite3_column_int(stmt, 0);
 	release(st, stmt);
+	return 0;
+}
+
+static int check_version(struct sqlite_store *st, char **err)
+{
+	int version;
+
+	if (user_version(st, &version, err) < 0)
+		return -1;
 	if (version > (int)FR_ARRAY_LEN(migrations)) {
 		*err = fr_xasprintf("store %s has schema version %d, newer than "
 				    "this flowrun knows (%zu); upgrade flowrun",
 				    st->path, version, FR_ARRAY_LEN(migrations));
-		goto rollback;
+		return -1;
 	}
+	return 0;
+}
+
+/* Moves the schema to the newest version, in one transaction. */
+static int migrate(struct sqlite_store *st, char **err)
+{
+	int version;
+
+	if (exec_sql(st, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	/* again inside the transaction: another process may have migrated */
+	if (user_version(st, &version, err) < 0 || check_version(st, err) < 0)
+		goto rollback;
 	for (int v = version; v < (int)FR_ARRAY_LEN(migrations); v++) {
 		char sql[64];
 		if (exec_sql(st, migrations[v], err) < 0)
@@ -520,7 +541,9 @@ static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
 			fail(st, err, "cannot queue a delivery");
 			goto out;
 		}
-		if (sqlite3_changes(st->db) == 0 && d[i]->dedupe_key) {
+		if (sqlite3_changes(st->db) == 1) {
+			d[i]->seq = sqlite3_last_insert_rowid(st->db);
+		} else if (d[i]->dedupe_key) {
 			bind_text(dup, 1, d[i]->integration);
 			bind_text(dup, 2, d[i]->instance);
 			bind_text(dup, 3, d[i]->flow);
@@ -528,8 +551,11 @@ static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
 			if (sqlite3_step(dup) == SQLITE_ROW)
 				dup_of[i] = fr_xstrdup((const char *)sqlite3_column_text(dup, 0));
 			sqlite3_reset(dup);
-		} else {
-			d[i]->seq = sqlite3_last_insert_rowid(st->db);
+		}
+		if (d[i]->seq <= 0 && !dup_of[i]) {
+			*err = fr_xasprintf("store %s: delivery %s is stored already",
+					    st->path, d[i]->id);
+			goto out;
 		}
 		sqlite3_reset(ins);
 		sqlite3_clear_bindings(ins);
@@ -657,10 +683,11 @@ static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt = NULL;
 	char *nid = fr_random_id("ex_");
+	bool own = sqlite3_get_autocommit(st->db);
 	int rc = -1;
 
 	*new_id = NULL;
-	if (exec_sql(st, "BEGIN IMMEDIATE", err) < 0) {
+	if (own && exec_sql(st, "BEGIN IMMEDIATE", err) < 0) {
 		free(nid);
 		return -1;
 	}
@@ -694,14 +721,14 @@ static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
 		fail(st, err, "cannot note the replay");
 		goto out;
 	}
-	if (exec_sql(st, "COMMIT", err) < 0)
+	if (own && exec_sql(st, "COMMIT", err) < 0)
 		goto out;
 	*new_id = nid;
 	nid = NULL;
 	rc = 0;
 out:
 	release(st, stmt);
-	if (!*new_id)
+	if (!*new_id && own)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	free(nid);
 	return rc;
@@ -846,7 +873,9 @@ int fr_store_sqlite_open(struct fr_store **out, const char *path, char **err)
 		return -1;
 	}
 	sqlite3_busy_handler(st->db, busy_wait, NULL);
-	if (exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+	/* refuse a newer schema before changing anything in the file */
+	if (check_version(st, err) < 0 ||
+	    exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
 		     err) < 0 || migrate(st, err) < 0) {
 		sqlite_close(&st->base);
 		return -1;

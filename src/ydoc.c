@@ -1,5 +1,6 @@
 #include "ydoc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -408,19 +409,29 @@ bool fr_ynode_bool(const struct fr_ynode *n, bool *out)
 	return false;
 }
 
+/* YAML 1.2 core schema integers: decimal, 0o octal, 0x hexadecimal. */
 bool fr_ynode_int(const struct fr_ynode *n, long long *out)
 {
 	char *end;
 	const char *s = n->value;
+	int base = 10;
 
 	if (n->kind != FR_YSCALAR || !n->plain || !*s)
 		return false;
-	if (*s == '-' || *s == '+')
-		s++;
-	if (*s < '0' || *s > '9')
-		return false;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'o') && s[2]) {
+		base = s[1] == 'x' ? 16 : 8;
+		s += 2;
+		if (!isxdigit((unsigned char)*s))
+			return false;
+	} else {
+		if (*s == '-' || *s == '+')
+			s++;
+		if (*s < '0' || *s > '9')
+			return false;
+		s = n->value;
+	}
 	errno = 0;
-	*out = strtoll(n->value, &end, 10);
+	*out = strtoll(s, &end, base);
 	return errno == 0 && *end == '\0';
 }
 
@@ -434,6 +445,9 @@ bool fr_ynode_number(const struct fr_ynode *n, double *out)
 	if (*s == '-' || *s == '+')
 		s++;
 	if ((*s < '0' || *s > '9') && *s != '.')
+		return false;
+	/* decimal only: strtod would also read hex and "infinity" */
+	if (strspn(s, "0123456789.eE+-") != strlen(s))
 		return false;
 	errno = 0;
 	*out = strtod(n->value, &end);

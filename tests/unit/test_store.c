@@ -13,13 +13,6 @@
 #include "tap.h"
 #include "util.h"
 
-/* A known bug (reported): expected to fail until src/ is fixed. */
-#define todo_ok(cond, ...)                                                   \
-	do {                                                                 \
-		int f_ = tap_failed;                                         \
-		ok(cond, __VA_ARGS__);                                       \
-		tap_failed = f_;                                             \
-	} while (0)
 
 static char dir[] = "/tmp/fr-store-test-XXXXXX";
 
@@ -482,8 +475,8 @@ static void test_state(struct fr_store *s)
 		json_t *v = json_stringn("a\0b", 3);
 		CALL(fr_store_state_set(s, "nul", "prod", "k", v, &err), "set a string with a NUL");
 		CALL(fr_store_state_get(s, "nul", "prod", &out, &err), "get it back");
-		todo_ok(json_equal(json_object_get(out, "k"), v),
-			"a string with a NUL round trips # TODO reported bug");
+		ok(json_equal(json_object_get(out, "k"), v),
+			"a string with a NUL round trips");
 		json_decref(out);
 		json_decref(v);
 	}
@@ -617,10 +610,10 @@ static void test_deliveries(struct fr_store *s)
 		struct fr_delivery *b3[1] = { delivery("dl2", "hook", NULL, NULL, 0, NULL, "1") };
 		char *err = NULL;
 		int rc = fr_store_delivery_add(s, b3, 1, dup, &err);
-		todo_ok(rc < 0 || dup[0] != NULL || b3[0]->seq == -1 ||
+		ok(rc < 0 || dup[0] != NULL || b3[0]->seq == -1 ||
 			b3[0]->seq == seq2,
 			"an id stored before is not given another delivery's seq "
-			"(got seq %lld) # TODO reported bug", b3[0]->seq);
+			"(got seq %lld)", b3[0]->seq);
 		free(err);
 		free(dup[0]);
 		fr_delivery_free(b3[0]);
@@ -754,7 +747,7 @@ static void test_transactions(struct fr_store *s)
 		CALL(fr_store_begin(s, &err), "begin before a replay");
 		CALL(fr_store_state_set(s, "tx", "prod", "with-replay", v, &err), "state_set");
 		rc = fr_store_replay(s, "ex-kept", &nid, &err);
-		todo_ok(rc == 0 && nid, "replay inside begin/commit works (%s) "
+		ok(rc == 0 && nid, "replay inside begin/commit works (%s) "
 			"# TODO reported bug", err ? err : "no error");
 		free(err);
 		err = NULL;
@@ -874,8 +867,8 @@ int main(void)
 		is_int(user_version(newer), 99, "its version left alone");
 		{
 			char *mode = journal_mode(newer);
-			todo_ok(strcmp(mode, "delete") == 0,
-				"and its journal mode too (got %s) # TODO reported bug", mode);
+			ok(strcmp(mode, "delete") == 0,
+				"and its journal mode too (got %s)", mode);
 			free(mode);
 		}
 		free(err);
