@@ -747,8 +747,8 @@ static void test_transactions(struct fr_store *s)
 		CALL(fr_store_begin(s, &err), "begin before a replay");
 		CALL(fr_store_state_set(s, "tx", "prod", "with-replay", v, &err), "state_set");
 		rc = fr_store_replay(s, "ex-kept", &nid, &err);
-		ok(rc == 0 && nid, "replay inside begin/commit works (%s) "
-			"# TODO reported bug", err ? err : "no error");
+		ok(rc == 0 && nid, "replay inside begin/commit works (%s)",
+		   err ? err : "no error");
 		free(err);
 		err = NULL;
 		rc = fr_store_commit(s, &err);
