@@ -47,8 +47,8 @@ static struct fr_ynode *new_node(struct fr_ydoc *doc, enum fr_ynode_kind kind,
 
 static void add_child(struct fr_ynode *parent, struct fr_ynode *child)
 {
-	parent->items = fr_xrealloc(parent->items,
-				    (parent->n + 1) * sizeof(*parent->items));
+	fr_grow(&parent->items, &parent->cap, parent->n + 1,
+		sizeof(*parent->items));
 	parent->items[parent->n++] = child;
 	parent->size += child->size;
 	if (parent->size > FR_YAML_MAX_NODES)

@@ -33,7 +33,7 @@ struct fr_ynode {
 	bool plain;		/* unquoted scalar without explicit tag */
 	/* seq: items; map: keys at even and values at odd indexes */
 	struct fr_ynode **items;
-	size_t n;
+	size_t n, cap;
 	size_t size;		/* nodes under this one, aliases expanded */
 };
 
