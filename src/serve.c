@@ -30,6 +30,7 @@
 
 #define COMMIT_BATCH 256
 #define POLL_INTERVAL_S 1.0
+#define CHECKPOINT_EVERY 2000	/* rows written between WAL checkpoints */
 
 /* statuses counted per route */
 static const int counted[] = { 200, 202, 400, 401, 405, 413, 500, 503, 504 };
@@ -114,8 +115,8 @@ struct pending {
 
 /* An execution's end, written by the committer with the next batch. */
 struct finish {
-	json_t *exec;			/* the execution row (runner.h) */
-	json_t *trace;
+	json_t *exec;			/* the execution row (store.h) */
+	char *input, *trace;		/* as JSON text */
 	char *id, *status;		/* the delivery's new status */
 	int attempts;
 	double next_at;
@@ -164,13 +165,8 @@ struct serve {
 	size_t npend, pend_cap;
 	bool cstop;
 
-	/* recorder */
-	pthread_t recorder;
-	pthread_mutex_t rmu;
-	pthread_cond_t rcv;
-	struct finish *fin;
+	struct finish *fin;		/* ends of executions to record */
 	size_t nfin, fin_cap;
-	bool rstop;
 	long long last_seq;
 
 	pthread_t timer;
@@ -184,7 +180,7 @@ struct serve {
 };
 
 /*
- * Workers and the recorder yield the CPU to the request threads and the
+ * Workers yield the CPU to the request threads and the
  * committer: acknowledging is what clients wait for, and what cannot be run
  * at once waits durably in the queue.
  */
@@ -477,7 +473,6 @@ static void enqueue(struct serve *s, struct flowq *q, const char *id,
 		q->tail = it;
 	}
 	s->queued++;
-	pthread_cond_signal(&s->work);
 }
 
 /*
@@ -860,6 +855,7 @@ static void add_pending_rows(struct serve *s, const json_t *rows)
 		s->last_seq = seq;
 	}
 	apply_limits(s, s->world);
+	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -871,86 +867,57 @@ static void add_pending_rows(struct serve *s, const json_t *rows)
 static void finish_free(struct finish *f)
 {
 	json_decref(f->exec);
-	json_decref(f->trace);
+	free(f->input);
+	free(f->trace);
 	free(f->id);
 	free(f->status);
 }
 
+/* Hands the end of an execution to the committer, which records it. */
 static void record_finish(struct serve *s, struct finish *f)
 {
-	pthread_mutex_lock(&s->rmu);
+	pthread_mutex_lock(&s->cmu);
 	fr_grow(&s->fin, &s->fin_cap, s->nfin + 1, sizeof(*s->fin));
 	s->fin[s->nfin++] = *f;
-	pthread_cond_signal(&s->rcv);
-	pthread_mutex_unlock(&s->rmu);
+	pthread_cond_signal(&s->ccv);
+	pthread_mutex_unlock(&s->cmu);
 }
 
 /*
- * The recorder writes the ends of executions, many per transaction, on a
- * handle that does not wait for the disk: the committer's next fsync (or a
- * checkpoint) takes them along.  A crash of flowrun loses none of them; a
- * crash of the machine may lose the last ones, and their deliveries then
- * run again (at least once).  So acknowledging stays one fsync per batch.
+ * Records ends of executions in one transaction that does not wait for
+ * the disk: the next fsync'd commit of deliveries takes it along.  flowrun
+ * crashing loses none of them; the machine crashing may lose the last
+ * ones, whose deliveries then run again (at least once).  So acknowledging
+ * stays one fsync per batch, and the store has one writer: no waiting for
+ * its lock.
  */
-static void *recorder(void *arg)
+static void record_batch(struct fr_store *store, struct finish *fins, size_t nf)
 {
-	struct serve *s = arg;
-	struct fr_store *store = NULL;
-	struct finish *fins = fr_xcalloc(COMMIT_BATCH, sizeof(*fins));
 	char *err = NULL;
+	bool ok = fr_store_set_synchronous(store, false, &err) == 0 &&
+		  fr_store_begin(store, &err) == 0;
 
-	lower_priority();
-	if (fr_store_open(&store, s->o->common->store, &err) < 0 ||
-	    fr_store_set_synchronous(store, false, &err) < 0) {
-		fprintf(stderr, "flowrun: error: %s\n", err);
+	for (size_t i = 0; ok && i < nf; i++) {
+		ok = fr_store_execution_put(store, fins[i].exec, fins[i].input,
+					    fins[i].trace, &err) == 0 &&
+		     fr_store_delivery_update(store, fins[i].id, fins[i].status,
+					      fins[i].attempts, fins[i].next_at,
+					      &err) == 0;
+	}
+	ok = ok && fr_store_commit(store, &err) == 0;
+	if (!ok) {
+		fr_store_rollback(store);
+		fprintf(stderr, "flowrun: error: recording %zu execution%s: %s\n",
+			nf, nf == 1 ? "" : "s", err);
 		free(err);
-		abort();
+		err = NULL;
 	}
-	for (;;) {
-		size_t nf;
-		bool ok;
-
-		pthread_mutex_lock(&s->rmu);
-		while (s->nfin == 0 && !s->rstop)
-			pthread_cond_wait(&s->rcv, &s->rmu);
-		if (s->nfin == 0) {
-			pthread_mutex_unlock(&s->rmu);
-			break;
-		}
-		nf = s->nfin < COMMIT_BATCH ? s->nfin : COMMIT_BATCH;
-		memcpy(fins, s->fin, nf * sizeof(*fins));
-		memmove(s->fin, s->fin + nf, (s->nfin - nf) * sizeof(*s->fin));
-		s->nfin -= nf;
-		pthread_mutex_unlock(&s->rmu);
-
-		ok = fr_store_begin(store, &err) == 0;
-		for (size_t i = 0; ok && i < nf; i++) {
-			ok = fr_store_execution_put(store, fins[i].exec, fins[i].trace,
-						    &err) == 0 &&
-			     fr_store_delivery_update(store, fins[i].id, fins[i].status,
-						      fins[i].attempts, fins[i].next_at,
-						      &err) == 0;
-		}
-		ok = ok && fr_store_commit(store, &err) == 0;
-		if (!ok) {
-			fr_store_rollback(store);
-			fprintf(stderr, "flowrun: error: recording %zu execution%s: "
-				"%s\n", nf, nf == 1 ? "" : "s", err);
-			free(err);
-			err = NULL;
-		}
-		for (size_t i = 0; i < nf; i++)
-			finish_free(&fins[i]);
-	}
-	/* the last results reach the disk before serve exits */
-	if (fr_store_set_synchronous(store, true, &err) < 0 ||
-	    fr_store_begin(store, &err) < 0 || fr_store_commit(store, &err) < 0) {
+	if (fr_store_set_synchronous(store, true, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
 		free(err);
 	}
-	fr_store_close(store);
-	free(fins);
-	return NULL;
+	for (size_t i = 0; i < nf; i++)
+		finish_free(&fins[i]);
 }
 
 /* Picks up deliveries that another process queued (flowrun replay). */
@@ -974,6 +941,83 @@ static void poll_store(struct serve *s, struct fr_store *store)
 	json_decref(rows);
 }
 
+static void checkpoint(struct fr_store *store, size_t *since)
+{
+	char *err = NULL;
+
+	if (fr_store_checkpoint(store, false, &err) < 0) {
+		fprintf(stderr, "flowrun: warn: %s\n", err);
+		free(err);
+	}
+	*since = 0;
+}
+
+/*
+ * Writes n deliveries in one transaction (one fsync), then queues them for
+ * the workers and answers them (sync ones wait for their execution).
+ */
+static void commit_deliveries(struct serve *s, struct fr_store *store,
+			      struct fr_jqx **jx, unsigned *jx_gen,
+			      struct pending *batch, size_t n,
+			      struct fr_delivery **ds, char **dups)
+{
+	char *err = NULL;
+	uint64_t t0;
+	bool ok;
+
+	for (size_t i = 0; i < n; i++) {
+		ds[i] = batch[i].d;
+		if (batch[i].flow && batch[i].flow->webhook.dedupe) {
+			if (!*jx || *jx_gen != batch[i].w->generation) {
+				fr_jqx_destroy(*jx);
+				*jx = fr_jqx_create(batch[i].w->p->prog);
+				*jx_gen = batch[i].w->generation;
+			}
+			batch[i].d->dedupe_key = dedupe_key(*jx, batch[i].flow,
+							    batch[i].d);
+		}
+	}
+	t0 = fr_now_ns();
+	ok = fr_store_delivery_add(store, ds, n, dups, &err) == 0;
+	atomic_store(&s->store_ok, ok);
+	if (!ok) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+		for (size_t i = 0; i < n; i++) {
+			if (batch[i].r)
+				fr_request_error(batch[i].r, 503,
+						 "cannot store the delivery", "1");
+			fr_delivery_free(batch[i].d);
+			world_put(batch[i].w);
+		}
+		return;
+	}
+	observe(&s->commit, (double)(fr_now_ns() - t0) / 1e9);
+	atomic_fetch_add(&s->commits, 1);
+	atomic_fetch_add(&s->committed, n);
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct fr_delivery *d = batch[i].d;
+		if (dups[i])
+			continue;
+		if (batch[i].sync && batch[i].r)
+			wait_add(s, d->id, batch[i].r);
+		enqueue(s, find_q(s, d->integration, d->instance, d->flow),
+			d->id, d->seq, 0, 0, false);
+		if (d->seq > s->last_seq)
+			s->last_seq = d->seq;
+	}
+	apply_limits(s, s->world);
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; i < n; i++) {
+		answer_committed(s, &batch[i], dups[i]);
+		free(dups[i]);
+		fr_delivery_free(batch[i].d);
+		world_put(batch[i].w);
+	}
+}
+
 /*
  * The only writer of the queue: everything waiting at that moment (new
  * deliveries, and the ends of executions) goes into one transaction, one
@@ -987,22 +1031,24 @@ static void *committer(void *arg)
 	unsigned jx_gen = 0;
 	char *err = NULL;
 	double last_poll = 0;
+	size_t since_checkpoint = 0;
 	struct pending *batch = fr_xcalloc(COMMIT_BATCH, sizeof(*batch));
+	struct finish *fins = fr_xcalloc(COMMIT_BATCH, sizeof(*fins));
 	struct fr_delivery **ds = fr_xcalloc(COMMIT_BATCH, sizeof(*ds));
 	char **dups = fr_xcalloc(COMMIT_BATCH, sizeof(*dups));
 
-	if (fr_store_open(&store, s->o->common->store, &err) < 0) {
+	pthread_setname_np(pthread_self(), "fr-committer");
+	if (fr_store_open(&store, s->o->common->store, &err) < 0 ||
+	    fr_store_set_checkpoints(store, false, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
 		free(err);
 		abort();
 	}
 	for (;;) {
-		size_t n;
-		uint64_t t0;
-		bool ok;
+		size_t n, nf;
 
 		pthread_mutex_lock(&s->cmu);
-		while (s->npend == 0 && !s->cstop &&
+		while (s->npend == 0 && s->nfin == 0 && !s->cstop &&
 		       fr_store_now() - last_poll < POLL_INTERVAL_S) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -1013,7 +1059,7 @@ static void *committer(void *arg)
 			}
 			pthread_cond_timedwait(&s->ccv, &s->cmu, &ts);
 		}
-		if (s->npend == 0 && s->cstop) {
+		if (s->npend == 0 && s->nfin == 0 && s->cstop) {
 			pthread_mutex_unlock(&s->cmu);
 			break;
 		}
@@ -1024,70 +1070,39 @@ static void *committer(void *arg)
 				(s->npend - n) * sizeof(*s->pend));
 			s->npend -= n;
 		}
+		nf = s->nfin < COMMIT_BATCH ? s->nfin : COMMIT_BATCH;
+		if (nf) {
+			memcpy(fins, s->fin, nf * sizeof(*fins));
+			memmove(s->fin, s->fin + nf, (s->nfin - nf) * sizeof(*s->fin));
+			s->nfin -= nf;
+		}
 		pthread_mutex_unlock(&s->cmu);
 
-		if (n == 0) {
+		if (n == 0 && nf == 0) {
 			last_poll = fr_store_now();
 			poll_store(s, store);
+			if (since_checkpoint)
+				checkpoint(store, &since_checkpoint);
 			continue;
-		}
-		for (size_t i = 0; i < n; i++) {
-			ds[i] = batch[i].d;
-			if (batch[i].flow && batch[i].flow->webhook.dedupe) {
-				if (!jx || jx_gen != batch[i].w->generation) {
-					fr_jqx_destroy(jx);
-					jx = fr_jqx_create(batch[i].w->p->prog);
-					jx_gen = batch[i].w->generation;
-				}
-				batch[i].d->dedupe_key = dedupe_key(jx, batch[i].flow,
-								    batch[i].d);
-			}
-		}
-		t0 = fr_now_ns();
-		ok = fr_store_delivery_add(store, ds, n, dups, &err) == 0;
-		atomic_store(&s->store_ok, ok);
-		if (!ok) {
-			fprintf(stderr, "flowrun: error: %s\n", err);
-			free(err);
-			err = NULL;
-			for (size_t i = 0; i < n; i++) {
-				if (batch[i].r)
-					fr_request_error(batch[i].r, 503,
-						"cannot store the delivery", "1");
-				free(dups[i]);
-				fr_delivery_free(batch[i].d);
-				world_put(batch[i].w);
-			}
-			continue;
-		}
-		observe(&s->commit, (double)(fr_now_ns() - t0) / 1e9);
-		atomic_fetch_add(&s->commits, 1);
-		atomic_fetch_add(&s->committed, n);
-		pthread_mutex_lock(&s->mu);
-		for (size_t i = 0; i < n; i++) {
-			struct fr_delivery *d = batch[i].d;
-			if (dups[i])
-				continue;
-			if (batch[i].sync && batch[i].r)
-				wait_add(s, d->id, batch[i].r);
-			enqueue(s, find_q(s, d->integration, d->instance, d->flow),
-				d->id, d->seq, 0, 0, false);
-			if (d->seq > s->last_seq)
-				s->last_seq = d->seq;
 		}
 		if (n)
-			apply_limits(s, s->world);
-		pthread_mutex_unlock(&s->mu);
-		for (size_t i = 0; i < n; i++) {
-			answer_committed(s, &batch[i], dups[i]);
-			free(dups[i]);
-			fr_delivery_free(batch[i].d);
-			world_put(batch[i].w);
-		}
+			commit_deliveries(s, store, &jx, &jx_gen, batch, n, ds, dups);
+		if (nf)
+			record_batch(store, fins, nf);
+		/* the log is folded in here, after the answers, not in them */
+		since_checkpoint += n + nf;
+		if (since_checkpoint >= CHECKPOINT_EVERY)
+			checkpoint(store, &since_checkpoint);
+	}
+	/* what was recorded without waiting for the disk reaches it now */
+	if (fr_store_checkpoint(store, true, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
 	}
 	fr_jqx_destroy(jx);
 	fr_store_close(store);
 	free(batch);
+	free(fins);
 	free(ds);
 	free(dups);
 	return NULL;
@@ -1243,21 +1258,27 @@ static void run_item(struct worker *wk, struct flowq *q, struct item *it)
 	}
 record:
 	{
+		/* serialized here, so the committer only writes */
+		json_t *input = trigger ? fr_redact_json(rd, trigger) : json_null();
+		const json_t *tr = res.trace;
 		struct finish fin = {
-			.exec = json_pack("{ss ss ss ss ss so si}", "id", it->id,
+			.exec = json_pack("{ss ss ss ss ss si ss so sf}", "id", it->id,
 					  "integration", q->integration,
 					  "instance", q->instance, "flow", q->flow,
 					  "trigger", f ? fr_trigger_name(f->trigger) : "webhook",
-					  "input", trigger ? fr_redact_json(rd, trigger)
-							   : json_null(),
-					  "attempt", attempts),
-			.trace = res.trace ? json_incref(res.trace)
-					   : json_pack("{ss ss sf}", "status", "failed",
-						       "error", "flow no longer served",
-						       "duration_ms", 0.0),
+					  "attempt", attempts,
+					  "status", tr ? json_string_value(json_object_get(tr, "status"))
+						       : "failed",
+					  "error", tr ? json_incref(json_object_get(tr, "error"))
+						      : json_string("flow no longer served"),
+					  "duration_ms", tr ? json_number_value(
+						  json_object_get(tr, "duration_ms")) : 0.0),
+			.input = fr_json_dump(input),
+			.trace = tr ? fr_json_dump(tr) : fr_xstrdup("null"),
 			.id = fr_xstrdup(it->id), .status = fr_xstrdup(status),
 			.attempts = attempts, .next_at = next_at,
 		};
+		json_decref(input);
 		record_finish(s, &fin);
 	}
 	if (f && f->webhook.sync) {
@@ -1290,6 +1311,7 @@ static void *worker_main(void *arg)
 	struct worker *wk = arg;
 	struct serve *s = wk->s;
 
+	pthread_setname_np(pthread_self(), "fr-worker");
 	lower_priority();
 	for (;;) {
 		struct flowq *q = NULL;
@@ -1375,6 +1397,7 @@ static void *timer_main(void *arg)
 {
 	struct serve *s = arg;
 
+	pthread_setname_np(pthread_self(), "fr-timer");
 	for (;;) {
 		struct syncwait *expired = NULL, **pp, *sw;
 		struct world *w;
@@ -1611,8 +1634,6 @@ int fr_serve(const struct fr_serve_opts *o)
 	pthread_cond_init(&s.idle, NULL);
 	pthread_mutex_init(&s.cmu, NULL);
 	pthread_cond_init(&s.ccv, NULL);
-	pthread_mutex_init(&s.rmu, NULL);
-	pthread_cond_init(&s.rcv, NULL);
 	atomic_init(&s.ready, false);
 	atomic_init(&s.store_ok, true);
 	fr_http_global_init();
@@ -1643,7 +1664,6 @@ int fr_serve(const struct fr_serve_opts *o)
 					    fr_server_port(s.srv));
 	}
 	pthread_create(&s.committer, NULL, committer, &s);
-	pthread_create(&s.recorder, NULL, recorder, &s);
 	for (size_t i = 0; i < s.nworkers; i++)
 		pthread_create(&s.workers[i].thread, NULL, worker_main, &s.workers[i]);
 	pthread_create(&s.timer, NULL, timer_main, &s);
@@ -1687,20 +1707,15 @@ int fr_serve(const struct fr_serve_opts *o)
 		_exit(FR_EXIT_OK);	/* at least once: they are still queued */
 	}
 	fr_server_quiesce(s.srv);
-	/* let the committer answer what it holds, then stop it */
+	pthread_join(s.timer, NULL);
+	for (size_t i = 0; i < s.nworkers; i++)
+		pthread_join(s.workers[i].thread, NULL);
+	/* the committer answers what it holds, records the last ends, stops */
 	pthread_mutex_lock(&s.cmu);
 	s.cstop = true;
 	pthread_cond_signal(&s.ccv);
 	pthread_mutex_unlock(&s.cmu);
 	pthread_join(s.committer, NULL);
-	pthread_join(s.timer, NULL);
-	for (size_t i = 0; i < s.nworkers; i++)
-		pthread_join(s.workers[i].thread, NULL);
-	pthread_mutex_lock(&s.rmu);
-	s.rstop = true;
-	pthread_cond_signal(&s.rcv);
-	pthread_mutex_unlock(&s.rmu);
-	pthread_join(s.recorder, NULL);
 	/* sync requests still waiting: their executions stay queued */
 	while (s.waits) {
 		struct syncwait *sw = s.waits;

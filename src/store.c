@@ -137,14 +137,24 @@ int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
 }
 
 int fr_store_execution_put(struct fr_store *s, const json_t *exec,
-			   const json_t *trace, char **err)
+			   const char *input, const char *trace, char **err)
 {
-	return s->ops->execution_put(s, exec, trace, err);
+	return s->ops->execution_put(s, exec, input, trace, err);
 }
 
 int fr_store_set_synchronous(struct fr_store *s, bool on, char **err)
 {
 	return s->ops->set_synchronous(s, on, err);
+}
+
+int fr_store_set_checkpoints(struct fr_store *s, bool on, char **err)
+{
+	return s->ops->set_checkpoints(s, on, err);
+}
+
+int fr_store_checkpoint(struct fr_store *s, bool wait, char **err)
+{
+	return s->ops->checkpoint(s, wait, err);
 }
 
 int fr_store_begin(struct fr_store *s, char **err)

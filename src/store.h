@@ -84,8 +84,10 @@ struct fr_store_ops {
 	int (*commit)(struct fr_store *s, char **err);
 	void (*rollback)(struct fr_store *s);
 	int (*execution_put)(struct fr_store *s, const json_t *exec,
-			     const json_t *trace, char **err);
+			     const char *input, const char *trace, char **err);
 	int (*set_synchronous)(struct fr_store *s, bool on, char **err);
+	int (*set_checkpoints)(struct fr_store *s, bool on, char **err);
+	int (*checkpoint)(struct fr_store *s, bool wait, char **err);
 };
 
 struct fr_store {
@@ -104,6 +106,20 @@ bool fr_store_exists(const char *url);
  */
 int fr_store_set_synchronous(struct fr_store *s, bool on, char **err);
 
+/*
+ * Whether this handle's commits also fold the log into the database now
+ * and then (SQLite's WAL checkpoints: the default).  The handle that
+ * acknowledges deliveries leaves that to the others, so that its commits
+ * wait for nothing but their own fsync.
+ */
+int fr_store_set_checkpoints(struct fr_store *s, bool on, char **err);
+
+/*
+ * Folds the log into the database (a WAL checkpoint): without wait, what
+ * readers allow now; with wait, everything, and it reaches the disk.
+ */
+int fr_store_checkpoint(struct fr_store *s, bool wait, char **err);
+
 /* Opens (creating and migrating as needed) the store at url. */
 int fr_store_open(struct fr_store **out, const char *url, char **err);
 void fr_store_close(struct fr_store *s);		/* NULL ok */
@@ -117,10 +133,12 @@ int fr_store_execution_begin(struct fr_store *s, const json_t *exec, char **err)
 /*
  * Records a whole execution at once (as begin + finish would), replacing
  * an earlier record of the same id (a retry): used where many are written
- * in one transaction.
+ * in one transaction.  exec has id, integration, instance, flow, trigger,
+ * attempt, status, error and duration_ms; input and trace are JSON text,
+ * serialized by the caller (off the writer's thread).
  */
 int fr_store_execution_put(struct fr_store *s, const json_t *exec,
-			   const json_t *trace, char **err);
+			   const char *input, const char *trace, char **err);
 /*
  * Groups the calls between begin and commit into one transaction (one
  * fsync).  Without them each call commits on its own.

@@ -750,12 +750,12 @@ static void sqlite_rollback(struct fr_store *s)
 }
 
 static int sqlite_execution_put(struct fr_store *s, const json_t *e,
-				const json_t *trace, char **err)
+				const char *input, const char *trace, char **err)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt;
 	double now = fr_store_now();
-	double ms = json_number_value(json_object_get(trace, "duration_ms"));
+	double ms = json_number_value(json_object_get(e, "duration_ms"));
 
 	if (prepare(st, &stmt, "INSERT INTO executions (id, integration, "
 		    "instance, flow, trigger, status, error, started_at, "
@@ -771,13 +771,13 @@ static int sqlite_execution_put(struct fr_store *s, const json_t *e,
 	bind_text(stmt, 3, json_string_value(json_object_get(e, "instance")));
 	bind_text(stmt, 4, json_string_value(json_object_get(e, "flow")));
 	bind_text(stmt, 5, json_string_value(json_object_get(e, "trigger")));
-	bind_text(stmt, 6, json_string_value(json_object_get(trace, "status")));
-	bind_text(stmt, 7, json_string_value(json_object_get(trace, "error")));
+	bind_text(stmt, 6, json_string_value(json_object_get(e, "status")));
+	bind_text(stmt, 7, json_string_value(json_object_get(e, "error")));
 	sqlite3_bind_double(stmt, 8, now - ms / 1000.0);
 	sqlite3_bind_double(stmt, 9, now);
 	sqlite3_bind_double(stmt, 10, ms);
-	bind_json(stmt, 11, json_object_get(e, "input"));
-	bind_json(stmt, 12, trace);
+	sqlite3_bind_text(stmt, 11, input, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 12, trace, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 13, (int)json_integer_value(json_object_get(e, "attempt")));
 	return step_done(st, stmt, "cannot record an execution", err);
 }
@@ -804,8 +804,24 @@ static int sqlite_set_synchronous(struct fr_store *s, bool on, char **err)
 			err);
 }
 
+static int sqlite_set_checkpoints(struct fr_store *s, bool on, char **err)
+{
+	return exec_sql((struct sqlite_store *)s, on ? "PRAGMA wal_autocheckpoint = 1000"
+						     : "PRAGMA wal_autocheckpoint = 0",
+			err);
+}
+
+static int sqlite_checkpoint(struct fr_store *s, bool wait, char **err)
+{
+	return exec_sql((struct sqlite_store *)s, wait ? "PRAGMA wal_checkpoint(FULL)"
+						       : "PRAGMA wal_checkpoint(PASSIVE)",
+			err);
+}
+
 static const struct fr_store_ops sqlite_ops = {
+	.checkpoint = sqlite_checkpoint,
 	.set_synchronous = sqlite_set_synchronous,
+	.set_checkpoints = sqlite_set_checkpoints,
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
