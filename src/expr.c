@@ -329,7 +329,6 @@ static int eval(const struct fr_expr *e, struct fr_jqx *jx, jv ctx, jv vars,
 int fr_tmpl_render(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 		   jv vars, json_t **out, char **err)
 {
-	struct fr_buf b;
 	json_t *acc;
 	jv v;
 
@@ -344,33 +343,18 @@ int fr_tmpl_render(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 			return -1;
 		*out = fr_jv_to_json(v);
 		return 0;
-	case T_STRING:
-		fr_buf_init(&b);
-		for (size_t i = 0; i < t->nparts; i++) {
-			fr_buf_puts(&b, t->parts[i].lit);
-			if (!t->parts[i].expr)
-				continue;
-			if (eval(t->parts[i].expr, jx, ctx, vars, &v, err) < 0) {
-				fr_buf_finish(&b);
-				return -1;
-			}
-			if (jv_get_kind(v) == JV_KIND_STRING) {
-				fr_buf_add(&b, jv_string_value(v),
-					   (size_t)jv_string_length_bytes(jv_copy(v)));
-			} else {
-				char *s = fr_jv_dump(v);
-				fr_buf_puts(&b, s);
-				free(s);
-			}
-			jv_free(v);
-		}
-		*out = json_stringn(b.data ? b.data : "", b.len);
-		fr_buf_finish(&b);
+	case T_STRING: {
+		char *text;
+		if (fr_tmpl_render_text(t, jx, ctx, vars, NULL, &text, err) < 0)
+			return -1;
+		*out = json_string(text);
+		free(text);
 		if (!*out) {
 			*err = fr_xstrdup("template produced invalid UTF-8");
 			return -1;
 		}
 		return 0;
+	}
 	default:
 		acc = t->kind == T_OBJECT ? json_object() : json_array();
 		for (size_t i = 0; i < t->n; i++) {

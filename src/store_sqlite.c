@@ -229,6 +229,28 @@ static int check_version(struct sqlite_store *st, char **err)
 }
 
 /* Moves the schema to the newest version, in one transaction. */
+/*
+ * Runs stmt (bound) and puts each row, as row() makes it, in a new array
+ * *out; releases stmt.  what names the query for the error message.
+ */
+static int collect_rows(struct sqlite_store *st, sqlite3_stmt *stmt,
+			json_t *(*row)(sqlite3_stmt *stmt), json_t **out,
+			const char *what, char **err)
+{
+	int rc;
+
+	*out = json_array();
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		json_array_append_new(*out, row(stmt));
+	release(st, stmt);
+	if (rc != SQLITE_DONE) {
+		json_decref(*out);
+		*out = NULL;
+		return fail(st, err, what);
+	}
+	return 0;
+}
+
 static int migrate(struct sqlite_store *st, char **err)
 {
 	int version;
@@ -337,7 +359,6 @@ static int sqlite_execution_list(struct fr_store *s,
 	const char *slash = f && f->flow ? strchr(f->flow, '/') : NULL;
 	char *integration = slash ? fr_xstrndup(f->flow, (size_t)(slash - f->flow))
 				  : NULL;
-	int rc;
 
 	*out = NULL;
 	if (prepare(st, &stmt, "SELECT " SUMMARY_COLUMNS " FROM executions "
@@ -355,16 +376,8 @@ static int sqlite_execution_list(struct fr_store *s,
 	sqlite3_bind_int(stmt, 5, f && f->limit > 0 ? f->limit : 50);
 	sqlite3_bind_int(stmt, 6, f && f->not_replayed);
 	free(integration);
-	*out = json_array();
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		json_array_append_new(*out, summary_row(stmt));
-	release(st, stmt);
-	if (rc != SQLITE_DONE) {
-		json_decref(*out);
-		*out = NULL;
-		return fail(st, err, "cannot list executions");
-	}
-	return 0;
+	return collect_rows(st, stmt, summary_row, out, "cannot list executions",
+			    err);
 }
 
 static int sqlite_execution_get(struct fr_store *s, const char *id,
@@ -456,26 +469,22 @@ static int sqlite_deployment_add(struct fr_store *s, const json_t *d, char **err
 	return step_done(st, stmt, "cannot record a deployment", err);
 }
 
+static json_t *deployment_row(sqlite3_stmt *stmt)
+{
+	return column_json(stmt, 0);
+}
+
 static int sqlite_deployment_list(struct fr_store *s, json_t **out, char **err)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt;
-	int rc;
 
 	*out = NULL;
 	if (prepare(st, &stmt, "SELECT summary FROM deployments ORDER BY id DESC "
 		    "LIMIT 100", err) < 0)
 		return -1;
-	*out = json_array();
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		json_array_append_new(*out, column_json(stmt, 0));
-	release(st, stmt);
-	if (rc != SQLITE_DONE) {
-		json_decref(*out);
-		*out = NULL;
-		return fail(st, err, "cannot list deployments");
-	}
-	return 0;
+	return collect_rows(st, stmt, deployment_row, out,
+			    "cannot list deployments", err);
 }
 
 static int sqlite_check(struct fr_store *s, char **err)
@@ -627,12 +636,23 @@ static int sqlite_delivery_get(struct fr_store *s, const char *id,
 	return 0;
 }
 
+static json_t *pending_row(sqlite3_stmt *stmt)
+{
+	return json_pack("{so so so so si sf sI}",
+			 "id", column_text(stmt, 0),
+			 "integration", column_text(stmt, 1),
+			 "instance", column_text(stmt, 2),
+			 "flow", column_text(stmt, 3),
+			 "attempts", sqlite3_column_int(stmt, 4),
+			 "next_at", sqlite3_column_double(stmt, 5),
+			 "seq", (json_int_t)sqlite3_column_int64(stmt, 6));
+}
+
 static int sqlite_delivery_pending(struct fr_store *s, long long after_seq,
 				   json_t **out, char **err)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt;
-	int rc;
 
 	*out = NULL;
 	if (prepare(st, &stmt, "SELECT id, integration, instance, flow, attempts, "
@@ -640,24 +660,8 @@ static int sqlite_delivery_pending(struct fr_store *s, long long after_seq,
 		    "seq > ? ORDER BY seq", err) < 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, after_seq);
-	*out = json_array();
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		json_array_append_new(*out, json_pack("{so so so so si sf sI}",
-			"id", column_text(stmt, 0),
-			"integration", column_text(stmt, 1),
-			"instance", column_text(stmt, 2),
-			"flow", column_text(stmt, 3),
-			"attempts", sqlite3_column_int(stmt, 4),
-			"next_at", sqlite3_column_double(stmt, 5),
-			"seq", (json_int_t)sqlite3_column_int64(stmt, 6)));
-	}
-	release(st, stmt);
-	if (rc != SQLITE_DONE) {
-		json_decref(*out);
-		*out = NULL;
-		return fail(st, err, "cannot list queued deliveries");
-	}
-	return 0;
+	return collect_rows(st, stmt, pending_row, out,
+			    "cannot list queued deliveries", err);
 }
 
 static int sqlite_delivery_update(struct fr_store *s, const char *id,
