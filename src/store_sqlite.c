@@ -149,6 +149,13 @@ static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
 		sqlite3_bind_null(stmt, i);
 }
 
+/* Binds the string member key of obj (NULL when it is missing). */
+static void bind_field(sqlite3_stmt *stmt, int i, const json_t *obj,
+		       const char *key)
+{
+	bind_text(stmt, i, json_string_value(json_object_get(obj, key)));
+}
+
 /* Binds j as JSON text (NULL for a missing value). */
 static void bind_json(sqlite3_stmt *stmt, int i, const json_t *j)
 {
@@ -299,11 +306,11 @@ static int sqlite_execution_begin(struct fr_store *s, const json_t *e, char **er
 		    "error = NULL, finished_at = NULL, attempt = attempt + 1",
 		    err) < 0)
 		return -1;
-	bind_text(stmt, 1, json_string_value(json_object_get(e, "id")));
-	bind_text(stmt, 2, json_string_value(json_object_get(e, "integration")));
-	bind_text(stmt, 3, json_string_value(json_object_get(e, "instance")));
-	bind_text(stmt, 4, json_string_value(json_object_get(e, "flow")));
-	bind_text(stmt, 5, json_string_value(json_object_get(e, "trigger")));
+	bind_field(stmt, 1, e, "id");
+	bind_field(stmt, 2, e, "integration");
+	bind_field(stmt, 3, e, "instance");
+	bind_field(stmt, 4, e, "flow");
+	bind_field(stmt, 5, e, "trigger");
 	bind_text(stmt, 6, status ? status : "running");
 	sqlite3_bind_double(stmt, 7, fr_store_now());
 	bind_json(stmt, 8, json_object_get(e, "input"));
@@ -320,8 +327,8 @@ static int sqlite_execution_finish(struct fr_store *s, const char *id,
 		    "finished_at = ?, duration_ms = ?, trace = ? WHERE id = ?",
 		    err) < 0)
 		return -1;
-	bind_text(stmt, 1, json_string_value(json_object_get(trace, "status")));
-	bind_text(stmt, 2, json_string_value(json_object_get(trace, "error")));
+	bind_field(stmt, 1, trace, "status");
+	bind_field(stmt, 2, trace, "error");
 	sqlite3_bind_double(stmt, 3, fr_store_now());
 	sqlite3_bind_double(stmt, 4,
 			    json_number_value(json_object_get(trace, "duration_ms")));
@@ -459,10 +466,10 @@ static int sqlite_deployment_add(struct fr_store *s, const json_t *d, char **err
 		    "file_hash, outcome, started_at, finished_at, summary) "
 		    "VALUES (?, ?, ?, ?, ?, ?, ?)", err) < 0)
 		return -1;
-	bind_text(stmt, 1, json_string_value(json_object_get(d, "integration")));
-	bind_text(stmt, 2, json_string_value(json_object_get(d, "instance")));
-	bind_text(stmt, 3, json_string_value(json_object_get(d, "file_hash")));
-	bind_text(stmt, 4, json_string_value(json_object_get(d, "outcome")));
+	bind_field(stmt, 1, d, "integration");
+	bind_field(stmt, 2, d, "instance");
+	bind_field(stmt, 3, d, "file_hash");
+	bind_field(stmt, 4, d, "outcome");
 	sqlite3_bind_double(stmt, 5, json_number_value(json_object_get(d, "started_at")));
 	sqlite3_bind_double(stmt, 6, json_number_value(json_object_get(d, "finished_at")));
 	bind_json(stmt, 7, d);
@@ -770,13 +777,13 @@ static int sqlite_execution_put(struct fr_store *s, const json_t *e,
 		    "excluded.finished_at, duration_ms = excluded.duration_ms, "
 		    "trace = excluded.trace, attempt = excluded.attempt", err) < 0)
 		return -1;
-	bind_text(stmt, 1, json_string_value(json_object_get(e, "id")));
-	bind_text(stmt, 2, json_string_value(json_object_get(e, "integration")));
-	bind_text(stmt, 3, json_string_value(json_object_get(e, "instance")));
-	bind_text(stmt, 4, json_string_value(json_object_get(e, "flow")));
-	bind_text(stmt, 5, json_string_value(json_object_get(e, "trigger")));
-	bind_text(stmt, 6, json_string_value(json_object_get(e, "status")));
-	bind_text(stmt, 7, json_string_value(json_object_get(e, "error")));
+	bind_field(stmt, 1, e, "id");
+	bind_field(stmt, 2, e, "integration");
+	bind_field(stmt, 3, e, "instance");
+	bind_field(stmt, 4, e, "flow");
+	bind_field(stmt, 5, e, "trigger");
+	bind_field(stmt, 6, e, "status");
+	bind_field(stmt, 7, e, "error");
 	sqlite3_bind_double(stmt, 8, now - ms / 1000.0);
 	sqlite3_bind_double(stmt, 9, now);
 	sqlite3_bind_double(stmt, 10, ms);
