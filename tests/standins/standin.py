@@ -215,6 +215,9 @@ class Handler(BaseHTTPRequestHandler):
     chunked) and always answers with a correct Content-Length."""
 
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without this, Nagle's
+    # algorithm and the client's delayed ACK add 40 ms to each answer
+    disable_nagle_algorithm = True
     app = None  # set on the subclass made by serve()
     verbose = False
     timeout = 120  # idle keep-alive connections are dropped after this
