@@ -95,7 +95,11 @@ static void emit_def(struct fr_buf *b, unsigned *line, size_t id,
 		     struct expr *e)
 {
 	e->first_line = *line;
-	fr_buf_printf(b, "def __e%zu: . as [$__i, $ctx, $__v] | ", id);
+	/* without loop variables, one index is cheaper than destructuring */
+	if (e->nvars)
+		fr_buf_printf(b, "def __e%zu: . as [$__i, $ctx, $__v] | ", id);
+	else
+		fr_buf_printf(b, "def __e%zu: .[1] as $ctx | ", id);
 	for (size_t i = 0; i < e->nvars; i++)
 		fr_buf_printf(b, "($__v[%zu]) as $%s | ", i, e->vars[i]);
 	fr_buf_puts(b, "$ctx | (\n");

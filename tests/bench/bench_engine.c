@@ -15,6 +15,7 @@
  */
 #include <jq.h>
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,9 @@ static double jq_alone_us(const char *program, jv input, int n)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 2000;
+	/* "transform": only the transform figures (for callgrind, which
+	 * counts instructions: tf1/tf11/jq_alone_us give exact per-step costs) */
+	bool only_transform = argc > 2 && strcmp(argv[2], "transform") == 0;
 	struct MHD_Daemon *d;
 	struct fr_project *p = NULL;
 	struct fr_diag diag;
@@ -164,7 +168,7 @@ int main(int argc, char **argv)
 	json_t *config, *trigger, *mock_out;
 	char url[64], cpu[256] = "?";
 	struct utsname u;
-	struct timing real, mocked, tr, tr11;
+	struct timing real = { 0 }, mocked = { 0 }, tr, tr11;
 	FILE *ci;
 
 	fr_http_global_init();
@@ -197,13 +201,15 @@ int main(int argc, char **argv)
 	mock_out = json_loads(accounts, 0, NULL);
 
 	struct fr_exec_opts real_opts = { 0 };
-	real = run_many(p, account, &real_opts, config, trigger, n);
+	if (!only_transform)
+		real = run_many(p, account, &real_opts, config, trigger, n);
 	struct fr_mock mocks[] = {
 		{ "progix.get_accounts", json_object_get(mock_out, "accounts") },
 		{ "slack.post_message", mock_out },
 	};
 	struct fr_exec_opts mock_opts = { .mocks = mocks, .nmocks = 2 };
-	mocked = run_many(p, account, &mock_opts, config, trigger, n * 5);
+	if (!only_transform)
+		mocked = run_many(p, account, &mock_opts, config, trigger, n * 5);
 	{
 		json_t *tcfg = json_pack("{ss}", "slack_channel", "#newaccount");
 		struct fr_exec_opts o = { 0 };
@@ -241,6 +247,7 @@ int main(int argc, char **argv)
 	}
 	printf("machine: %s, %ld cores, %s %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
 	       u.sysname, u.release);
+	if (!only_transform) {
 	printf("account flow against a local sink: %d runs, %.0f flows/s "
 	       "(%.1f us per flow, %d steps per flow)\n", n,
 	       n / (real.wall_ms / 1000.0), real.wall_ms * 1000.0 / n,
@@ -250,6 +257,7 @@ int main(int argc, char **argv)
 	printf("account flow with actions mocked: %d runs, %.0f flows/s, "
 	       "%.2f us per step\n", n * 5, n * 5 / (mocked.wall_ms / 1000.0),
 	       mocked.wall_ms * 1000.0 / mocked.steps);
+	}
 	{
 		double flow1 = tr.wall_ms * 1000.0 / (n * 10);
 		double step = (tr11.wall_ms - tr.wall_ms) * 1000.0 / (n * 10) / 10;
