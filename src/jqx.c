@@ -1,7 +1,7 @@
 #include "jqx.h"
 
 #include <jq.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,11 +30,29 @@ struct fr_jqx_prog {
 	size_t nprograms;
 };
 
+/*
+ * The dispatch of a batch costs about as much as a small program itself
+ * (a jq 1.6 comparison is hundreds of instructions; an expression of a
+ * batch of 64 takes 6).  So an expression that runs often gets a state of
+ * its own, without the dispatch: after HOT_AFTER evaluations, about where
+ * the 18 ms of its compilation is paid back by the ~3 us saved on each one
+ * (measured: tests/bench/bench_engine).  4 KB each.  FR_JQX_HOT_AFTER
+ * is in jqx.h.
+ */
+struct hot {
+	unsigned uses;
+	jq_state *jq;		/* the expression alone, once hot */
+	bool failed;		/* compiling it alone failed: stay in the batch */
+};
+
 struct fr_jqx {
+	const struct fr_jqx_prog *p;
 	jq_state **jq;		/* per batch */
 	size_t njq;
+	struct hot *hot;	/* per expression */
+	pthread_mutex_t mu;	/* guards running and interrupted */
 	jq_state *running;	/* the state in jq_next, for interrupts */
-	atomic_bool interrupted;
+	bool interrupted;
 };
 
 struct fr_jqx_prog *fr_jqx_prog_create(void)
@@ -320,8 +338,10 @@ struct fr_jqx *fr_jqx_create(const struct fr_jqx_prog *p)
 	struct fr_jqx *jx = fr_xcalloc(1, sizeof(*jx));
 	char *err = NULL;
 
+	jx->p = p;
 	jx->njq = p->nprograms;
 	jx->jq = fr_xcalloc(jx->njq ? jx->njq : 1, sizeof(*jx->jq));
+	jx->hot = fr_xcalloc(p->n ? p->n : 1, sizeof(*jx->hot));
 	for (size_t i = 0; i < jx->njq; i++) {
 		jx->jq[i] = compile(p->programs[i], jv_object(), &err);
 		if (!jx->jq[i]) {
@@ -330,7 +350,7 @@ struct fr_jqx *fr_jqx_create(const struct fr_jqx_prog *p)
 			abort();
 		}
 	}
-	atomic_init(&jx->interrupted, false);
+	pthread_mutex_init(&jx->mu, NULL);
 	return jx;
 }
 
@@ -340,19 +360,23 @@ void fr_jqx_destroy(struct fr_jqx *jx)
 		return;
 	for (size_t i = 0; i < jx->njq; i++)
 		jq_teardown(&jx->jq[i]);
+	for (size_t i = 0; i < jx->p->n; i++)
+		jq_teardown(&jx->hot[i].jq);
 	free(jx->jq);
+	free(jx->hot);
+	pthread_mutex_destroy(&jx->mu);
 	free(jx);
 }
 
 void fr_jqx_interrupt(struct fr_jqx *jx)
 {
-	jq_state *jq = jx->running;
-
-	atomic_store(&jx->interrupted, true);
+	pthread_mutex_lock(&jx->mu);
+	jx->interrupted = true;
 	/* jq_next checks this flag before each instruction; jq_halt asserts
 	 * that it was not set (only this thread sets it, jq_start clears it) */
-	if (jq && !jq_halted(jq))
-		jq_halt(jq, jv_invalid(), jv_string("interrupted"));
+	if (jx->running && !jq_halted(jx->running))
+		jq_halt(jx->running, jv_invalid(), jv_string("interrupted"));
+	pthread_mutex_unlock(&jx->mu);
 }
 
 static char *message_of(jv r)
@@ -373,19 +397,94 @@ static char *message_of(jv r)
 	return s;
 }
 
+/*
+ * Expression id compiled alone, taking what its def in the batch takes
+ * apart from the index: [ctx, vars] with loop variables, else ctx itself.
+ */
+static void promote(struct fr_jqx *jx, int id)
+{
+	const struct expr *e = &jx->p->v[id];
+	struct hot *h = &jx->hot[id];
+	struct fr_buf b;
+	char *err = NULL;
+
+	if (e->bad) {
+		h->failed = true;
+		return;
+	}
+	fr_buf_init(&b);
+	if (e->nvars)
+		fr_buf_puts(&b, ". as [$ctx, $__v] | ");
+	else if (strstr(e->text, "$ctx"))
+		fr_buf_puts(&b, ". as $ctx | ");
+	for (size_t i = 0; i < e->nvars; i++)
+		fr_buf_printf(&b, "($__v[%zu]) as $%s | ", i, e->vars[i]);
+	fr_buf_puts(&b, e->nvars ? "$ctx | (\n" : "(\n");
+	fr_buf_puts(&b, e->text);
+	fr_buf_puts(&b, "\n)\n");
+	h->jq = compile(fr_buf_cstr(&b), jv_object(), &err);
+	h->failed = !h->jq;
+	free(err);
+	fr_buf_finish(&b);
+}
+
+/*
+ * A state that halted is replaced: jq 1.6's jq_start frees the halt's
+ * exit code and message without forgetting them, so a second jq_start
+ * would free them again.  Tearing it down frees them once.
+ */
+static void renew(struct fr_jqx *jx, int id, jq_state **slot)
+{
+	char *err = NULL;
+
+	jq_teardown(slot);
+	if (slot == &jx->hot[id].jq) {
+		promote(jx, id);
+		return;
+	}
+	*slot = compile(jx->p->programs[id / BATCH], jv_object(), &err);
+	if (!*slot) {
+		fprintf(stderr, "flowrun: internal error: %s\n", err);
+		abort();
+	}
+}
+
+bool fr_jqx_hot(const struct fr_jqx *jx, int id)
+{
+	return jx->hot[id].jq != NULL;
+}
+
 int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 		char **err)
 {
-	jq_state *jq = jx->jq[id / BATCH];
-	jv input = jv_array_append(jv_array_append(jv_array_append(
-		jv_array(), jv_number(id % BATCH)), ctx), vars);
+	struct hot *h = &jx->hot[id];
+	jq_state **slot, *jq;
+	jv input;
 	jv r, first = jv_invalid();
+	bool interrupted;
+
+	if (!h->jq && !h->failed && ++h->uses >= FR_JQX_HOT_AFTER)
+		promote(jx, id);
+	if (h->jq) {
+		slot = &h->jq;
+		if (jx->p->v[id].nvars)
+			input = jv_array_append(jv_array_append(jv_array(), ctx), vars);
+		else
+			input = ctx, jv_free(vars);
+	} else {
+		slot = &jx->jq[id / BATCH];
+		input = jv_array_append(jv_array_append(jv_array_append(
+			jv_array(), jv_number(id % BATCH)), ctx), vars);
+	}
 	int n = 0;
 
 	*err = NULL;
 	*out = jv_null();
+	jq = *slot;
+	pthread_mutex_lock(&jx->mu);
 	jx->running = jq;
-	atomic_store(&jx->interrupted, false);
+	jx->interrupted = false;
+	pthread_mutex_unlock(&jx->mu);
 	jq_start(jq, input, 0);
 	while (jv_is_valid(r = jq_next(jq))) {
 		if (n++ == 0) {
@@ -396,7 +495,11 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 		r = jv_invalid();	/* stop: a second value is an error */
 		break;
 	}
-	if (atomic_load(&jx->interrupted)) {
+	pthread_mutex_lock(&jx->mu);
+	jx->running = NULL;
+	interrupted = jx->interrupted;
+	pthread_mutex_unlock(&jx->mu);
+	if (interrupted) {
 		*err = fr_xstrdup("jq program interrupted (timeout)");
 	} else if (jq_halted(jq)) {
 		*err = fr_xstrdup("jq program called halt");
@@ -409,6 +512,8 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 				  "wrap it in [ ] to collect them");
 	}
 	jv_free(r);
+	if (jq_halted(jq))
+		renew(jx, id, slot);
 	if (*err) {
 		jv_free(first);
 		return -1;

@@ -66,6 +66,15 @@ struct fr_jqx *fr_jqx_create(const struct fr_jqx_prog *p);
 void fr_jqx_destroy(struct fr_jqx *jx);
 
 /*
+ * After this many evaluations in one state, an expression is compiled alone
+ * (see jqx.c): the same results, without the batch's dispatch.
+ */
+#define FR_JQX_HOT_AFTER 4096
+
+/* Whether expression id runs on a state of its own by now (for tests). */
+bool fr_jqx_hot(const struct fr_jqx *jx, int id);
+
+/*
  * Runs program id.  Exactly one value is expected: *out gets it (new ref).
  * Returns 0, or -1 with *err (caller frees) saying what went wrong (runtime
  * error, no value, several values, interrupted).

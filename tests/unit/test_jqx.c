@@ -18,6 +18,43 @@ static char *diag_text(struct fr_diag *d, char **buf, size_t *len, FILE *f)
 	return *buf;
 }
 
+/* The value (or "error: MESSAGE") of expression id on ctx and vars. */
+static char *result(struct fr_jqx *jx, int id, const char *ctx, const char *vars)
+{
+	char *err = NULL, *s;
+	jv out;
+
+	if (fr_jqx_eval(jx, id, jv_parse(ctx), jv_parse(vars), &out, &err) < 0) {
+		s = fr_xasprintf("error: %s", err);
+		free(err);
+		return s;
+	}
+	jv d = jv_dump_string(out, 0);
+	s = fr_xstrdup(jv_string_value(d));
+	jv_free(d);
+	return s;
+}
+
+/*
+ * After FR_JQX_HOT_AFTER evaluations an expression runs on its own state:
+ * the same values and the same errors as in the batch.
+ */
+static void hot_same_as_batch(struct fr_jqx *jx, int id, const char *ctx,
+			      const char *vars, const char *want)
+{
+	char *first = result(jx, id, ctx, vars), *last;
+
+	is_str(first, want, "batch: %s", want);
+	ok(!fr_jqx_hot(jx, id), "not hot after one evaluation");
+	for (int i = 0; i < FR_JQX_HOT_AFTER; i++)
+		free(result(jx, id, ctx, vars));
+	ok(fr_jqx_hot(jx, id), "hot after %d evaluations", FR_JQX_HOT_AFTER);
+	last = result(jx, id, ctx, vars);
+	is_str(last, first, "hot: the same result");
+	free(first);
+	free(last);
+}
+
 static void *interrupter(void *arg)
 {
 	struct timespec ts = { 0, 200 * 1000 * 1000 };
@@ -39,7 +76,7 @@ int main(void)
 	FILE *f = open_memstream(&buf, &len);
 	struct fr_jqx *jx;
 	jv out;
-	int a, b, c, e, many, none, loop, spin, halt;
+	int a, b, c, e, many, none, loop, spin, halt, halts, sometimes;
 
 	a = fr_jqx_prog_add(p, ".x + 1", &l1, NULL, 0);
 	b = fr_jqx_prog_add(p, ".x | ]", &l2, NULL, 0);
@@ -51,6 +88,9 @@ int main(void)
 	loop = fr_jqx_prog_add(p, "[$item, $index, .x]", &l1, loopvars, 2);
 	spin = fr_jqx_prog_add(p, "def f: f; f", &l1, NULL, 0);
 	halt = fr_jqx_prog_add(p, "error(\"boom\")", &l1, NULL, 0);
+	halts = fr_jqx_prog_add(p, "\"bye\" | halt_error", &l1, NULL, 0);
+	sometimes = fr_jqx_prog_add(p, "if .spin then (def f: f; f) else 1 end",
+				    &l1, NULL, 0);
 	fr_diag_init(&d, f);
 	is_int(fr_jqx_prog_check(p, &d), 2, "two invalid programs found");
 	diag_text(&d, &buf, &len, f);
@@ -101,6 +141,34 @@ int main(void)
 	is_int(fr_jqx_eval(jx, a, jv_parse("{\"x\": 1}"), jv_array(), &out, &err), 0,
 	       "state usable after an interrupt");
 	jv_free(out);
+
+	for (int i = 0; i < 3; i++) {
+		char *r = result(jx, halts, "null", "[]");
+		is_str(r, "error: jq program called halt", "halt_error, time %d", i + 1);
+		free(r);
+	}
+	hot_same_as_batch(jx, a, "{\"x\": 41}", "[]", "42");
+	hot_same_as_batch(jx, e, "{\"x\": 7}", "[]", "[7,7]");
+	hot_same_as_batch(jx, loop, "{\"x\": 3}", "[\"a\", 5]", "[\"a\",5,3]");
+	hot_same_as_batch(jx, many, "{\"x\": 1}", "[]",
+			  "error: expression yielded more than one value; "
+			  "wrap it in [ ] to collect them");
+	hot_same_as_batch(jx, none, "null", "[]", "error: expression yielded no value");
+	hot_same_as_batch(jx, halt, "null", "[]", "error: boom");
+	hot_same_as_batch(jx, sometimes, "{\"spin\": false}", "[]", "1");
+	ok(!fr_jqx_hot(jx, b), "an invalid program never gets hot");
+	{
+		pthread_t t;
+		pthread_create(&t, NULL, interrupter, jx);
+		char *r = result(jx, sometimes, "{\"spin\": true}", "[]");
+		pthread_join(t, NULL);
+		is_str(r, "error: jq program interrupted (timeout)",
+		       "a hot runaway program is interrupted");
+		free(r);
+		r = result(jx, sometimes, "{\"spin\": false}", "[]");
+		is_str(r, "1", "and its state is usable afterwards");
+		free(r);
+	}
 	fr_jqx_destroy(jx);
 	fr_jqx_prog_destroy(p);
 	fr_source_unref(src);
