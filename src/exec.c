@@ -140,17 +140,14 @@ void fr_engine_destroy(struct fr_engine *e)
 	free(e);
 }
 
-/* helpers */
-
-
-
 /* The context with .steps[id] = v (consumes v), updated in place. */
 static void set_ctx_field(struct run *r, const char *field, const char *key,
 			  jv v)
 {
 	jv obj = jv_object_get(jv_copy(r->ctx), jv_string(field));
 
-	r->ctx = jv_object_delete(r->ctx, jv_string(field));
+	/* the context lets go of obj, so that obj is changed in place */
+	r->ctx = jv_object_set(r->ctx, jv_string(field), jv_null());
 	obj = jv_object_set(obj, jv_string(key), v);
 	r->ctx = jv_object_set(r->ctx, jv_string(field), obj);
 }
@@ -578,9 +575,9 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 	int rc = 0;
 
 	json_array_append_new(trace, rec);
-	json_object_set_new(rec, "id", s->id ? json_string(s->id) : json_null());
-	json_object_set_new(rec, "kind", json_string(fr_step_kind_name(s->kind)));
-	json_object_set_new(rec, "line", json_integer(s->loc.line));
+	json_object_set_new_nocheck(rec, "id", s->id ? json_string_nocheck(s->id) : json_null());
+	json_object_set_new_nocheck(rec, "kind", json_string_nocheck(fr_step_kind_name(s->kind)));
+	json_object_set_new_nocheck(rec, "line", json_integer(s->loc.line));
 	if (s->timeout_ms) {
 		uint64_t d = t0 + (uint64_t)s->timeout_ms * 1000000u;
 		if (d < deadline)
@@ -595,8 +592,8 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		bool run = fr_jv_truthy(c);
 		jv_free(c);
 		if (!run) {
-			json_object_set_new(rec, "status", json_string("skipped"));
-			json_object_set_new(rec, "duration_ms", fr_json_ms_since(t0));
+			json_object_set_new_nocheck(rec, "status", json_string_nocheck("skipped"));
+			json_object_set_new_nocheck(rec, "duration_ms", fr_json_ms_since(t0));
 			if (deadline != r->deadline)
 				arm(r->e, r->deadline);
 			return 0;
@@ -615,7 +612,7 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		}
 		if (attempt >= s->retry.attempts)
 			break;
-		json_object_set_new(rec, "retries", json_integer(attempt));
+		json_object_set_new_nocheck(rec, "retries", json_integer(attempt));
 		if (!fr_sleep_ms((uint64_t)fr_retry_delay_ms(&s->retry, attempt), deadline))
 			break;
 		jv_free(out);
@@ -627,17 +624,17 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		arm(r->e, r->deadline);
 	if (rc < 0 && !err && r->failed) {
 		/* a step inside (a loop or branch) failed and said why */
-		json_object_set_new(rec, "status", json_string("failed"));
+		json_object_set_new_nocheck(rec, "status", json_string_nocheck("failed"));
 		rc = -1;
 		goto done;
 	}
 	if (rc == 0 && s->kind == FR_STEP_FAIL) {
-		json_object_set_new(rec, "status", json_string("failed"));
-		json_object_set_new(rec, "error", json_string(r->error));
+		json_object_set_new_nocheck(rec, "status", json_string_nocheck("failed"));
+		json_object_set_new_nocheck(rec, "error", json_string(r->error));
 		goto done;
 	}
 	if (rc == 0 || (r->stop && !err)) {
-		json_object_set_new(rec, "status", json_string(
+		json_object_set_new_nocheck(rec, "status", json_string(
 			json_object_get(rec, "dry_run") ? "dry-run" : "ok"));
 		goto done;
 	}
@@ -648,13 +645,13 @@ failed:
 	if (s->on_error == FR_ON_ERROR_IGNORE && !timed_out(r, 0)) {
 		jv_free(out);
 		out = jv_object_set(jv_object(), jv_string("error"), jv_string(err));
-		json_object_set_new(rec, "status", json_string("ignored"));
-		json_object_set_new(rec, "error", json_string(err));
+		json_object_set_new_nocheck(rec, "status", json_string_nocheck("ignored"));
+		json_object_set_new_nocheck(rec, "error", json_string(err));
 		rc = 0;
 	} else {
 		char *name = step_name(s);
-		json_object_set_new(rec, "status", json_string("failed"));
-		json_object_set_new(rec, "error", json_string(err));
+		json_object_set_new_nocheck(rec, "status", json_string_nocheck("failed"));
+		json_object_set_new_nocheck(rec, "error", json_string(err));
 		if (!r->failed) {
 			r->failed = true;
 			free(r->error);
@@ -667,11 +664,8 @@ failed:
 	}
 done:
 	free(err);
-	json_object_set_new(rec, "duration_ms", fr_json_ms_since(t0));
-	{
-		json_t *o = fr_jv_to_json(jv_copy(out));
-		json_object_set_new(rec, "output", o);
-	}
+	json_object_set_new_nocheck(rec, "duration_ms", fr_json_ms_since(t0));
+	json_object_set_new_nocheck(rec, "output", fr_jv_to_json(jv_copy(out)));
 	if (s->id)
 		set_ctx_field(r, "steps", s->id, jv_copy(out));
 	jv_free(*last);

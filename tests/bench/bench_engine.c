@@ -12,6 +12,12 @@
  *
  * Prints figures; asserts nothing.  Run: meson test -C build --benchmark
  * or build/tests/bench/bench_engine [ITERATIONS].
+ *
+ * Exact instruction counts, whatever the machine is doing:
+ *   valgrind --tool=callgrind build/tests/bench/bench_engine 50 transform
+ * dumps one profile per measured loop (after its warm-up), named by label
+ * ("tf1", "tf11", "jq"); the "totals:" of each, divided by the runs
+ * (ITERATIONS * 10), give a flow of 1 step, of 11 steps, and libjq alone.
  */
 #include <jq.h>
 #include <microhttpd.h>
@@ -21,9 +27,16 @@
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_DUMP_STATS_AT(label) (void)(label)
+#endif
 
 #include "config.h"
 #include "exec.h"
+#include "jqx.h"
 #include "http.h"
 #include "json.h"
 #include "project.h"
@@ -99,20 +112,23 @@ struct timing {
 
 static struct timing run_many(const struct fr_project *p, const struct fr_flow *f,
 			      const struct fr_exec_opts *opts, json_t *config,
-			      json_t *trigger, int n)
+			      json_t *trigger, int n, const char *label)
 {
 	struct fr_engine *e = fr_engine_create(p, opts, NULL);
 	struct timing t = { 0 };
 	uint64_t t0 = fr_now_ns();
 
-	for (int i = -10; i < n; i++) {	/* 10 warm-up runs */
+	/* warm-up runs: until every expression runs on its own jq state */
+	for (int i = -FR_JQX_HOT_AFTER - 10; i < n; i++) {
 		struct fr_redact *rd = fr_redact_create();
 		struct fr_exec_request req = { .flow = f, .config = config,
 					       .trigger = trigger, .redact = rd,
 					       .execution = "ex_bench" };
 		struct fr_exec_result res;
-		if (i == 0)
+		if (i == 0) {
+			CALLGRIND_ZERO_STATS;
 			t0 = fr_now_ns();
+		}
 		fr_engine_run(e, &req, &res);
 		if (res.status != FR_EXEC_OK) {
 			fprintf(stderr, "bench: run failed: %s\n", res.error);
@@ -126,6 +142,7 @@ static struct timing run_many(const struct fr_project *p, const struct fr_flow *
 		fr_redact_destroy(rd);
 	}
 	t.wall_ms = (double)(fr_now_ns() - t0) / 1e6;
+	CALLGRIND_DUMP_STATS_AT(label);
 	fr_engine_destroy(e);
 	return t;
 }
@@ -140,14 +157,17 @@ static double jq_alone_us(const char *program, jv input, int n)
 		abort();
 	for (int i = -100; i < n; i++) {
 		jv r;
-		if (i == 0)
+		if (i == 0) {
+			CALLGRIND_ZERO_STATS;
 			t0 = fr_now_ns();
+		}
 		jq_start(jq, jv_copy(input), 0);
 		while (jv_is_valid(r = jq_next(jq)))
 			jv_free(r);
 		jv_free(r);
 	}
 	double us = (double)(fr_now_ns() - t0) / 1e3 / n;
+	CALLGRIND_DUMP_STATS_AT("jq");
 	jq_teardown(&jq);
 	jv_free(input);
 	return us;
@@ -202,21 +222,22 @@ int main(int argc, char **argv)
 
 	struct fr_exec_opts real_opts = { 0 };
 	if (!only_transform)
-		real = run_many(p, account, &real_opts, config, trigger, n);
+		real = run_many(p, account, &real_opts, config, trigger, n, "account");
 	struct fr_mock mocks[] = {
 		{ "progix.get_accounts", json_object_get(mock_out, "accounts") },
 		{ "slack.post_message", mock_out },
 	};
 	struct fr_exec_opts mock_opts = { .mocks = mocks, .nmocks = 2 };
 	if (!only_transform)
-		mocked = run_many(p, account, &mock_opts, config, trigger, n * 5);
+		mocked = run_many(p, account, &mock_opts, config, trigger, n * 5,
+				  "mocked");
 	{
 		json_t *tcfg = json_pack("{ss}", "slack_channel", "#newaccount");
 		struct fr_exec_opts o = { 0 };
 		json_t *tt = json_pack("{sO}", "collect",
 				       json_object_get(mock_out, "accounts"));
-		tr = run_many(p, tf, &o, tcfg, tt, n * 10);
-		tr11 = run_many(p, tf11, &o, tcfg, tt, n * 10);
+		tr = run_many(p, tf, &o, tcfg, tt, n * 10, "tf1");
+		tr11 = run_many(p, tf11, &o, tcfg, tt, n * 10, "tf11");
 		json_decref(tcfg);
 		json_decref(tt);
 	}
