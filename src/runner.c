@@ -34,7 +34,7 @@ int fr_runner_execute(struct fr_engine *e, struct fr_store *store,
 	const char *instance = job->instance ? job->instance : "default";
 	const char *integration = job->flow->integration->name;
 	char *id = job->execution ? fr_xstrdup(job->execution)
-				  : fr_random_id("ex_");
+				  : fr_new_id("ex_");
 	json_t *state = NULL;
 	int rc = -1;
 	struct fr_exec_request req = {

@@ -761,7 +761,7 @@ static void on_handle(void *data, struct fr_request *r)
 		free(lower);
 	}
 	d = fr_xcalloc(1, sizeof(*d));
-	d->id = fr_random_id("ex_");
+	d->id = fr_new_id("ex_");
 	d->integration = fr_xstrdup(rt->t->in->name);
 	d->instance = fr_xstrdup(rt->t->instance);
 	d->flow = fr_xstrdup(rt->flow->name);
@@ -1379,7 +1379,7 @@ static void fire_schedules(struct serve *s, struct world *w)
 			gmtime_r(&tt, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 			p.d = fr_xcalloc(1, sizeof(*p.d));
-			p.d->id = fr_random_id("ex_");
+			p.d->id = fr_new_id("ex_");
 			p.d->integration = fr_xstrdup(t->in->name);
 			p.d->instance = fr_xstrdup(t->instance);
 			p.d->flow = fr_xstrdup(f->name);

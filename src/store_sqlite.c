@@ -693,7 +693,7 @@ static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt = NULL;
-	char *nid = fr_random_id("ex_");
+	char *nid = fr_new_id("ex_");
 	bool own = sqlite3_get_autocommit(st->db);
 	int rc = -1;
 

@@ -268,11 +268,16 @@ size_t fr_edit_distance(const char *a, const char *b, size_t max)
 	return row[lb];
 }
 
-char *fr_random_id(const char *prefix)
+char *fr_new_id(const char *prefix)
 {
-	uint64_t v = 0;
+	struct timespec ts;
+	uint64_t v = 0, ms;
 
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
 		v = fr_now_ns() ^ ((uint64_t)getpid() << 40);	/* no entropy yet */
-	return fr_xasprintf("%s%016llx", prefix, (unsigned long long)v);
+	return fr_xasprintf("%s%012llx%016llx", prefix,
+			    (unsigned long long)(ms & 0xffffffffffffull),
+			    (unsigned long long)v);
 }
