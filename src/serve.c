@@ -31,6 +31,8 @@
 #define COMMIT_BATCH 256
 #define POLL_INTERVAL_S 1.0
 #define CHECKPOINT_EVERY 2000	/* rows written between WAL checkpoints */
+/* committed deliveries handed to the workers in memory, up to this size */
+#define HELD_MAX (8u << 20)
 
 /* statuses counted per route */
 static const int counted[] = { 200, 202, 400, 401, 405, 413, 500, 503, 504 };
@@ -90,6 +92,7 @@ struct item {
 	long long seq;
 	int attempts;
 	double next_at;
+	struct fr_delivery *d;		/* as committed, or NULL: read it */
 	struct item *next;
 };
 
@@ -151,6 +154,7 @@ struct serve {
 	size_t nqs;
 	size_t rr;
 	size_t queued;
+	size_t held;			/* body bytes of deliveries in items */
 	int running;
 	struct syncwait *waits;
 	bool draining, stopping;
@@ -451,12 +455,24 @@ static void apply_limits(struct serve *s, struct world *w)
 	}
 }
 
+/*
+ * Queues delivery id for a worker.  d (may be NULL) is the delivery as
+ * committed: the item takes it while the deliveries held stay under
+ * HELD_MAX, and the worker need not read it back; else it is freed.
+ */
 static void enqueue(struct serve *s, struct flowq *q, const char *id,
-		    long long seq, int attempts, double next_at, bool front)
+		    long long seq, int attempts, double next_at, bool front,
+		    struct fr_delivery *d)
 {
 	struct item *it = fr_xcalloc(1, sizeof(*it));
 
-	it->id = fr_xstrdup(id);
+	it->id = fr_xstrdup(id);	/* first: id may be d's */
+	if (d && s->held + d->body_len < HELD_MAX) {
+		it->d = d;
+		s->held += d->body_len;
+	} else {
+		fr_delivery_free(d);
+	}
 	it->seq = seq;
 	it->attempts = attempts;
 	it->next_at = next_at;
@@ -511,6 +527,8 @@ static struct item *take(struct serve *s, struct flowq **qout, double *wait_unti
 		if (q->tail == it)
 			q->tail = prev;
 		it->next = NULL;
+		if (it->d)
+			s->held -= it->d->body_len;
 		q->running++;
 		s->queued--;
 		s->running++;
@@ -524,6 +542,7 @@ static struct item *take(struct serve *s, struct flowq **qout, double *wait_unti
 static void item_free(struct item *it)
 {
 	if (it) {
+		fr_delivery_free(it->d);
 		free(it->id);
 		free(it);
 	}
@@ -851,7 +870,8 @@ static void add_pending_rows(struct serve *s, const json_t *rows)
 			   json_string_value(json_object_get(row, "flow")));
 		enqueue(s, q, json_string_value(json_object_get(row, "id")), seq,
 			(int)json_integer_value(json_object_get(row, "attempts")),
-			json_number_value(json_object_get(row, "next_at")), false);
+			json_number_value(json_object_get(row, "next_at")), false,
+			NULL);
 		s->last_seq = seq;
 	}
 	apply_limits(s, s->world);
@@ -995,25 +1015,27 @@ static void commit_deliveries(struct serve *s, struct fr_store *store,
 	observe(&s->commit, (double)(fr_now_ns() - t0) / 1e9);
 	atomic_fetch_add(&s->commits, 1);
 	atomic_fetch_add(&s->committed, n);
+	for (size_t i = 0; i < n; i++)
+		answer_committed(s, &batch[i], dups[i]);
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < n; i++) {
 		struct fr_delivery *d = batch[i].d;
-		if (dups[i])
+		if (dups[i]) {
+			fr_delivery_free(d);
 			continue;
+		}
 		if (batch[i].sync && batch[i].r)
 			wait_add(s, d->id, batch[i].r);
-		enqueue(s, find_q(s, d->integration, d->instance, d->flow),
-			d->id, d->seq, 0, 0, false);
 		if (d->seq > s->last_seq)
 			s->last_seq = d->seq;
+		enqueue(s, find_q(s, d->integration, d->instance, d->flow),
+			d->id, d->seq, 0, 0, false, d);	/* takes d */
 	}
 	apply_limits(s, s->world);
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < n; i++) {
-		answer_committed(s, &batch[i], dups[i]);
 		free(dups[i]);
-		fr_delivery_free(batch[i].d);
 		world_put(batch[i].w);
 	}
 }
@@ -1210,7 +1232,10 @@ static void run_item(struct worker *wk, struct flowq *q, struct item *it)
 	if (t)
 		f = fr_project_flow(w->p, name);
 	free(name);
-	if (fr_store_delivery_get(wk->store, it->id, &d, &err) < 0 || !d) {
+	if (it->d) {
+		d = it->d;
+		it->d = NULL;
+	} else if (fr_store_delivery_get(wk->store, it->id, &d, &err) < 0 || !d) {
 		fprintf(stderr, "flowrun: error: delivery %s: %s\n", it->id,
 			err ? err : "not in the store");
 		free(err);
@@ -1292,7 +1317,7 @@ out:
 	s->running--;
 	if (strcmp(status, "queued") == 0) {
 		/* back in line; a fifo flow waits for it */
-		enqueue(s, q, it->id, it->seq, attempts, next_at, true);
+		enqueue(s, q, it->id, it->seq, attempts, next_at, true, NULL);
 		it = NULL;
 	}
 	pthread_cond_broadcast(&s->work);
