@@ -3,10 +3,13 @@
 #
 #  1. the ceiling: a trivial libmicrohttpd server answering 202 at once
 #     (tests/bench/sink.c), under wrk;
-#  2. flowrun serve accepting signed deliveries (HMAC verified, committed
+#  2. the ceiling of any durable webhook server: the same trivial server,
+#     but answering only after the body is committed to SQLite (WAL,
+#     synchronous FULL, one transaction for all waiting bodies);
+#  3. flowrun serve accepting signed deliveries (HMAC verified, committed
 #     and fsync'd before the 202) for an async flow, under the same wrk load;
 #     with serve's peak RSS;
-#  3. end-to-end account flows/s: the example's account flow, its API calls
+#  4. end-to-end account flows/s: the example's account flow, its API calls
 #     going to the sink, fed by wrk; counts executions finished per second.
 #
 # usage: tests/bench/serve-load.sh FLOWRUN SINK [SECONDS] [CONNECTIONS]
@@ -66,12 +69,21 @@ sinkport=$(awk '{print $2}' "$tmp/sink.out")
 load "http://127.0.0.1:$sinkport/hooks/load/hook" "trivial server (202 at once)"
 ceiling=$rps
 
+"$SINK" 2 "$tmp/durable.db" > "$tmp/durable.out" &
+dpid=$!
+for _ in $(seq 50); do [ -s "$tmp/durable.out" ] && break; sleep 0.1; done
+load "http://127.0.0.1:$(awk '{print $2}' "$tmp/durable.out")/hooks/load/hook" \
+	"same, 202 after an fsync'd group commit"
+durable=$rps
+kill "$dpid"; wait "$dpid" 2>/dev/null || true
+
 LOAD_SECRET=$secret start_serve tests/bench/flows/load --workers 2
 load "http://127.0.0.1:$port/hooks/load/hook" "flowrun serve: verify + fsync'd queue + 202"
 accepted=$rps
 rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$spid/status")
 echo "flowrun serve peak RSS: $rss"
-awk -v a="$accepted" -v c="$ceiling" 'BEGIN { printf "accepted / ceiling: %.2f\n", a / c }'
+awk -v a="$accepted" -v c="$ceiling" -v f="$durable" 'BEGIN {
+	printf "accepted / trivial: %.2f; accepted / durable ceiling: %.2f\n", a / c, a / f }'
 kill "$spid"; wait "$spid" 2>/dev/null || true
 
 # end to end: deliveries accepted during the load, then executed

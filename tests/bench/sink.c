@@ -6,7 +6,7 @@
  * server can reach on this machine).  Same threading as flowrun serve:
  * internal epoll thread pool.  Prints "port N" and runs until killed.
  *
- * With a database path it is instead the floor under any durable webhook
+ * With a database path it is instead the ceiling of any durable webhook
  * server: each POST body is inserted into a SQLite table (WAL, synchronous
  * FULL) by one committer thread, all waiting bodies in one transaction, and
  * answered 202 only after that commit; the connection is suspended
