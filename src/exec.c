@@ -560,6 +560,17 @@ static char *timeout_message(const struct run *r, const struct fr_step *s,
 	return m;
 }
 
+/* Step records: keys and statuses are ASCII, every jv string valid UTF-8. */
+static void put(json_t *rec, const char *key, json_t *v)
+{
+	json_object_set_new_nocheck(rec, key, v);
+}
+
+static void put_status(json_t *rec, const char *status)
+{
+	put(rec, "status", json_string_nocheck(status));
+}
+
 /*
  * Runs one step with its `if`, timeout and on_error.  A failure that is not
  * ignored stops the execution (r->failed, r->error).
@@ -575,9 +586,9 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 	int rc = 0;
 
 	json_array_append_new(trace, rec);
-	json_object_set_new_nocheck(rec, "id", s->id ? json_string_nocheck(s->id) : json_null());
-	json_object_set_new_nocheck(rec, "kind", json_string_nocheck(fr_step_kind_name(s->kind)));
-	json_object_set_new_nocheck(rec, "line", json_integer(s->loc.line));
+	put(rec, "id", s->id ? json_string_nocheck(s->id) : json_null());
+	put(rec, "kind", json_string_nocheck(fr_step_kind_name(s->kind)));
+	put(rec, "line", json_integer(s->loc.line));
 	if (s->timeout_ms) {
 		uint64_t d = t0 + (uint64_t)s->timeout_ms * 1000000u;
 		if (d < deadline)
@@ -592,8 +603,8 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		bool run = fr_jv_truthy(c);
 		jv_free(c);
 		if (!run) {
-			json_object_set_new_nocheck(rec, "status", json_string_nocheck("skipped"));
-			json_object_set_new_nocheck(rec, "duration_ms", fr_json_ms_since(t0));
+			put_status(rec, "skipped");
+			put(rec, "duration_ms", fr_json_ms_since(t0));
 			if (deadline != r->deadline)
 				arm(r->e, r->deadline);
 			return 0;
@@ -612,7 +623,7 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		}
 		if (attempt >= s->retry.attempts)
 			break;
-		json_object_set_new_nocheck(rec, "retries", json_integer(attempt));
+		put(rec, "retries", json_integer(attempt));
 		if (!fr_sleep_ms((uint64_t)fr_retry_delay_ms(&s->retry, attempt), deadline))
 			break;
 		jv_free(out);
@@ -624,18 +635,17 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		arm(r->e, r->deadline);
 	if (rc < 0 && !err && r->failed) {
 		/* a step inside (a loop or branch) failed and said why */
-		json_object_set_new_nocheck(rec, "status", json_string_nocheck("failed"));
+		put_status(rec, "failed");
 		rc = -1;
 		goto done;
 	}
 	if (rc == 0 && s->kind == FR_STEP_FAIL) {
-		json_object_set_new_nocheck(rec, "status", json_string_nocheck("failed"));
-		json_object_set_new_nocheck(rec, "error", json_string(r->error));
+		put_status(rec, "failed");
+		put(rec, "error", json_string(r->error));
 		goto done;
 	}
 	if (rc == 0 || (r->stop && !err)) {
-		json_object_set_new_nocheck(rec, "status", json_string(
-			json_object_get(rec, "dry_run") ? "dry-run" : "ok"));
+		put_status(rec, json_object_get(rec, "dry_run") ? "dry-run" : "ok");
 		goto done;
 	}
 failed:
@@ -645,13 +655,13 @@ failed:
 	if (s->on_error == FR_ON_ERROR_IGNORE && !timed_out(r, 0)) {
 		jv_free(out);
 		out = jv_object_set(jv_object(), jv_string("error"), jv_string(err));
-		json_object_set_new_nocheck(rec, "status", json_string_nocheck("ignored"));
-		json_object_set_new_nocheck(rec, "error", json_string(err));
+		put_status(rec, "ignored");
+		put(rec, "error", json_string(err));
 		rc = 0;
 	} else {
 		char *name = step_name(s);
-		json_object_set_new_nocheck(rec, "status", json_string_nocheck("failed"));
-		json_object_set_new_nocheck(rec, "error", json_string(err));
+		put_status(rec, "failed");
+		put(rec, "error", json_string(err));
 		if (!r->failed) {
 			r->failed = true;
 			free(r->error);
@@ -664,8 +674,8 @@ failed:
 	}
 done:
 	free(err);
-	json_object_set_new_nocheck(rec, "duration_ms", fr_json_ms_since(t0));
-	json_object_set_new_nocheck(rec, "output", fr_jv_to_json(jv_copy(out)));
+	put(rec, "duration_ms", fr_json_ms_since(t0));
+	put(rec, "output", fr_jv_to_json(jv_copy(out)));
 	if (s->id)
 		set_ctx_field(r, "steps", s->id, jv_copy(out));
 	jv_free(*last);

@@ -32,12 +32,11 @@ struct fr_jqx_prog {
 
 /*
  * The dispatch of a batch costs about as much as a small program itself
- * (a jq 1.6 comparison is hundreds of instructions; an expression of a
- * batch of 64 takes 6).  So an expression that runs often gets a state of
- * its own, without the dispatch: after HOT_AFTER evaluations, about where
- * the 18 ms of its compilation is paid back by the ~3 us saved on each one
- * (measured: tests/bench/bench_engine).  4 KB each.  FR_JQX_HOT_AFTER
- * is in jqx.h.
+ * (a jq 1.6 comparison is hundreds of instructions, and reaching one of 64
+ * expressions takes 6).  So an expression that runs often gets a state of
+ * its own, without the dispatch: after FR_JQX_HOT_AFTER evaluations, about
+ * where the 18 ms of its compilation is paid back by the ~3 us saved on
+ * each one (measured with tests/bench/bench_engine).  4 KB each.
  */
 struct hot {
 	unsigned uses;
@@ -462,6 +461,7 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 	jv input;
 	jv r, first = jv_invalid();
 	bool interrupted;
+	int n = 0;
 
 	if (!h->jq && !h->failed && ++h->uses >= FR_JQX_HOT_AFTER)
 		promote(jx, id);
@@ -476,8 +476,6 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 		input = jv_array_append(jv_array_append(jv_array_append(
 			jv_array(), jv_number(id % BATCH)), ctx), vars);
 	}
-	int n = 0;
-
 	*err = NULL;
 	*out = jv_null();
 	jq = *slot;

@@ -14,7 +14,9 @@
  *     ...
  *     if .[0] < 1 then __e0 else __e1 end
  *
- * so a project costs one compilation (per thread), whatever its size.  Each
+ * so a project costs one compilation (per thread), whatever its size.  An
+ * expression that has run FR_JQX_HOT_AFTER times in one state is then
+ * compiled alone, once, and runs without the dispatch.  Each
  * program sits on lines of its own, so jq's "line N" in an error maps back to
  * the expression; that expression is then compiled alone to confirm the
  * error, taken out, and the batch compiled again, until it compiles.

@@ -42,7 +42,7 @@ static const char accounts[] =
 	"\"email\":\"ann@acme.test\"},{\"id\":\"acc_2\",\"name\":\"Bolt\","
 	"\"contact\":\"Bob\",\"email\":\"bob@bolt.test\"}]}";
 
-/* POST bodies: kept, then handed to the committer; answered by it. */
+/* POST bodies: kept, handed to the committer, answered once committed. */
 static enum MHD_Result durable(struct MHD_Connection *c, const char *data,
 			       size_t *size, void **state)
 {

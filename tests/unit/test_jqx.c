@@ -19,7 +19,8 @@ static char *diag_text(struct fr_diag *d, char **buf, size_t *len, FILE *f)
 }
 
 /* The value (or "error: MESSAGE") of expression id on ctx and vars. */
-static char *result(struct fr_jqx *jx, int id, const char *ctx, const char *vars)
+static char *result(struct fr_jqx *jx, int id, const char *ctx,
+		    const char *vars)
 {
 	char *err = NULL, *s;
 	jv out;
@@ -153,7 +154,8 @@ int main(void)
 	hot_same_as_batch(jx, many, "{\"x\": 1}", "[]",
 			  "error: expression yielded more than one value; "
 			  "wrap it in [ ] to collect them");
-	hot_same_as_batch(jx, none, "null", "[]", "error: expression yielded no value");
+	hot_same_as_batch(jx, none, "null", "[]",
+			  "error: expression yielded no value");
 	hot_same_as_batch(jx, halt, "null", "[]", "error: boom");
 	hot_same_as_batch(jx, sometimes, "{\"spin\": false}", "[]", "1");
 	ok(!fr_jqx_hot(jx, b), "an invalid program never gets hot");
