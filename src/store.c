@@ -99,6 +99,7 @@ void fr_delivery_free(struct fr_delivery *d)
 	free(d->instance);
 	free(d->flow);
 	json_decref(d->request);
+	free(d->request_text);
 	free(d->body);
 	json_decref(d->trigger);
 	free(d->dedupe_key);

@@ -31,6 +31,7 @@ struct fr_delivery {
 	char *id;
 	char *integration, *instance, *flow;
 	json_t *request;	/* webhook: {method, path, query, headers}; or NULL */
+	char *request_text;	/* request as JSON text, when the caller made it */
 	char *body;		/* webhook: the raw body, exactly as received */
 	size_t body_len;
 	json_t *trigger;	/* others: the trigger value; or NULL */

@@ -543,7 +543,11 @@ static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
 		bind_text(ins, 3, d[i]->instance);
 		bind_text(ins, 4, d[i]->flow);
 		sqlite3_bind_double(ins, 5, now);
-		bind_json(ins, 6, d[i]->request);
+		if (d[i]->request_text)
+			sqlite3_bind_text(ins, 6, d[i]->request_text, -1,
+					  SQLITE_STATIC);
+		else
+			bind_json(ins, 6, d[i]->request);
 		if (d[i]->body)
 			sqlite3_bind_blob(ins, 7, d[i]->body, (int)d[i]->body_len,
 					  SQLITE_STATIC);
