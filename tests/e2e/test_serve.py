@@ -281,6 +281,24 @@ def test_body_over_max_body_413(run, serve, progix, slack):
     assert srv.running()
 
 
+def test_large_deliveries_queued_beyond_memory(run, serve, progix, slack):
+    """Serve hands committed deliveries to its workers in memory, up to
+    8 MiB of bodies; the ones beyond are read back from the store.  Either
+    way each runs on its own body."""
+    (acc,) = add_accounts(progix, ACCOUNTS[0])
+    progix.post("/_admin/fail", {"method": "GET", "path": "/accounts/" + acc,
+                                 "delay": 0.5, "count": 6})
+    srv = start(serve, progix, slack)
+    pad = "p" * (3 << 20)                # 6 x 3 MiB queued behind a slow one
+    ids = [accepted(srv.post(hook("big"), {"id": acc, "marker": "m%d" % i,
+                                           "pad": pad}))
+           for i in range(6)]
+    for i, ident in enumerate(ids):
+        out = wait_execution(run, ident, timeout=30)["trace"]["output"]
+        assert out == {"marker": "m%d" % i, "pad": len(pad)}, out
+    assert srv.running()
+
+
 def test_invalid_json_400(run, serve, progix, slack):
     srv = start(serve, progix, slack)
     for ct in ("application/json", "application/json; charset=utf-8",
