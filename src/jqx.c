@@ -108,6 +108,13 @@ static unsigned count_lines(const char *s)
 	return n;
 }
 
+/* "($__v[0]) as $item | ...": the loop variables, from the array $__v. */
+static void emit_vars(struct fr_buf *b, const struct expr *e)
+{
+	for (size_t i = 0; i < e->nvars; i++)
+		fr_buf_printf(b, "($__v[%zu]) as $%s | ", i, e->vars[i]);
+}
+
 static void emit_def(struct fr_buf *b, unsigned *line, size_t id,
 		     struct expr *e)
 {
@@ -117,8 +124,7 @@ static void emit_def(struct fr_buf *b, unsigned *line, size_t id,
 		fr_buf_printf(b, "def __e%zu: . as [$__i, $ctx, $__v] | ", id);
 	else
 		fr_buf_printf(b, "def __e%zu: .[1] as $ctx | ", id);
-	for (size_t i = 0; i < e->nvars; i++)
-		fr_buf_printf(b, "($__v[%zu]) as $%s | ", i, e->vars[i]);
+	emit_vars(b, e);
 	fr_buf_puts(b, "$ctx | (\n");
 	fr_buf_puts(b, e->text);
 	fr_buf_puts(b, "\n);\n");
@@ -416,8 +422,7 @@ static void promote(struct fr_jqx *jx, int id)
 		fr_buf_puts(&b, ". as [$ctx, $__v] | ");
 	else if (strstr(e->text, "$ctx"))
 		fr_buf_puts(&b, ". as $ctx | ");
-	for (size_t i = 0; i < e->nvars; i++)
-		fr_buf_printf(&b, "($__v[%zu]) as $%s | ", i, e->vars[i]);
+	emit_vars(&b, e);
 	fr_buf_puts(&b, e->nvars ? "$ctx | (\n" : "(\n");
 	fr_buf_puts(&b, e->text);
 	fr_buf_puts(&b, "\n)\n");
