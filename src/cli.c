@@ -1,5 +1,6 @@
 /* cli: the command table and the options all commands share. */
 #include "cmd.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,11 +38,15 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "usage: flowrun help [COMMAND]\n" },
 	{ "replay", cmd_replay, "queue recorded executions again, same trigger data",
 	  "usage: flowrun replay EXECUTION... | --failed [--flow NAME] [--limit N]\n"
+	  "                      [--origin ORIGIN|any]\n"
 	  "\n"
 	  "Queues each execution again as a new one with the same trigger data;\n"
 	  "flowrun serve runs it (at once if it is running, else when it starts).\n"
+	  "EXECUTION may be any unique prefix of an id.\n"
 	  "\n"
 	  "  --failed             every failed execution not replayed yet\n"
+	  "  --origin ORIGIN      with --failed: those of run, deploy, serve (the\n"
+	  "                       default), replay, or any\n"
 	  "  --flow NAME          with --failed: only this flow\n"
 	  "  --limit N            with --failed: at most N (default 1000)\n" },
 	{ "run", cmd_run, "run one flow now, in this process (--dry-run: no writes)",
@@ -61,11 +66,18 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --record             record the execution even in a dry-run\n" },
 	{ "runs", cmd_runs, "list recorded executions, newest first",
 	  "usage: flowrun runs [--flow NAME] [--instance NAME] [--status STATUS]\n"
+	  "                    [--origin ORIGIN] [--since WHEN] [--trigger KIND]\n"
 	  "                    [--limit N]\n"
+	  "\n"
+	  "Lists executions, newest first: recorded ones, and those queued or\n"
+	  "running in serve, with their attempt and what they replay.\n"
 	  "\n"
 	  "  --flow NAME          FLOW or INTEGRATION/FLOW\n"
 	  "  --instance NAME      only this instance\n"
-	  "  --status STATUS      running, ok or failed\n"
+	  "  --status STATUS      queued, running, ok, failed or retrying\n"
+	  "  --origin ORIGIN      run, deploy, serve or replay\n"
+	  "  --since WHEN         a duration back (10m, 2h, 7d) or a UTC time\n"
+	  "  --trigger KIND       webhook, schedule, manual, deploy or remove\n"
 	  "  --limit N            at most N executions (default 50)\n" },
 	{ "serve", cmd_serve, "serve webhooks and schedules (durable queue, workers)",
 	  "usage: flowrun serve [PATH...] [--listen ADDR:PORT] [--workers N]\n"
@@ -85,7 +97,9 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --instance NAME      serve only this instance\n"
 	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",
-	  "usage: flowrun show EXECUTION\n" },
+	  "usage: flowrun show EXECUTION\n"
+	  "\n"
+	  "EXECUTION may be any unique prefix of an id.\n" },
 	{ "undeploy", cmd_undeploy, "run the remove flows of each instance",
 	  "usage: flowrun undeploy [PATH...] [--instance NAME | --all-instances]\n"
 	  "                        [--set KEY=VALUE]... [--dry-run]\n"
@@ -142,6 +156,15 @@ void fr_common_init(struct fr_common *c)
 	c->color = nc && *nc ? 0 : -1;
 	if (c->color < 0)
 		c->color = isatty(STDOUT_FILENO) ? 1 : 0;
+	fr_common_log(c, false);
+}
+
+void fr_common_log(const struct fr_common *c, bool timestamps)
+{
+	struct fr_log_opts o = { .verbosity = c->verbosity, .json = c->log_json,
+				 .timestamps = timestamps };
+
+	fr_log_setup(&o);
 }
 
 void fr_common_finish(struct fr_common *c)
@@ -166,9 +189,16 @@ int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
 		     const char *arg)
 {
 	switch (opt) {
-	case FR_OPT_STORE:
+	case FR_OPT_STORE: {
+		char *err = NULL;
+		if (fr_store_check_url(arg, &err) < 0) {
+			int rc = fr_usage_error(cmd, "--store: %s", err);
+			free(err);
+			return rc;
+		}
 		c->store = arg;
 		return -1;
+	}
 	case FR_OPT_CONNECTORS:
 		c->connector_dirs = fr_xrealloc(c->connector_dirs,
 			(c->nconnector_dirs + 1) * sizeof(*c->connector_dirs));
@@ -179,11 +209,12 @@ int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
 		return -1;
 	case FR_OPT_LOG_FORMAT:
 		if (strcmp(arg, "json") == 0)
-			c->log_json = fr_log_json = true;
+			c->log_json = true;
 		else if (strcmp(arg, "text") == 0)
-			c->log_json = fr_log_json = false;
+			c->log_json = false;
 		else
 			return fr_usage_error(cmd, "--log-format must be text or json");
+		fr_common_log(c, false);
 		return -1;
 	case FR_OPT_COLOR:
 		if (strcmp(arg, "always") == 0)
@@ -202,9 +233,11 @@ int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
 		return FR_EXIT_OK;
 	case 'q':
 		c->verbosity = -1;
+		fr_common_log(c, false);
 		return -1;
 	case 'v':
 		c->verbosity++;
+		fr_common_log(c, false);
 		return -1;
 	default:	/* getopt printed the problem */
 		fprintf(stderr, "see 'flowrun %s --help'\n", cmd->name);
@@ -223,32 +256,6 @@ int fr_common_load(struct fr_project **out, const struct fr_common *c,
 	return fr_project_load(out, (const char *const *)paths, n, &opts, d);
 }
 
-int fr_log_verbosity;
-bool fr_log_json;
-
-void fr_log_stderr(void *data, enum fr_log_level level, const char *flow,
-		   const char *step, const char *text)
-{
-	static const char *const names[] = { "debug", "info", "warn", "error" };
-
-	(void)data;
-	if (level == FR_LOG_DEBUG && fr_log_verbosity < 1)
-		return;
-	if (fr_log_verbosity < 0 && level < FR_LOG_WARN)
-		return;
-	if (fr_log_json) {
-		json_t *j = json_pack("{ss ss ss* ss}", "level", names[level],
-				      "flow", flow, "step", step, "message", text);
-		char *line = json_dumps(j, JSON_COMPACT);
-		fprintf(stderr, "%s\n", line);
-		free(line);
-		json_decref(j);
-		return;
-	}
-	fprintf(stderr, "flowrun: %s: %s%s%s: %s\n", names[level], flow,
-		step ? "/" : "", step ? step : "", text);
-}
-
 /* Indented; doubles without binary noise (4.881, not 4.8810789999999997). */
 void fr_print_json(const json_t *j)
 {
@@ -264,7 +271,7 @@ int fr_common_store(struct fr_store **out, const struct fr_common *c)
 	char *err = NULL;
 
 	if (fr_store_open(out, c->store, &err) < 0) {
-		fprintf(stderr, "flowrun: error: %s\n", err);
+		fr_log_error("%s", err);
 		free(err);
 		return -1;
 	}

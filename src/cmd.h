@@ -18,15 +18,7 @@
 #include "model.h"
 #include "project.h"
 #include "store.h"
-
-enum fr_exit {
-	FR_EXIT_OK = 0,
-	FR_EXIT_FAILED = 1,	/* an execution failed */
-	FR_EXIT_USAGE = 2,
-	FR_EXIT_INVALID = 3,	/* invalid files */
-	FR_EXIT_CONFIG = 4,	/* missing or invalid configuration */
-	FR_EXIT_SYSTEM = 5,	/* store or I/O error */
-};
+#include "util.h"
 
 struct fr_cmd {
 	const char *name;
@@ -82,11 +74,8 @@ int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
 int fr_usage_error(const struct fr_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Log lines of `log` steps on stderr, filtered by fr_log_verbosity. */
-extern int fr_log_verbosity;
-extern bool fr_log_json;		/* --log-format json: JSON lines */
-void fr_log_stderr(void *data, enum fr_log_level level, const char *flow,
-		   const char *step, const char *text);
+/* Sets up the logger (log.h) from -q, -v and --log-format. */
+void fr_common_log(const struct fr_common *c, bool timestamps);
 
 /* Prints j on stdout as the one JSON document of --json. */
 void fr_print_json(const json_t *j);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "json.h"
 #include "config.h"
 #include "exec.h"
@@ -134,6 +135,7 @@ static int run_target(struct fr_engine *e, struct fr_store *store,
 			.flow = f, .instance = t->instance, .config = t->config,
 			.trigger = trigger, .redact = t->rd,
 			.record = store != NULL && !a->dry_run,
+			.origin = FR_ORIGIN_DEPLOY,
 		};
 		char *err = NULL;
 
@@ -170,8 +172,18 @@ static int run_target(struct fr_engine *e, struct fr_store *store,
 		"dry_run", a->dry_run, "flows", flows);
 	if (store && !a->dry_run) {
 		char *err = NULL;
-		if (fr_store_deployment_add(store, dep, &err) < 0) {
-			fprintf(stderr, "flowrun: error: %s\n", err);
+		struct fr_deployment row = {
+			/* borrowed for the call */
+			.integration = (char *)t->in->name,
+			.instance = (char *)t->instance,
+			.file_hash = hash, .outcome = ok ? "ok" : "failed",
+			.started_at = started,
+			.finished_at = json_number_value(json_object_get(dep,
+								 "finished_at")),
+			.summary = dep,
+		};
+		if (fr_store_deployment_add(store, &row, &err) < 0) {
+			fr_log_error("%s", err);
 			free(err);
 			rc = -1;
 		}
@@ -294,12 +306,10 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 		}
 	}
 	fr_http_global_init();
-	fr_log_verbosity = common.verbosity;
 	{
 		struct fr_exec_opts opts = { .dry_run = a.dry_run,
 					     .public_url = a.public_url };
-		struct fr_exec_hooks hooks = fr_runner_hooks(a.dry_run ? NULL : store,
-							     fr_log_stderr);
+		struct fr_exec_hooks hooks = fr_runner_hooks(a.dry_run ? NULL : store);
 		/* (set steps write no state in a dry-run: no hook) */
 		e = fr_engine_create(p, &opts, &hooks);
 	}

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "config.h"
 #include "exec.h"
 #include "http.h"
@@ -255,17 +256,17 @@ int cmd_run(int argc, char **argv)
 			.public_url = a.public_url,
 		};
 		struct fr_exec_hooks hooks = fr_runner_hooks(
-			a.dry_run || a.offline ? NULL : store, fr_log_stderr);
+			a.dry_run || a.offline ? NULL : store);
 		struct fr_job job = {
 			.flow = f, .instance = inst ? inst->name : "default",
 			.config = config, .trigger = trigger, .redact = rd,
 			.record = store && (!(a.dry_run || a.offline) || a.record),
+			.origin = FR_ORIGIN_RUN,
 		};
 		char *err = NULL;
-		fr_log_verbosity = common.verbosity;
-		e = fr_engine_create(p, &opts, &hooks);
+			e = fr_engine_create(p, &opts, &hooks);
 		if (fr_runner_execute(e, store, &job, &res, &err) < 0) {
-			fprintf(stderr, "flowrun: error: %s\n", err);
+			fr_log_error("%s", err);
 			free(err);
 			rc = FR_EXIT_SYSTEM;
 			goto out;
@@ -277,7 +278,7 @@ int cmd_run(int argc, char **argv)
 		fr_trace_print(stdout, res.trace, common.color == 1, common.verbosity);
 	}
 	if (res.status != FR_EXEC_OK)
-		fprintf(stderr, "flowrun: error: %s\n", res.error);
+		fr_log_error("%s", res.error);
 	rc = res.status == FR_EXEC_OK ? FR_EXIT_OK : FR_EXIT_FAILED;
 out:
 	fr_exec_result_finish(&res);

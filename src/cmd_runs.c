@@ -1,4 +1,6 @@
-/* runs and show: what the store recorded. */
+/* strptime, timegm */
+#define _GNU_SOURCE
+/* runs, show and replay: what the store recorded, and what is queued. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +9,10 @@
 
 #include "cmd.h"
 #include "json.h"
+#include "log.h"
 #include "store.h"
 #include "trace.h"
+#include "util.h"
 
 /*
  * The store, or NULL with *missing set when there is none yet (reading
@@ -35,25 +39,135 @@ static void print_time(double t)
 	fputs(buf, stdout);
 }
 
+/*
+ * --since: a duration back from now (10m, 2h, 7d) or a UTC time
+ * (2026-12-01T10:00:00Z, or a date).  -1 when it is neither.
+ */
+static double parse_since(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *end;
+	size_t n = strlen(s);
+	int64_t ms;
+
+	if (n > 1 && s[n - 1] == 'd') {
+		char *e;
+		long days = strtol(s, &e, 10);
+		if (e == s + n - 1 && days >= 0)
+			return fr_store_now() - (double)days * 86400;
+	}
+	if ((ms = fr_parse_duration_ms(s)) >= 0)
+		return fr_store_now() - (double)ms / 1000.0;
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+	}
+	if (!end || (*end && strcmp(end, "Z") != 0))
+		return -1;
+	return (double)timegm(&tm);
+}
+
+static int parse_status(const struct fr_cmd *cmd, const char *arg,
+			enum fr_status *out)
+{
+	if (fr_status_parse(arg, out) == 0)
+		return -1;
+	return fr_usage_error(cmd, "--status: '%s' is no status (queued, "
+			      "running, ok, failed, retrying)", arg);
+}
+
+static int parse_origin(const struct fr_cmd *cmd, const char *arg,
+			enum fr_origin *out)
+{
+	if (fr_origin_parse(arg, out) == 0)
+		return -1;
+	return fr_usage_error(cmd, "--origin: '%s' is no origin (run, deploy, "
+			      "serve, replay)", arg);
+}
+
+/*
+ * The one execution whose id is arg or starts with it (as git takes
+ * short hashes): *id (caller frees), or NULL after saying why: unknown,
+ * or ambiguous with the candidates listed.  -1 on a store error.
+ */
+static int resolve_id(struct fr_store *s, const char *arg, char **id, char **err)
+{
+	struct fr_execution_filter f = { .id_prefix = arg, .limit = 11 };
+	struct fr_execution *rows = NULL;
+	size_t n = 0;
+
+	*id = NULL;
+	if (fr_store_execution_list(s, &f, &rows, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(rows[i].id, arg) == 0) {
+			*id = fr_xstrdup(arg);
+			break;
+		}
+	}
+	if (!*id && n == 1) {
+		*id = fr_xstrdup(rows[0].id);
+	} else if (!*id && n > 1) {
+		fr_log_error("execution id '%s' is ambiguous; it begins:", arg);
+		for (size_t i = 0; i < n && i < 10; i++)
+			fprintf(stderr, "  %s  %s/%s  %s\n", rows[i].id,
+				rows[i].integration, rows[i].flow,
+				fr_status_name(rows[i].status));
+		if (n > 10)
+			fputs("  ...\n", stderr);
+	} else if (!*id) {
+		fr_log_error("no execution '%s'", arg);
+	}
+	fr_executions_free(rows, n);
+	return 0;
+}
+
+static void print_row(const struct fr_execution *e)
+{
+	printf("%s  ", e->id);
+	print_time(e->started_at);
+	printf("  %-8s %s/%s  %s  ", fr_status_name(e->status), e->integration,
+	       e->flow, e->instance);
+	if (e->finished_at > 0)
+		printf("%.1f ms", e->duration_ms);
+	else
+		fputs("-", stdout);
+	printf("  %s", fr_origin_name(e->origin));
+	if (e->attempt > 1)
+		printf(" attempt %d", e->attempt);
+	if (e->replay_of)
+		printf(" replays %s", e->replay_of);
+	if (e->error)
+		printf("  %s", e->error);
+	putchar('\n');
+}
+
 int cmd_runs(int argc, char **argv)
 {
-	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INSTANCE, OPT_STATUS, OPT_LIMIT };
+	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INSTANCE, OPT_STATUS, OPT_LIMIT,
+	       OPT_ORIGIN, OPT_SINCE, OPT_TRIGGER };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "flow", required_argument, NULL, OPT_FLOW },
 		{ "instance", required_argument, NULL, OPT_INSTANCE },
 		{ "status", required_argument, NULL, OPT_STATUS },
+		{ "origin", required_argument, NULL, OPT_ORIGIN },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "trigger", required_argument, NULL, OPT_TRIGGER },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("runs");
 	struct fr_execution_filter f = { 0 };
+	enum fr_status status;
+	enum fr_origin origin;
 	bool missing;
 	struct fr_common common;
 	struct fr_store *store = NULL;
-	json_t *list = NULL, *row;
+	struct fr_execution *rows = NULL;
+	size_t n = 0;
 	char *err = NULL;
-	size_t i;
 	int opt, rc = -1;
 
 	fr_common_init(&common);
@@ -67,7 +181,21 @@ int cmd_runs(int argc, char **argv)
 			f.instance = optarg;
 			break;
 		case OPT_STATUS:
-			f.status = optarg;
+			rc = parse_status(cmd, optarg, &status);
+			f.status = &status;
+			break;
+		case OPT_ORIGIN:
+			rc = parse_origin(cmd, optarg, &origin);
+			f.origin = &origin;
+			break;
+		case OPT_SINCE:
+			if ((f.since = parse_since(optarg)) < 0)
+				rc = fr_usage_error(cmd, "--since takes a duration "
+						    "(10m, 2h, 7d) or a UTC time "
+						    "(2026-12-01T10:00:00Z)");
+			break;
+		case OPT_TRIGGER:
+			f.trigger = optarg;
 			break;
 		case OPT_LIMIT:
 			f.limit = atoi(optarg);
@@ -87,33 +215,25 @@ int cmd_runs(int argc, char **argv)
 			rc = FR_EXIT_SYSTEM;
 			goto out;
 		}
-		list = json_array();	/* nothing recorded yet */
-	} else if (fr_store_execution_list(store, &f, &list, &err) < 0) {
-		fprintf(stderr, "flowrun: error: %s\n", err);
+	} else if (fr_store_execution_list(store, &f, &rows, &n, &err) < 0) {
+		fr_log_error("%s", err);
 		free(err);
 		rc = FR_EXIT_SYSTEM;
 		goto out;
 	}
 	if (common.json) {
+		json_t *list = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(list, fr_execution_json(&rows[i]));
 		fr_print_json(list);
+		json_decref(list);
 	} else {
-		json_array_foreach(list, i, row) {
-			const json_t *e = json_object_get(row, "error");
-			printf("%s  ", json_string_value(json_object_get(row, "id")));
-			print_time(json_number_value(json_object_get(row, "started_at")));
-			printf("  %-7s %s/%s  %s  %.1f ms%s%s\n",
-			       json_string_value(json_object_get(row, "status")),
-			       json_string_value(json_object_get(row, "integration")),
-			       json_string_value(json_object_get(row, "flow")),
-			       json_string_value(json_object_get(row, "instance")),
-			       json_number_value(json_object_get(row, "duration_ms")),
-			       json_is_string(e) ? "  " : "",
-			       json_is_string(e) ? json_string_value(e) : "");
-		}
+		for (size_t i = 0; i < n; i++)
+			print_row(&rows[i]);
 	}
 	rc = FR_EXIT_OK;
 out:
-	json_decref(list);
+	fr_executions_free(rows, n);
 	fr_store_close(store);
 	fr_common_finish(&common);
 	return rc;
@@ -124,10 +244,10 @@ int cmd_show(int argc, char **argv)
 	static const struct option options[] = { FR_COMMON_OPTIONS, { 0 } };
 	const struct fr_cmd *cmd = fr_cmd_find("show");
 	struct fr_common common;
-	bool missing;
+	bool missing, found = false;
 	struct fr_store *store = NULL;
-	json_t *ex = NULL;
-	char *err = NULL;
+	struct fr_execution ex = { 0 };
+	char *err = NULL, *id = NULL;
 	int opt, rc = -1;
 
 	fr_common_init(&common);
@@ -138,37 +258,44 @@ int cmd_show(int argc, char **argv)
 		rc = fr_usage_error(cmd, "expected one EXECUTION id");
 	if (rc >= 0)
 		goto out;
-	if (!(store = open_store(&common, &missing)) && !missing) {
-		rc = FR_EXIT_SYSTEM;
+	if (!(store = open_store(&common, &missing))) {
+		if (missing)
+			fr_log_error("no execution '%s': no store at %s",
+				     argv[optind], common.store);
+		rc = missing ? FR_EXIT_FAILED : FR_EXIT_SYSTEM;
 		goto out;
 	}
-	if (store && fr_store_execution_get(store, argv[optind], &ex, &err) < 0) {
-		fprintf(stderr, "flowrun: error: %s\n", err);
+	if (resolve_id(store, argv[optind], &id, &err) < 0 ||
+	    (id && fr_store_execution_get(store, id, &ex, &found, &err) < 0)) {
+		fr_log_error("%s", err);
 		free(err);
 		rc = FR_EXIT_SYSTEM;
 		goto out;
 	}
-	if (!ex) {
-		fprintf(stderr, "flowrun: error: no execution '%s' in %s\n",
-			argv[optind], common.store);
+	if (!found) {
 		rc = FR_EXIT_FAILED;
 		goto out;
 	}
 	if (common.json) {
-		fr_print_json(ex);
-	} else if (json_is_object(json_object_get(ex, "trace"))) {
-		fr_trace_print(stdout, json_object_get(ex, "trace"), common.color == 1,
-			       common.verbosity > 0 ? common.verbosity : 1);
+		json_t *j = fr_execution_json(&ex);
+		fr_print_json(j);
+		json_decref(j);
 	} else {
-		printf("%s  %s/%s  %s  (no trace: the execution did not finish)\n",
-		       argv[optind],
-		       json_string_value(json_object_get(ex, "integration")),
-		       json_string_value(json_object_get(ex, "flow")),
-		       json_string_value(json_object_get(ex, "status")));
+		json_t *trace = ex.trace ? json_loads(ex.trace, 0, NULL) : NULL;
+		if (json_is_object(trace))
+			fr_trace_print(stdout, trace, common.color == 1,
+				       common.verbosity > 0 ? common.verbosity : 1);
+		else
+			printf("%s  %s/%s  %s  %s attempt %d (no trace: the "
+			       "execution did not finish)\n", ex.id,
+			       ex.integration, ex.flow, fr_status_name(ex.status),
+			       fr_origin_name(ex.origin), ex.attempt);
+		json_decref(trace);
 	}
 	rc = FR_EXIT_OK;
 out:
-	json_decref(ex);
+	fr_execution_finish(&ex);
+	free(id);
 	fr_store_close(store);
 	fr_common_finish(&common);
 	return rc;
@@ -176,21 +303,28 @@ out:
 
 int cmd_replay(int argc, char **argv)
 {
-	enum { OPT_FAILED = FR_OPT_FIRST_LOCAL, OPT_FLOW, OPT_LIMIT };
+	enum { OPT_FAILED = FR_OPT_FIRST_LOCAL, OPT_FLOW, OPT_LIMIT, OPT_ORIGIN };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "failed", no_argument, NULL, OPT_FAILED },
 		{ "flow", required_argument, NULL, OPT_FLOW },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "origin", required_argument, NULL, OPT_ORIGIN },
 		{ 0 },
 	};
+	static const enum fr_status failed_status = FR_STATUS_FAILED;
 	const struct fr_cmd *cmd = fr_cmd_find("replay");
-	struct fr_execution_filter f = { .status = "failed", .not_replayed = true,
-					 .limit = 1000 };
+	enum fr_origin origin = FR_ORIGIN_SERVE;
+	struct fr_execution_filter f = { .status = &failed_status,
+					 .origin = &origin,
+					 .not_replayed = true, .limit = 1000 };
 	struct fr_common common;
 	struct fr_store *store = NULL;
-	json_t *ids = json_array(), *report = json_array(), *list = NULL, *row;
-	bool failed = false, missing, tty = isatty(STDERR_FILENO);
+	struct fr_execution *rows = NULL;
+	size_t nrows = 0;
+	json_t *ids = json_array(), *report = json_array(), *row;
+	bool failed = false, any_origin = false, missing;
+	bool tty = isatty(STDERR_FILENO);
 	char *err = NULL;
 	size_t i;
 	int opt, rc = -1;
@@ -202,11 +336,17 @@ int cmd_replay(int argc, char **argv)
 			failed = true;
 		else if (opt == OPT_FLOW)
 			f.flow = optarg;
+		else if (opt == OPT_ORIGIN && strcmp(optarg, "any") == 0)
+			any_origin = true;
+		else if (opt == OPT_ORIGIN)
+			rc = parse_origin(cmd, optarg, &origin);
 		else if (opt == OPT_LIMIT && (f.limit = atoi(optarg)) <= 0)
 			rc = fr_usage_error(cmd, "--limit takes a positive number");
 		else if (opt != OPT_LIMIT)
 			rc = fr_common_option(&common, cmd, opt, optarg);
 	}
+	if (any_origin)
+		f.origin = NULL;
 	if (rc < 0 && failed == (optind < argc))
 		rc = fr_usage_error(cmd, "give EXECUTION ids or --failed");
 	if (rc < 0 && f.flow && !failed)
@@ -215,20 +355,27 @@ int cmd_replay(int argc, char **argv)
 		goto out;
 	if (!(store = open_store(&common, &missing))) {
 		if (missing)
-			fprintf(stderr, "flowrun: error: nothing to replay: no store "
-				"at %s\n", common.store);
+			fr_log_error("nothing to replay: no store at %s", common.store);
 		rc = missing ? FR_EXIT_FAILED : FR_EXIT_SYSTEM;
 		goto out;
 	}
-	if (failed) {
-		if (fr_store_execution_list(store, &f, &list, &err) < 0)
-			goto store_error;
-		json_array_foreach(list, i, row)
-			json_array_append(ids, json_object_get(row, "id"));
-	}
-	for (int k = optind; k < argc; k++)
-		json_array_append_new(ids, json_string(argv[k]));
 	rc = FR_EXIT_OK;
+	if (failed) {
+		if (fr_store_execution_list(store, &f, &rows, &nrows, &err) < 0)
+			goto store_error;
+		for (size_t k = 0; k < nrows; k++)
+			json_array_append_new(ids, json_string(rows[k].id));
+	}
+	for (int k = optind; k < argc; k++) {
+		char *id;
+		if (resolve_id(store, argv[k], &id, &err) < 0)
+			goto store_error;
+		if (id)
+			json_array_append_new(ids, json_string(id));
+		else
+			rc = FR_EXIT_FAILED;
+		free(id);
+	}
 	json_array_foreach(ids, i, row) {
 		const char *id = json_string_value(row);
 		char *nid = NULL;
@@ -238,8 +385,9 @@ int cmd_replay(int argc, char **argv)
 		if (fr_store_replay(store, id, &nid, &err) < 0)
 			goto store_error;
 		if (!nid) {
-			fprintf(stderr, "%sflowrun: error: no execution '%s'\n",
-				tty ? "\r\033[K" : "", id);
+			if (tty)
+				fputs("\r\033[K", stderr);
+			fr_log_error("no execution '%s'", id);
 			rc = FR_EXIT_FAILED;
 			continue;
 		}
@@ -251,20 +399,19 @@ int cmd_replay(int argc, char **argv)
 	}
 	if (tty && !common.json)
 		fputs("\r\033[K", stderr);
-	if (common.json) {
+	if (common.json)
 		fr_print_json(report);
-	} else if (json_array_size(ids) == 0) {
+	else if (json_array_size(ids) == 0 && rc == FR_EXIT_OK)
 		puts("nothing to replay");
-	}
 	goto out;
 store_error:
-	fprintf(stderr, "flowrun: error: %s\n", err);
+	fr_log_error("%s", err);
 	free(err);
 	rc = FR_EXIT_SYSTEM;
 out:
 	json_decref(ids);
 	json_decref(report);
-	json_decref(list);
+	fr_executions_free(rows, nrows);
 	fr_store_close(store);
 	fr_common_finish(&common);
 	return rc;

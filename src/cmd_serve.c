@@ -11,7 +11,7 @@ int cmd_serve(int argc, char **argv)
 {
 	enum { OPT_LISTEN = FR_OPT_FIRST_LOCAL, OPT_WORKERS, OPT_PUBLIC_URL,
 	       OPT_GRACE, OPT_SET, OPT_INSTANCE, OPT_HTTP_THREADS,
-	       OPT_SYNC_TIMEOUT, OPT_QUEUE_LIMIT };
+	       OPT_SYNC_TIMEOUT, OPT_QUEUE_LIMIT, OPT_LEASE };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -23,6 +23,7 @@ int cmd_serve(int argc, char **argv)
 		{ "http-threads", required_argument, NULL, OPT_HTTP_THREADS },
 		{ "sync-timeout", required_argument, NULL, OPT_SYNC_TIMEOUT },
 		{ "queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT },
+		{ "lease", required_argument, NULL, OPT_LEASE },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("serve");
@@ -31,6 +32,7 @@ int cmd_serve(int argc, char **argv)
 	struct fr_serve_opts o = {
 		.listen = "127.0.0.1:8080", .workers = 4, .http_threads = 2,
 		.grace_s = 30, .sync_timeout_s = 30, .queue_limit = 100000,
+		.lease_s = 30,
 	};
 	int opt, rc = -1;
 	int64_t ms;
@@ -74,6 +76,7 @@ int cmd_serve(int argc, char **argv)
 		}
 		case OPT_GRACE:
 		case OPT_SYNC_TIMEOUT:
+		case OPT_LEASE:
 			if ((ms = fr_parse_duration_ms(optarg)) < 0) {
 				rc = fr_usage_error(cmd, "invalid duration '%s' (250ms, "
 						    "10s, 5m)", optarg);
@@ -81,6 +84,10 @@ int cmd_serve(int argc, char **argv)
 			}
 			if (opt == OPT_GRACE)
 				o.grace_s = (double)ms / 1000.0;
+			else if (opt == OPT_LEASE && ms < 100)
+				rc = fr_usage_error(cmd, "--lease takes at least 100ms");
+			else if (opt == OPT_LEASE)
+				o.lease_s = (double)ms / 1000.0;
 			else
 				o.sync_timeout_s = (double)ms / 1000.0;
 			break;
@@ -95,11 +102,13 @@ int cmd_serve(int argc, char **argv)
 		}
 	}
 	if (rc < 0) {
-		o.common = &common;
 		o.paths = argv + optind;
 		o.npaths = (size_t)(argc - optind);
+		o.connector_dirs = common.connector_dirs;
+		o.nconnector_dirs = common.nconnector_dirs;
+		o.store = common.store;
 		o.sets = sets;
-		fr_log_verbosity = common.verbosity;
+		fr_common_log(&common, true);
 		rc = fr_serve(&o);
 	}
 	free(sets);

@@ -452,7 +452,7 @@ static void log_text(struct run *r, const struct fr_step *s, const char *text)
 	char *red = fr_redact_str(r->req->redact, text);
 
 	if (r->e->hooks.log)
-		r->e->hooks.log(r->e->hooks.data, s->level, r->req->flow->name,
+		r->e->hooks.log(r->e->hooks.data, r->req, s->level,
 				s->id, red);
 	free(red);
 }

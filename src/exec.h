@@ -44,8 +44,8 @@ struct fr_exec_hooks {
 	int (*set_state)(void *data, const struct fr_exec_request *req,
 			 const char *key, const json_t *value, char **err);
 	/* A `log` step's text, redacted. */
-	void (*log)(void *data, enum fr_log_level level, const char *flow,
-		    const char *step, const char *text);
+	void (*log)(void *data, const struct fr_exec_request *req,
+		    enum fr_log_level level, const char *step, const char *text);
 };
 
 struct fr_exec_request {

@@ -3,44 +3,58 @@
  *
  * Requests come from the HTTP front (server.h).  A webhook delivery is
  * routed by path to a flow and instance, verified, and handed to one
- * committer thread, which writes every delivery waiting at that moment in
- * one transaction (one fsync) and only then answers them 202 (or, for
- * `respond: sync` flows, lets them wait for their execution).  Workers take
- * queued deliveries from an in-memory dispatcher that honours each flow's
- * `concurrency` and `fifo`, run them (runner.h), and retry failures with
- * exponential backoff and jitter.  A timer thread fires schedules, answers
- * sync requests that waited too long (504) and wakes delayed retries.
+ * committer thread, which pushes every delivery waiting at that moment
+ * into the store's queue in one transaction (one fsync) and only then
+ * answers them 202 (or, for `respond: sync` flows, lets them wait for
+ * their execution).  Deliveries run under claims with leases (store.h), so
+ * several serve processes can share one PostgreSQL store: each runs what
+ * it claimed, renews its leases while it runs, and takes over what a dead
+ * process held once its leases run out.
  *
- * Every delivery that was answered 2xx is in the store; whatever did not
- * finish (kill -9 included) is queued again when serve starts.
+ * The pieces, each in its own file:
+ *   serve.c          life cycle: threads, signals, drain (main thread)
+ *   serve_world.c    the loaded files and their routes, swapped on reload
+ *   serve_http.c     request handlers (libmicrohttpd's threads)
+ *   serve_commit.c   the committer: pushes, claims, records (its thread)
+ *   dispatch.c       which claimed delivery runs next (pure, clock given)
+ *   serve_worker.c   the workers: run one execution each (their threads)
+ *   serve_timer.c    schedules, sync timeouts, leases, wake-ups (its thread)
+ *   serve_metrics.c  the /metrics text
+ * serve_ctx.h holds what they share.
+ *
+ * The daemon takes a plain options struct: it knows nothing of the
+ * command line.
  */
 #ifndef FR_SERVE_H
 #define FR_SERVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
-#include "cmd.h"
 #include "config.h"
 
 struct fr_serve_opts {
-	const struct fr_common *common;
-	char **paths;
+	char **paths;			/* flow files or directories */
 	size_t npaths;
-	const char *listen;
-	const char *public_url;
+	const char *const *connector_dirs;
+	size_t nconnector_dirs;
+	const char *store;		/* store URL */
+	const char *listen;		/* ADDR:PORT */
+	const char *public_url;		/* NULL: where it listens */
 	unsigned workers;
 	unsigned http_threads;
 	double grace_s;
 	double sync_timeout_s;
-	unsigned queue_limit;
+	unsigned queue_limit;		/* deliveries queued locally before 503 */
+	double lease_s;			/* claims held this long unless renewed */
 	const struct fr_setting *sets;
 	size_t nsets;
 	const char *instance;		/* NULL: every instance */
 };
 
 /*
- * Runs until SIGTERM or SIGINT (then drains) and returns an exit status.
- * SIGHUP reloads the files.
+ * Runs until SIGTERM or SIGINT (then drains) and returns an exit status
+ * (enum fr_exit).  SIGHUP reloads the files.
  */
 int fr_serve(const struct fr_serve_opts *opts);
 

@@ -5,12 +5,15 @@
  * and migrated forward when a handle opens.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "util.h"
@@ -20,8 +23,9 @@ struct sqlite_store {
 	sqlite3 *db;
 	char *path;
 	/* prepared statements, by their SQL text (static strings) */
-	struct { const char *sql; sqlite3_stmt *stmt; } cache[32];
+	struct { const char *sql; sqlite3_stmt *stmt; } cache[40];
 	size_t ncache;
+	int lock_fd;		/* the serve lock, or -1 */
 };
 
 /* Each entry moves the schema from version i to i + 1. */
@@ -79,6 +83,23 @@ static const char *const migrations[] = {
 	"ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;",
 	/* 3: replays */
 	"ALTER TABLE executions ADD COLUMN replayed_as TEXT;",
+	/* 4: claims and leases, flow limits, origins; status words of store.h */
+	"ALTER TABLE deliveries ADD COLUMN owner TEXT;"
+	"ALTER TABLE deliveries ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE deliveries ADD COLUMN max_running INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE deliveries ADD COLUMN fifo INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE deliveries ADD COLUMN origin TEXT NOT NULL DEFAULT 'serve';"
+	"ALTER TABLE deliveries ADD COLUMN replay_of TEXT;"
+	"ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook';"
+	"UPDATE deliveries SET status = 'ok' WHERE status = 'done';"
+	"UPDATE deliveries SET kind = 'schedule' WHERE request IS NULL;"
+	"DROP INDEX deliveries_queued;"
+	"CREATE INDEX deliveries_open ON deliveries(seq) WHERE status IN "
+	"  ('queued', 'retrying', 'running');"
+	"CREATE INDEX deliveries_owner ON deliveries(owner) WHERE status = 'running';"
+	"ALTER TABLE executions ADD COLUMN origin TEXT NOT NULL DEFAULT 'run';"
+	"ALTER TABLE executions ADD COLUMN replay_of TEXT;"
+	"UPDATE executions SET origin = 'serve' WHERE id IN (SELECT id FROM deliveries);",
 };
 
 static int fail(struct sqlite_store *st, char **err, const char *what)
@@ -149,13 +170,6 @@ static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
 		sqlite3_bind_null(stmt, i);
 }
 
-/* Binds the string member key of obj (NULL when it is missing). */
-static void bind_field(sqlite3_stmt *stmt, int i, const json_t *obj,
-		       const char *key)
-{
-	bind_text(stmt, i, json_string_value(json_object_get(obj, key)));
-}
-
 /* Binds j as JSON text (NULL for a missing value). */
 static void bind_json(sqlite3_stmt *stmt, int i, const json_t *j)
 {
@@ -179,20 +193,6 @@ static json_t *column_json(sqlite3_stmt *stmt, int i)
 	j = json_loadb(s, (size_t)sqlite3_column_bytes(stmt, i),
 		       JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	return j ? j : json_string(s);
-}
-
-static json_t *column_text(sqlite3_stmt *stmt, int i)
-{
-	const char *s = (const char *)sqlite3_column_text(stmt, i);
-
-	return s ? json_string(s) : json_null();
-}
-
-static json_t *column_real(sqlite3_stmt *stmt, int i)
-{
-	if (sqlite3_column_type(stmt, i) == SQLITE_NULL)
-		return json_null();
-	return json_real(sqlite3_column_double(stmt, i));
 }
 
 /* Runs a statement that returns no rows; finalizes it. */
@@ -236,28 +236,6 @@ static int check_version(struct sqlite_store *st, char **err)
 }
 
 /* Moves the schema to the newest version, in one transaction. */
-/*
- * Runs stmt (bound) and puts each row, as row() makes it, in a new array
- * *out; releases stmt.  what names the query for the error message.
- */
-static int collect_rows(struct sqlite_store *st, sqlite3_stmt *stmt,
-			json_t *(*row)(sqlite3_stmt *stmt), json_t **out,
-			const char *what, char **err)
-{
-	int rc;
-
-	*out = json_array();
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		json_array_append_new(*out, row(stmt));
-	release(st, stmt);
-	if (rc != SQLITE_DONE) {
-		json_decref(*out);
-		*out = NULL;
-		return fail(st, err, what);
-	}
-	return 0;
-}
-
 static int migrate(struct sqlite_store *st, char **err)
 {
 	int version;
@@ -281,6 +259,13 @@ rollback:
 	return -1;
 }
 
+static char *column_strdup(sqlite3_stmt *stmt, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(stmt, i);
+
+	return s ? fr_xstrdup(s) : NULL;
+}
+
 static void sqlite_close(struct fr_store *s)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
@@ -288,128 +273,363 @@ static void sqlite_close(struct fr_store *s)
 	for (size_t i = 0; i < st->ncache; i++)
 		sqlite3_finalize(st->cache[i].stmt);
 	sqlite3_close(st->db);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
 	free(st->path);
 	free(st->base.url);
 	free(st);
 }
 
-static int sqlite_execution_begin(struct fr_store *s, const json_t *e, char **err)
+/*
+ * Opens a transaction of our own when the caller has none: *own says
+ * whether to commit it (end_own).
+ */
+static int begin_own(struct sqlite_store *st, bool *own, char **err)
+{
+	*own = sqlite3_get_autocommit(st->db);
+	return *own ? exec_sql(st, "BEGIN IMMEDIATE", err) : 0;
+}
+
+static int end_own(struct sqlite_store *st, bool own, int rc, char **err)
+{
+	if (!own)
+		return rc;
+	if (rc == 0)
+		return exec_sql(st, "COMMIT", err);
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static int sqlite_begin(struct fr_store *s, enum fr_durability d, char **err)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
-	const char *status = json_string_value(json_object_get(e, "status"));
 
-	if (prepare(st, &stmt, "INSERT INTO executions (id, integration, "
-		    "instance, flow, trigger, status, started_at, input) VALUES "
-		    "(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-		    "status = excluded.status, started_at = excluded.started_at, "
-		    "error = NULL, finished_at = NULL, attempt = attempt + 1",
-		    err) < 0)
+	/* the pragma holds for the connection: set it for each transaction */
+	if (exec_sql(st, d == FR_LAZY ? "PRAGMA synchronous = NORMAL"
+				       : "PRAGMA synchronous = FULL", err) < 0)
 		return -1;
-	bind_field(stmt, 1, e, "id");
-	bind_field(stmt, 2, e, "integration");
-	bind_field(stmt, 3, e, "instance");
-	bind_field(stmt, 4, e, "flow");
-	bind_field(stmt, 5, e, "trigger");
-	bind_text(stmt, 6, status ? status : "running");
-	sqlite3_bind_double(stmt, 7, fr_store_now());
-	bind_json(stmt, 8, json_object_get(e, "input"));
-	return step_done(st, stmt, "cannot record an execution", err);
+	return exec_sql(st, "BEGIN IMMEDIATE", err);
 }
 
-static int sqlite_execution_finish(struct fr_store *s, const char *id,
-				   const json_t *trace, char **err)
+static int sqlite_commit(struct fr_store *s, char **err)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
+	int rc = exec_sql(st, "COMMIT", err);
 
-	if (prepare(st, &stmt, "UPDATE executions SET status = ?, error = ?, "
-		    "finished_at = ?, duration_ms = ?, trace = ? WHERE id = ?",
-		    err) < 0)
-		return -1;
-	bind_field(stmt, 1, trace, "status");
-	bind_field(stmt, 2, trace, "error");
-	sqlite3_bind_double(stmt, 3, fr_store_now());
-	sqlite3_bind_double(stmt, 4,
-			    json_number_value(json_object_get(trace, "duration_ms")));
-	bind_json(stmt, 5, trace);
-	bind_text(stmt, 6, id);
-	return step_done(st, stmt, "cannot record an execution's end", err);
+	sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	return rc;
 }
 
-static json_t *summary_row(sqlite3_stmt *stmt)
-{
-	json_t *row = json_object();
-
-	json_object_set_new(row, "id", column_text(stmt, 0));
-	json_object_set_new(row, "integration", column_text(stmt, 1));
-	json_object_set_new(row, "instance", column_text(stmt, 2));
-	json_object_set_new(row, "flow", column_text(stmt, 3));
-	json_object_set_new(row, "trigger", column_text(stmt, 4));
-	json_object_set_new(row, "status", column_text(stmt, 5));
-	json_object_set_new(row, "error", column_text(stmt, 6));
-	json_object_set_new(row, "started_at", column_real(stmt, 7));
-	json_object_set_new(row, "finished_at", column_real(stmt, 8));
-	json_object_set_new(row, "duration_ms", column_real(stmt, 9));
-	return row;
-}
-
-#define SUMMARY_COLUMNS "id, integration, instance, flow, trigger, status, " \
-			"error, started_at, finished_at, duration_ms"
-
-static int sqlite_execution_list(struct fr_store *s,
-				 const struct fr_execution_filter *f,
-				 json_t **out, char **err)
+static void sqlite_rollback(struct fr_store *s)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
-	const char *slash = f && f->flow ? strchr(f->flow, '/') : NULL;
-	char *integration = slash ? fr_xstrndup(f->flow, (size_t)(slash - f->flow))
-				  : NULL;
 
-	*out = NULL;
-	if (prepare(st, &stmt, "SELECT " SUMMARY_COLUMNS " FROM executions "
-		    "WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS NULL OR "
-		    "integration = ?2) AND (?3 IS NULL OR instance = ?3) AND "
-		    "(?4 IS NULL OR status = ?4) AND (?6 = 0 OR replayed_as IS "
-		    "NULL) ORDER BY started_at DESC, rowid DESC LIMIT ?5", err) < 0) {
-		free(integration);
-		return -1;
-	}
-	bind_text(stmt, 1, f && f->flow ? (slash ? slash + 1 : f->flow) : NULL);
-	bind_text(stmt, 2, integration);
-	bind_text(stmt, 3, f ? f->instance : NULL);
-	bind_text(stmt, 4, f ? f->status : NULL);
-	sqlite3_bind_int(stmt, 5, f && f->limit > 0 ? f->limit : 50);
-	sqlite3_bind_int(stmt, 6, f && f->not_replayed);
-	free(integration);
-	return collect_rows(st, stmt, summary_row, out, "cannot list executions",
-			    err);
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 }
 
-static int sqlite_execution_get(struct fr_store *s, const char *id,
-				json_t **out, char **err)
+static int sqlite_check(struct fr_store *s, char **err)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt;
 	int rc;
 
+	if (prepare(st, &stmt, "PRAGMA integrity_check", err) < 0)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW ||
+	    strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") != 0) {
+		*err = fr_xasprintf("store %s fails its integrity check: %s",
+				    st->path, rc == SQLITE_ROW
+					? (const char *)sqlite3_column_text(stmt, 0)
+					: sqlite3_errmsg(st->db));
+		release(st, stmt);
+		return -1;
+	}
+	release(st, stmt);
+	return 0;
+}
+
+/*
+ * One serve process per file: an exclusive flock(2) on PATH.serve, held
+ * while the handle is open and released by the kernel when the process
+ * dies, even by kill -9.  (Not a POSIX lock on the database itself:
+ * SQLite's own locks are those, and closing any descriptor of the file
+ * would drop ours.)  The file holds the holder's pid, for the message.
+ */
+static int sqlite_serve_lock(struct fr_store *s, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	char *path = fr_xasprintf("%s.serve", st->path);
+	char pid[32] = "";
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ssize_t n;
+
+	if (fd < 0) {
+		*err = fr_xasprintf("cannot open the serve lock %s: %s", path,
+				    strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		*err = fr_xasprintf("store %s is served already by another flowrun "
+				    "serve%s%s%s; one SQLite store serves one process "
+				    "(several processes share a postgresql:// store)",
+				    st->path, *pid ? " (pid " : "", pid, *pid ? ")" : "");
+		close(fd);
+		free(path);
+		return -1;
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0) {
+		/* the lock holds without the pid: only the message loses it */
+	}
+	free(path);
+	st->lock_fd = fd;
+	/* the lock holder runs the file's queue alone: whatever a process
+	 * before it held is free at once (its attempts stay counted) */
+	if (exec_sql(st, "UPDATE deliveries SET status = 'queued', owner = NULL, "
+		     "lease_until = 0 WHERE status = 'running'", err) < 0) {
+		close(fd);
+		st->lock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static int sqlite_maintain(struct fr_store *s, bool wait, char **err)
+{
+	return exec_sql((struct sqlite_store *)s,
+			wait ? "PRAGMA wal_checkpoint(FULL)"
+			     : "PRAGMA wal_checkpoint(PASSIVE)", err);
+}
+
+/* One serve process per file wakes itself: waiting is sleeping. */
+static int sqlite_wait(struct fr_store *s, double timeout_s, bool *woken,
+		       char **err)
+{
+	struct timespec ts = { (time_t)timeout_s,
+			       (long)((timeout_s - (double)(time_t)timeout_s) * 1e9) };
+
+	(void)s;
+	(void)err;
+	*woken = false;
+	if (timeout_s > 0)
+		nanosleep(&ts, NULL);
+	return 0;
+}
+
+static int sqlite_notify(struct fr_store *s, char **err)
+{
+	(void)s;
+	(void)err;
+	return 0;
+}
+
+/* executions */
+
+static void bind_double_or_null(sqlite3_stmt *stmt, int i, double v)
+{
+	if (v > 0)
+		sqlite3_bind_double(stmt, i, v);
+	else
+		sqlite3_bind_null(stmt, i);
+}
+
+static int sqlite_execution_put(struct fr_store *s, const struct fr_execution *e,
+				char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, &stmt, "INSERT INTO executions (id, integration, "
+		    "instance, flow, trigger, status, origin, attempt, error, "
+		    "started_at, finished_at, duration_ms, replay_of, input, "
+		    "trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+		    "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+		    "attempt = excluded.attempt, error = excluded.error, "
+		    "started_at = excluded.started_at, finished_at = "
+		    "excluded.finished_at, duration_ms = excluded.duration_ms, "
+		    "input = coalesce(excluded.input, input), trace = "
+		    "excluded.trace", err) < 0)
+		return -1;
+	bind_text(stmt, 1, e->id);
+	bind_text(stmt, 2, e->integration);
+	bind_text(stmt, 3, e->instance);
+	bind_text(stmt, 4, e->flow);
+	bind_text(stmt, 5, e->trigger ? e->trigger : "manual");
+	bind_text(stmt, 6, fr_status_name(e->status));
+	bind_text(stmt, 7, fr_origin_name(e->origin));
+	sqlite3_bind_int(stmt, 8, e->attempt > 0 ? e->attempt : 1);
+	bind_text(stmt, 9, e->error);
+	sqlite3_bind_double(stmt, 10, e->started_at > 0 ? e->started_at
+							: fr_store_now());
+	bind_double_or_null(stmt, 11, e->finished_at);
+	if (e->finished_at > 0)
+		sqlite3_bind_double(stmt, 12, e->duration_ms);
+	else
+		sqlite3_bind_null(stmt, 12);
+	bind_text(stmt, 13, e->replay_of);
+	if (e->input)
+		sqlite3_bind_text(stmt, 14, e->input, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 14);
+	if (e->trace)
+		sqlite3_bind_text(stmt, 15, e->trace, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 15);
+	return step_done(st, stmt, "cannot record an execution", err);
+}
+
+/*
+ * Every execution, recorded or still in the queue: a delivery that is
+ * open (queued, running) shows its own status and attempt over its
+ * record's (the last attempt's end), and one with no record yet shows
+ * as it is queued.
+ */
+#define EXECUTIONS_VIEW							\
+	"SELECT e.id AS id, e.integration AS integration, e.instance AS "	\
+	"instance, e.flow AS flow, e.trigger AS trigger, CASE WHEN "	\
+	"d.status IN ('queued', 'running') THEN d.status ELSE e.status END "	\
+	"AS status, e.origin AS origin, CASE WHEN d.status = 'running' THEN "	\
+	"d.attempts ELSE e.attempt END AS attempt, e.error AS error, "	\
+	"e.started_at AS started_at, e.finished_at AS finished_at, "	\
+	"e.duration_ms AS duration_ms, e.replay_of AS replay_of, "	\
+	"e.replayed_as AS replayed_as, e.input AS input, e.trace AS trace "	\
+	"FROM executions e LEFT JOIN deliveries d ON d.id = e.id "	\
+	"UNION ALL SELECT d.id, d.integration, d.instance, d.flow, d.kind, "	\
+	"d.status, d.origin, max(d.attempts, 1), NULL, d.received_at, NULL, "	\
+	"NULL, d.replay_of, NULL, NULL, NULL FROM deliveries d WHERE NOT "	\
+	"EXISTS (SELECT 1 FROM executions e WHERE e.id = d.id)"
+
+#define EXECUTION_COLUMNS "id, integration, instance, flow, trigger, status, " \
+	"origin, attempt, error, started_at, finished_at, duration_ms, "	\
+	"replay_of, replayed_as"
+
+static void execution_row(sqlite3_stmt *stmt, struct fr_execution *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->id = column_strdup(stmt, 0);
+	e->integration = column_strdup(stmt, 1);
+	e->instance = column_strdup(stmt, 2);
+	e->flow = column_strdup(stmt, 3);
+	e->trigger = column_strdup(stmt, 4);
+	if (fr_status_parse((const char *)sqlite3_column_text(stmt, 5),
+			    &e->status) < 0)
+		e->status = FR_STATUS_FAILED;
+	if (fr_origin_parse((const char *)sqlite3_column_text(stmt, 6),
+			    &e->origin) < 0)
+		e->origin = FR_ORIGIN_RUN;
+	e->attempt = sqlite3_column_int(stmt, 7);
+	e->error = column_strdup(stmt, 8);
+	e->started_at = sqlite3_column_double(stmt, 9);
+	e->finished_at = sqlite3_column_double(stmt, 10);
+	e->duration_ms = sqlite3_column_double(stmt, 11);
+	e->replay_of = column_strdup(stmt, 12);
+	e->replayed_as = column_strdup(stmt, 13);
+}
+
+static int sqlite_execution_list(struct fr_store *s,
+				 const struct fr_execution_filter *f,
+				 struct fr_execution **out, size_t *n,
+				 char **err)
+{
+	static const struct fr_execution_filter none = { 0 };
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	const char *slash;
+	char *integration = NULL, *prefix = NULL;
+	size_t cap = 0;
+	int rc;
+
 	*out = NULL;
-	if (prepare(st, &stmt, "SELECT " SUMMARY_COLUMNS ", input, trace FROM "
-		    "executions WHERE id = ?", err) < 0)
+	*n = 0;
+	if (!f)
+		f = &none;
+	slash = f->flow ? strchr(f->flow, '/') : NULL;
+	if (slash)
+		integration = fr_xstrndup(f->flow, (size_t)(slash - f->flow));
+	if (f->id_prefix) {
+		/* LIKE's own characters in an id are taken literally */
+		struct fr_buf b;
+		fr_buf_init(&b);
+		for (const char *p = f->id_prefix; *p; p++) {
+			if (*p == '%' || *p == '_' || *p == '\\')
+				fr_buf_putc(&b, '\\');
+			fr_buf_putc(&b, *p);
+		}
+		fr_buf_putc(&b, '%');
+		prefix = fr_buf_steal(&b);
+	}
+	if (prepare(st, &stmt, "SELECT " EXECUTION_COLUMNS " FROM ("
+		    EXECUTIONS_VIEW ") WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS "
+		    "NULL OR integration = ?2) AND (?3 IS NULL OR instance = ?3) "
+		    "AND (?4 IS NULL OR status = ?4) AND (?6 = 0 OR replayed_as IS "
+		    "NULL) AND (?7 IS NULL OR origin = ?7) AND (?8 IS NULL OR "
+		    "trigger = ?8) AND (?9 IS NULL OR id LIKE ?9 ESCAPE '\\') AND "
+		    "started_at >= ?10 ORDER BY started_at DESC, id DESC LIMIT ?5",
+		    err) < 0) {
+		free(integration);
+		free(prefix);
+		return -1;
+	}
+	bind_text(stmt, 1, f->flow ? (slash ? slash + 1 : f->flow) : NULL);
+	bind_text(stmt, 2, integration);
+	bind_text(stmt, 3, f->instance);
+	bind_text(stmt, 4, f->status ? fr_status_name(*f->status) : NULL);
+	sqlite3_bind_int(stmt, 5, f->limit > 0 ? f->limit : 50);
+	sqlite3_bind_int(stmt, 6, f->not_replayed);
+	bind_text(stmt, 7, f->origin ? fr_origin_name(*f->origin) : NULL);
+	bind_text(stmt, 8, f->trigger);
+	bind_text(stmt, 9, prefix);
+	sqlite3_bind_double(stmt, 10, f->since);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		fr_grow(out, &cap, *n + 1, sizeof(**out));
+		execution_row(stmt, &(*out)[(*n)++]);
+	}
+	release(st, stmt);
+	free(integration);
+	free(prefix);
+	if (rc != SQLITE_DONE) {
+		fr_executions_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return fail(st, err, "cannot list executions");
+	}
+	return 0;
+}
+
+static int sqlite_execution_get(struct fr_store *s, const char *id,
+				struct fr_execution *out, bool *found,
+				char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	*found = false;
+	if (prepare(st, &stmt, "SELECT " EXECUTION_COLUMNS ", input, trace FROM ("
+		    EXECUTIONS_VIEW ") WHERE id = ?", err) < 0)
 		return -1;
 	bind_text(stmt, 1, id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		*out = summary_row(stmt);
-		json_object_set_new(*out, "input", column_json(stmt, 10));
-		json_object_set_new(*out, "trace", column_json(stmt, 11));
+		execution_row(stmt, out);
+		out->input = column_strdup(stmt, 14);
+		out->trace = column_strdup(stmt, 15);
+		*found = true;
 	}
 	release(st, stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail(st, err, "cannot read an execution");
 	return 0;
 }
+
+/* state */
 
 static int sqlite_state_get(struct fr_store *s, const char *integration,
 			    const char *instance, json_t **out, char **err)
@@ -444,6 +664,15 @@ static int sqlite_state_set(struct fr_store *s, const char *integration,
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt;
 
+	if (!value) {
+		if (prepare(st, &stmt, "DELETE FROM state WHERE integration = ? "
+			    "AND instance = ? AND key = ?", err) < 0)
+			return -1;
+		bind_text(stmt, 1, integration);
+		bind_text(stmt, 2, instance);
+		bind_text(stmt, 3, key);
+		return step_done(st, stmt, "cannot delete state", err);
+	}
 	if (prepare(st, &stmt, "INSERT INTO state (integration, instance, key, "
 		    "value, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT "
 		    "(integration, instance, key) DO UPDATE SET value = "
@@ -457,7 +686,55 @@ static int sqlite_state_set(struct fr_store *s, const char *integration,
 	return step_done(st, stmt, "cannot write state", err);
 }
 
-static int sqlite_deployment_add(struct fr_store *s, const json_t *d, char **err)
+/* BEGIN IMMEDIATE takes the write lock first: no other writer between
+ * the read and the write. */
+static int sqlite_state_update(struct fr_store *s, const char *integration,
+			       const char *instance, const char *key,
+			       fr_state_fn fn, void *data, json_t **out,
+			       char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt = NULL;
+	json_t *old = NULL, *new = NULL;
+	bool own;
+	int rc = -1, step;
+
+	if (out)
+		*out = NULL;
+	if (begin_own(st, &own, err) < 0)
+		return -1;
+	if (prepare(st, &stmt, "SELECT value FROM state WHERE integration = ? "
+		    "AND instance = ? AND key = ?", err) < 0)
+		goto out;
+	bind_text(stmt, 1, integration);
+	bind_text(stmt, 2, instance);
+	bind_text(stmt, 3, key);
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		old = column_json(stmt, 0);
+	release(st, stmt);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		fail(st, err, "cannot read state");
+		goto out;
+	}
+	if (fn(data, old, &new, err) < 0)
+		goto out;
+	if (sqlite_state_set(s, integration, instance, key, new, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	rc = end_own(st, own, rc, err);
+	if (rc == 0 && out)
+		*out = json_incref(new);
+	json_decref(old);
+	json_decref(new);
+	return rc;
+}
+
+/* deployments */
+
+static int sqlite_deployment_add(struct fr_store *s, const struct fr_deployment *d,
+				 char **err)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt;
@@ -466,78 +743,87 @@ static int sqlite_deployment_add(struct fr_store *s, const json_t *d, char **err
 		    "file_hash, outcome, started_at, finished_at, summary) "
 		    "VALUES (?, ?, ?, ?, ?, ?, ?)", err) < 0)
 		return -1;
-	bind_field(stmt, 1, d, "integration");
-	bind_field(stmt, 2, d, "instance");
-	bind_field(stmt, 3, d, "file_hash");
-	bind_field(stmt, 4, d, "outcome");
-	sqlite3_bind_double(stmt, 5, json_number_value(json_object_get(d, "started_at")));
-	sqlite3_bind_double(stmt, 6, json_number_value(json_object_get(d, "finished_at")));
-	bind_json(stmt, 7, d);
+	bind_text(stmt, 1, d->integration);
+	bind_text(stmt, 2, d->instance);
+	bind_text(stmt, 3, d->file_hash);
+	bind_text(stmt, 4, d->outcome);
+	sqlite3_bind_double(stmt, 5, d->started_at);
+	sqlite3_bind_double(stmt, 6, d->finished_at);
+	bind_json(stmt, 7, d->summary);
 	return step_done(st, stmt, "cannot record a deployment", err);
 }
 
-static json_t *deployment_row(sqlite3_stmt *stmt)
-{
-	return column_json(stmt, 0);
-}
-
-static int sqlite_deployment_list(struct fr_store *s, json_t **out, char **err)
+static int sqlite_deployment_list(struct fr_store *s, struct fr_deployment **out,
+				  size_t *n, char **err)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt;
-
-	*out = NULL;
-	if (prepare(st, &stmt, "SELECT summary FROM deployments ORDER BY id DESC "
-		    "LIMIT 100", err) < 0)
-		return -1;
-	return collect_rows(st, stmt, deployment_row, out,
-			    "cannot list deployments", err);
-}
-
-static int sqlite_check(struct fr_store *s, char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
+	size_t cap = 0;
 	int rc;
 
-	if (prepare(st, &stmt, "PRAGMA integrity_check", err) < 0)
+	*out = NULL;
+	*n = 0;
+	if (prepare(st, &stmt, "SELECT integration, instance, file_hash, outcome, "
+		    "started_at, finished_at, summary FROM deployments ORDER BY "
+		    "id DESC LIMIT 100", err) < 0)
 		return -1;
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_ROW ||
-	    strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") != 0) {
-		*err = fr_xasprintf("store %s fails its integrity check: %s",
-				    st->path, rc == SQLITE_ROW
-					? (const char *)sqlite3_column_text(stmt, 0)
-					: sqlite3_errmsg(st->db));
-		release(st, stmt);
-		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct fr_deployment *d;
+		fr_grow(out, &cap, *n + 1, sizeof(**out));
+		d = &(*out)[(*n)++];
+		d->integration = column_strdup(stmt, 0);
+		d->instance = column_strdup(stmt, 1);
+		d->file_hash = column_strdup(stmt, 2);
+		d->outcome = column_strdup(stmt, 3);
+		d->started_at = sqlite3_column_double(stmt, 4);
+		d->finished_at = sqlite3_column_double(stmt, 5);
+		d->summary = column_json(stmt, 6);
 	}
 	release(st, stmt);
+	if (rc != SQLITE_DONE) {
+		fr_deployments_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return fail(st, err, "cannot list deployments");
+	}
 	return 0;
 }
 
-static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
-			       size_t n, char **dup_of, char **err)
+/* the queue */
+
+static const char *delivery_kind(const struct fr_delivery *d)
+{
+	if (d->request)
+		return "webhook";
+	if (json_object_get(d->trigger, "schedule"))
+		return "schedule";
+	return "manual";
+}
+
+static int sqlite_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
+		       const struct fr_claim *claimed, char **dup_of, char **err)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *ins = NULL, *dup = NULL;
 	double now = fr_store_now();
+	bool own;
 	int rc = -1;
-
-	bool own = sqlite3_get_autocommit(st->db);
 
 	for (size_t i = 0; i < n; i++)
 		dup_of[i] = NULL;
-	if (own && exec_sql(st, "BEGIN IMMEDIATE", err) < 0)
+	if (begin_own(st, &own, err) < 0)
 		return -1;
 	if (prepare(st, &ins, "INSERT INTO deliveries (id, integration, instance, "
 		    "flow, received_at, request, body, trigger, dedupe_key, "
-		    "attempts, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-		    "ON CONFLICT DO NOTHING", err) < 0 ||
+		    "attempts, next_at, status, owner, lease_until, max_running, "
+		    "fifo, origin, replay_of, kind) VALUES (?, ?, ?, ?, ?, ?, ?, "
+		    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+		    err) < 0 ||
 	    prepare(st, &dup, "SELECT id FROM deliveries WHERE integration = ? "
 		    "AND instance = ? AND flow = ? AND dedupe_key = ?", err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
+		bool take = claimed && !d[i]->max_running && !d[i]->fifo;
 		bind_text(ins, 1, d[i]->id);
 		bind_text(ins, 2, d[i]->integration);
 		bind_text(ins, 3, d[i]->instance);
@@ -555,21 +841,33 @@ static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
 			sqlite3_bind_null(ins, 7);
 		bind_json(ins, 8, d[i]->trigger);
 		bind_text(ins, 9, d[i]->dedupe_key);
-		sqlite3_bind_int(ins, 10, d[i]->attempts);
+		sqlite3_bind_int(ins, 10, take ? 1 : d[i]->attempts);
 		sqlite3_bind_double(ins, 11, d[i]->next_at);
+		bind_text(ins, 12, take ? "running" : "queued");
+		bind_text(ins, 13, take ? claimed->owner : NULL);
+		sqlite3_bind_double(ins, 14, take ? claimed->now + claimed->lease_s : 0);
+		sqlite3_bind_int(ins, 15, d[i]->max_running);
+		sqlite3_bind_int(ins, 16, d[i]->fifo);
+		bind_text(ins, 17, fr_origin_name(d[i]->origin));
+		bind_text(ins, 18, d[i]->replay_of);
+		bind_text(ins, 19, delivery_kind(d[i]));
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			fail(st, err, "cannot queue a delivery");
 			goto out;
 		}
+		d[i]->seq = 0;
 		if (sqlite3_changes(st->db) == 1) {
 			d[i]->seq = sqlite3_last_insert_rowid(st->db);
+			d[i]->status = take ? FR_STATUS_RUNNING : FR_STATUS_QUEUED;
+			if (take)
+				d[i]->attempts = 1;
 		} else if (d[i]->dedupe_key) {
 			bind_text(dup, 1, d[i]->integration);
 			bind_text(dup, 2, d[i]->instance);
 			bind_text(dup, 3, d[i]->flow);
 			bind_text(dup, 4, d[i]->dedupe_key);
 			if (sqlite3_step(dup) == SQLITE_ROW)
-				dup_of[i] = fr_xstrdup((const char *)sqlite3_column_text(dup, 0));
+				dup_of[i] = column_strdup(dup, 0);
 			sqlite3_reset(dup);
 		}
 		if (d[i]->seq <= 0 && !dup_of[i]) {
@@ -580,15 +878,12 @@ static int sqlite_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
 		sqlite3_reset(ins);
 		sqlite3_clear_bindings(ins);
 	}
-	if (own && exec_sql(st, "COMMIT", err) < 0)
-		goto out;
 	rc = 0;
 out:
 	release(st, ins);
 	release(st, dup);
+	rc = end_own(st, own, rc, err);
 	if (rc < 0) {
-		if (own)
-			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		for (size_t i = 0; i < n; i++) {
 			free(dup_of[i]);
 			dup_of[i] = NULL;
@@ -597,11 +892,222 @@ out:
 	return rc;
 }
 
-static char *column_strdup(sqlite3_stmt *stmt, int i)
-{
-	const char *s = (const char *)sqlite3_column_text(stmt, i);
+#define DELIVERY_COLUMNS "id, integration, instance, flow, request, body, " \
+	"trigger, dedupe_key, attempts, next_at, seq, status, max_running, "	\
+	"fifo, origin, replay_of"
 
-	return s ? fr_xstrdup(s) : NULL;
+static struct fr_delivery *delivery_row(sqlite3_stmt *stmt)
+{
+	struct fr_delivery *d = fr_xcalloc(1, sizeof(*d));
+
+	d->id = column_strdup(stmt, 0);
+	d->integration = column_strdup(stmt, 1);
+	d->instance = column_strdup(stmt, 2);
+	d->flow = column_strdup(stmt, 3);
+	if (sqlite3_column_type(stmt, 4) != SQLITE_NULL)
+		d->request = column_json(stmt, 4);
+	if (sqlite3_column_type(stmt, 5) != SQLITE_NULL) {
+		d->body_len = (size_t)sqlite3_column_bytes(stmt, 5);
+		d->body = fr_xmalloc(d->body_len + 1);
+		if (d->body_len)
+			memcpy(d->body, sqlite3_column_blob(stmt, 5), d->body_len);
+		d->body[d->body_len] = '\0';
+	}
+	if (sqlite3_column_type(stmt, 6) != SQLITE_NULL)
+		d->trigger = column_json(stmt, 6);
+	d->dedupe_key = column_strdup(stmt, 7);
+	d->attempts = sqlite3_column_int(stmt, 8);
+	d->next_at = sqlite3_column_double(stmt, 9);
+	d->seq = sqlite3_column_int64(stmt, 10);
+	if (fr_status_parse((const char *)sqlite3_column_text(stmt, 11),
+			    &d->status) < 0)
+		d->status = FR_STATUS_FAILED;
+	d->max_running = sqlite3_column_int(stmt, 12);
+	d->fifo = sqlite3_column_int(stmt, 13);
+	if (fr_origin_parse((const char *)sqlite3_column_text(stmt, 14),
+			    &d->origin) < 0)
+		d->origin = FR_ORIGIN_SERVE;
+	d->replay_of = column_strdup(stmt, 15);
+	return d;
+}
+
+/*
+ * Takes up to max deliveries of one statement's choice: stmt is bound
+ * from ?3 on by the caller; ?1 is the owner, ?2 the lease's end.
+ */
+static int take_rows(struct sqlite_store *st, sqlite3_stmt *stmt,
+		     const struct fr_claim *c, struct fr_delivery ***out,
+		     size_t *n, size_t *cap, char **err)
+{
+	int rc;
+
+	bind_text(stmt, 1, c->owner);
+	sqlite3_bind_double(stmt, 2, c->now + c->lease_s);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		fr_grow(out, cap, *n + 1, sizeof(**out));
+		(*out)[(*n)++] = delivery_row(stmt);
+	}
+	release(st, stmt);
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot claim deliveries");
+}
+
+/* A delivery that may be claimed at ?4 (now). */
+#define CLAIMABLE "((status IN ('queued', 'retrying') AND next_at <= ?4) OR " \
+	"(status = 'running' AND lease_until < ?4))"
+#define TAKE "UPDATE deliveries SET status = 'running', owner = ?1, "	\
+	"lease_until = ?2, attempts = attempts + 1 WHERE seq IN "
+
+/* The flows with limits that have open deliveries. */
+struct limited {
+	char *integration, *instance, *flow;
+	int max_running;
+	bool fifo;
+};
+
+static int claim_limited(struct sqlite_store *st, const struct fr_claim *c,
+			 const struct limited *l, struct fr_delivery ***out,
+			 size_t *n, size_t *cap, char **err)
+{
+	sqlite3_stmt *stmt;
+	int running = 0, room;
+
+	if (prepare(st, &stmt, "SELECT count(*) FROM deliveries WHERE "
+		    "integration = ? AND instance = ? AND flow = ? AND status = "
+		    "'running' AND lease_until >= ?", err) < 0)
+		return -1;
+	bind_text(stmt, 1, l->integration);
+	bind_text(stmt, 2, l->instance);
+	bind_text(stmt, 3, l->flow);
+	sqlite3_bind_double(stmt, 4, c->now);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		running = sqlite3_column_int(stmt, 0);
+	release(st, stmt);
+	room = l->fifo ? 1 - running
+		       : (l->max_running > 0 ? l->max_running : 1) - running;
+	if (room <= 0)
+		return 0;
+	if ((size_t)room > c->max - *n)
+		room = (int)(c->max - *n);
+	if (l->fifo) {
+		/* the oldest unfinished one, once it may run */
+		if (prepare(st, &stmt, TAKE "(SELECT seq FROM (SELECT seq, status, "
+			    "next_at, lease_until FROM deliveries WHERE "
+			    "integration = ?5 AND instance = ?6 AND flow = ?7 AND "
+			    "status IN ('queued', 'retrying', 'running') ORDER BY seq "
+			    "LIMIT 1) WHERE " CLAIMABLE " LIMIT ?3) RETURNING "
+			    DELIVERY_COLUMNS, err) < 0)
+			return -1;
+	} else if (prepare(st, &stmt, TAKE "(SELECT seq FROM deliveries WHERE "
+			   "integration = ?5 AND instance = ?6 AND flow = ?7 AND "
+			   CLAIMABLE " ORDER BY seq LIMIT ?3) RETURNING "
+			   DELIVERY_COLUMNS, err) < 0) {
+		return -1;
+	}
+	sqlite3_bind_int(stmt, 3, room);
+	sqlite3_bind_double(stmt, 4, c->now);
+	bind_text(stmt, 5, l->integration);
+	bind_text(stmt, 6, l->instance);
+	bind_text(stmt, 7, l->flow);
+	return take_rows(st, stmt, c, out, n, cap, err);
+}
+
+static int sqlite_claim(struct fr_store *s, const struct fr_claim *c,
+			struct fr_delivery ***out, size_t *n, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	struct limited *ls = NULL;
+	size_t nls = 0, lcap = 0, cap = 0;
+	bool own;
+	int rc = -1, step;
+
+	*out = NULL;
+	*n = 0;
+	if (c->max == 0)
+		return 0;
+	if (begin_own(st, &own, err) < 0)
+		return -1;
+	if (prepare(st, &stmt, TAKE "(SELECT seq FROM deliveries WHERE "
+		    CLAIMABLE " AND max_running = 0 AND fifo = 0 ORDER BY seq "
+		    "LIMIT ?3) RETURNING " DELIVERY_COLUMNS, err) < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)c->max);
+	sqlite3_bind_double(stmt, 4, c->now);
+	if (take_rows(st, stmt, c, out, n, &cap, err) < 0)
+		goto out;
+	if (*n < c->max) {
+		if (prepare(st, &stmt, "SELECT DISTINCT integration, instance, "
+			    "flow, max_running, fifo FROM deliveries WHERE status "
+			    "IN ('queued', 'retrying', 'running') AND (max_running "
+			    "> 0 OR fifo)", err) < 0)
+			goto out;
+		while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+			fr_grow(&ls, &lcap, nls + 1, sizeof(*ls));
+			ls[nls].integration = column_strdup(stmt, 0);
+			ls[nls].instance = column_strdup(stmt, 1);
+			ls[nls].flow = column_strdup(stmt, 2);
+			ls[nls].max_running = sqlite3_column_int(stmt, 3);
+			ls[nls].fifo = sqlite3_column_int(stmt, 4);
+			nls++;
+		}
+		release(st, stmt);
+		if (step != SQLITE_DONE) {
+			fail(st, err, "cannot claim deliveries");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nls && *n < c->max; i++) {
+		if (claim_limited(st, c, &ls[i], out, n, &cap, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < nls; i++) {
+		free(ls[i].integration);
+		free(ls[i].instance);
+		free(ls[i].flow);
+	}
+	free(ls);
+	rc = end_own(st, own, rc, err);
+	if (rc < 0) {
+		fr_deliveries_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+static int sqlite_renew(struct fr_store *s, const char *owner, double lease_s,
+			double now, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, &stmt, "UPDATE deliveries SET lease_until = ? WHERE "
+		    "owner = ? AND status = 'running'", err) < 0)
+		return -1;
+	sqlite3_bind_double(stmt, 1, now + lease_s);
+	bind_text(stmt, 2, owner);
+	return step_done(st, stmt, "cannot renew leases", err);
+}
+
+static int sqlite_finish(struct fr_store *s, const char *id, const char *owner,
+			 enum fr_status status, double next_at, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+
+	/* given back unrun (QUEUED): that claim's attempt does not count */
+	if (prepare(st, &stmt, "UPDATE deliveries SET status = ?1, next_at = ?2, "
+		    "owner = NULL, lease_until = 0, attempts = CASE WHEN ?1 = "
+		    "'queued' AND attempts > 0 THEN attempts - 1 ELSE attempts END "
+		    "WHERE id = ?3 AND (?4 IS NULL OR owner = ?4)", err) < 0)
+		return -1;
+	bind_text(stmt, 1, fr_status_name(status));
+	sqlite3_bind_double(stmt, 2, next_at);
+	bind_text(stmt, 3, id);
+	bind_text(stmt, 4, owner);
+	return step_done(st, stmt, "cannot update a delivery", err);
 }
 
 static int sqlite_delivery_get(struct fr_store *s, const char *id,
@@ -612,84 +1118,17 @@ static int sqlite_delivery_get(struct fr_store *s, const char *id,
 	int rc;
 
 	*out = NULL;
-	if (prepare(st, &stmt, "SELECT id, integration, instance, flow, request, "
-		    "body, trigger, dedupe_key, attempts, next_at, seq FROM "
-		    "deliveries WHERE id = ?", err) < 0)
+	if (prepare(st, &stmt, "SELECT " DELIVERY_COLUMNS " FROM deliveries "
+		    "WHERE id = ?", err) < 0)
 		return -1;
 	bind_text(stmt, 1, id);
 	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		struct fr_delivery *d = fr_xcalloc(1, sizeof(*d));
-		d->id = column_strdup(stmt, 0);
-		d->integration = column_strdup(stmt, 1);
-		d->instance = column_strdup(stmt, 2);
-		d->flow = column_strdup(stmt, 3);
-		if (sqlite3_column_type(stmt, 4) != SQLITE_NULL)
-			d->request = column_json(stmt, 4);
-		if (sqlite3_column_type(stmt, 5) != SQLITE_NULL) {
-			d->body_len = (size_t)sqlite3_column_bytes(stmt, 5);
-			d->body = fr_xmalloc(d->body_len + 1);
-			if (d->body_len)
-				memcpy(d->body, sqlite3_column_blob(stmt, 5), d->body_len);
-			d->body[d->body_len] = '\0';
-		}
-		if (sqlite3_column_type(stmt, 6) != SQLITE_NULL)
-			d->trigger = column_json(stmt, 6);
-		d->dedupe_key = column_strdup(stmt, 7);
-		d->attempts = sqlite3_column_int(stmt, 8);
-		d->next_at = sqlite3_column_double(stmt, 9);
-		d->seq = sqlite3_column_int64(stmt, 10);
-		*out = d;
-	}
+	if (rc == SQLITE_ROW)
+		*out = delivery_row(stmt);
 	release(st, stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail(st, err, "cannot read a delivery");
 	return 0;
-}
-
-static json_t *pending_row(sqlite3_stmt *stmt)
-{
-	return json_pack("{so so so so si sf sI}",
-			 "id", column_text(stmt, 0),
-			 "integration", column_text(stmt, 1),
-			 "instance", column_text(stmt, 2),
-			 "flow", column_text(stmt, 3),
-			 "attempts", sqlite3_column_int(stmt, 4),
-			 "next_at", sqlite3_column_double(stmt, 5),
-			 "seq", (json_int_t)sqlite3_column_int64(stmt, 6));
-}
-
-static int sqlite_delivery_pending(struct fr_store *s, long long after_seq,
-				   json_t **out, char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
-
-	*out = NULL;
-	if (prepare(st, &stmt, "SELECT id, integration, instance, flow, attempts, "
-		    "next_at, seq FROM deliveries WHERE status = 'queued' AND "
-		    "seq > ? ORDER BY seq", err) < 0)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, after_seq);
-	return collect_rows(st, stmt, pending_row, out,
-			    "cannot list queued deliveries", err);
-}
-
-static int sqlite_delivery_update(struct fr_store *s, const char *id,
-				  const char *status, int attempts,
-				  double next_at, char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
-
-	if (prepare(st, &stmt, "UPDATE deliveries SET status = ?, attempts = ?, "
-		    "next_at = ? WHERE id = ?", err) < 0)
-		return -1;
-	bind_text(stmt, 1, status);
-	sqlite3_bind_int(stmt, 2, attempts);
-	sqlite3_bind_double(stmt, 3, next_at);
-	bind_text(stmt, 4, id);
-	return step_done(st, stmt, "cannot update a delivery", err);
 }
 
 static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
@@ -698,21 +1137,23 @@ static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt = NULL;
 	char *nid = fr_new_id("ex_");
-	bool own = sqlite3_get_autocommit(st->db);
+	bool own;
 	int rc = -1;
 
 	*new_id = NULL;
-	if (own && exec_sql(st, "BEGIN IMMEDIATE", err) < 0) {
+	if (begin_own(st, &own, err) < 0) {
 		free(nid);
 		return -1;
 	}
 	/* the delivery of a webhook execution, else the recorded input */
 	if (prepare(st, &stmt, "INSERT INTO deliveries (id, integration, "
-		    "instance, flow, received_at, request, body, trigger) "
-		    "SELECT ?1, e.integration, e.instance, e.flow, ?2, d.request, "
-		    "d.body, CASE WHEN d.seq IS NULL THEN e.input ELSE d.trigger "
-		    "END FROM executions e LEFT JOIN deliveries d ON d.id = e.id "
-		    "WHERE e.id = ?3", err) < 0)
+		    "instance, flow, received_at, request, body, trigger, "
+		    "max_running, fifo, origin, replay_of, kind) SELECT ?1, "
+		    "e.integration, e.instance, e.flow, ?2, d.request, d.body, "
+		    "CASE WHEN d.seq IS NULL THEN e.input ELSE d.trigger END, "
+		    "coalesce(d.max_running, 0), coalesce(d.fifo, 0), 'replay', "
+		    "e.id, e.trigger FROM executions e LEFT JOIN deliveries d ON "
+		    "d.id = e.id WHERE e.id = ?3", err) < 0)
 		goto out;
 	bind_text(stmt, 1, nid);
 	sqlite3_bind_double(stmt, 2, fr_store_now());
@@ -736,65 +1177,18 @@ static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
 		fail(st, err, "cannot note the replay");
 		goto out;
 	}
-	if (own && exec_sql(st, "COMMIT", err) < 0)
-		goto out;
 	*new_id = nid;
 	nid = NULL;
 	rc = 0;
 out:
 	release(st, stmt);
-	if (!*new_id && own)
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	rc = end_own(st, own, rc, err);
+	if (rc < 0) {
+		free(*new_id);
+		*new_id = NULL;
+	}
 	free(nid);
 	return rc;
-}
-
-static int sqlite_begin(struct fr_store *s, char **err)
-{
-	return exec_sql((struct sqlite_store *)s, "BEGIN IMMEDIATE", err);
-}
-
-static int sqlite_commit(struct fr_store *s, char **err)
-{
-	return exec_sql((struct sqlite_store *)s, "COMMIT", err);
-}
-
-static void sqlite_rollback(struct fr_store *s)
-{
-	sqlite3_exec(((struct sqlite_store *)s)->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-static int sqlite_execution_put(struct fr_store *s, const json_t *e,
-				const char *input, const char *trace, char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
-	double now = fr_store_now();
-	double ms = json_number_value(json_object_get(e, "duration_ms"));
-
-	if (prepare(st, &stmt, "INSERT INTO executions (id, integration, "
-		    "instance, flow, trigger, status, error, started_at, "
-		    "finished_at, duration_ms, input, trace, attempt) VALUES "
-		    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO "
-		    "UPDATE SET status = excluded.status, error = excluded.error, "
-		    "started_at = excluded.started_at, finished_at = "
-		    "excluded.finished_at, duration_ms = excluded.duration_ms, "
-		    "trace = excluded.trace, attempt = excluded.attempt", err) < 0)
-		return -1;
-	bind_field(stmt, 1, e, "id");
-	bind_field(stmt, 2, e, "integration");
-	bind_field(stmt, 3, e, "instance");
-	bind_field(stmt, 4, e, "flow");
-	bind_field(stmt, 5, e, "trigger");
-	bind_field(stmt, 6, e, "status");
-	bind_field(stmt, 7, e, "error");
-	sqlite3_bind_double(stmt, 8, now - ms / 1000.0);
-	sqlite3_bind_double(stmt, 9, now);
-	sqlite3_bind_double(stmt, 10, ms);
-	sqlite3_bind_text(stmt, 11, input, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 12, trace, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 13, (int)json_integer_value(json_object_get(e, "attempt")));
-	return step_done(st, stmt, "cannot record an execution", err);
 }
 
 /*
@@ -812,50 +1206,30 @@ static int busy_wait(void *data, int count)
 	return 1;
 }
 
-static int sqlite_set_synchronous(struct fr_store *s, bool on, char **err)
-{
-	return exec_sql((struct sqlite_store *)s, on ? "PRAGMA synchronous = FULL"
-						     : "PRAGMA synchronous = NORMAL",
-			err);
-}
-
-static int sqlite_set_checkpoints(struct fr_store *s, bool on, char **err)
-{
-	return exec_sql((struct sqlite_store *)s, on ? "PRAGMA wal_autocheckpoint = 1000"
-						     : "PRAGMA wal_autocheckpoint = 0",
-			err);
-}
-
-static int sqlite_checkpoint(struct fr_store *s, bool wait, char **err)
-{
-	return exec_sql((struct sqlite_store *)s, wait ? "PRAGMA wal_checkpoint(FULL)"
-						       : "PRAGMA wal_checkpoint(PASSIVE)",
-			err);
-}
-
 static const struct fr_store_ops sqlite_ops = {
-	.checkpoint = sqlite_checkpoint,
-	.set_synchronous = sqlite_set_synchronous,
-	.set_checkpoints = sqlite_set_checkpoints,
+	.close = sqlite_close,
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
+	.check = sqlite_check,
+	.serve_lock = sqlite_serve_lock,
+	.maintain = sqlite_maintain,
+	.wait = sqlite_wait,
+	.notify = sqlite_notify,
 	.execution_put = sqlite_execution_put,
-	.replay = sqlite_replay,
-	.delivery_add = sqlite_delivery_add,
-	.delivery_get = sqlite_delivery_get,
-	.delivery_pending = sqlite_delivery_pending,
-	.delivery_update = sqlite_delivery_update,
-	.close = sqlite_close,
-	.execution_begin = sqlite_execution_begin,
-	.execution_finish = sqlite_execution_finish,
 	.execution_list = sqlite_execution_list,
 	.execution_get = sqlite_execution_get,
 	.state_get = sqlite_state_get,
 	.state_set = sqlite_state_set,
+	.state_update = sqlite_state_update,
 	.deployment_add = sqlite_deployment_add,
 	.deployment_list = sqlite_deployment_list,
-	.check = sqlite_check,
+	.push = sqlite_push,
+	.claim = sqlite_claim,
+	.renew = sqlite_renew,
+	.finish = sqlite_finish,
+	.delivery_get = sqlite_delivery_get,
+	.replay = sqlite_replay,
 };
 
 /* mkdir -p of path's directory. */
@@ -881,9 +1255,11 @@ static int make_parent(const char *path, char **err)
 	return rc;
 }
 
-int fr_store_sqlite_open(struct fr_store **out, const char *path, char **err)
+int fr_store_sqlite_open(struct fr_store **out, const char *url, char **err)
 {
+	const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
 	struct sqlite_store *st;
+	bool created;
 
 	*out = NULL;
 	*err = NULL;
@@ -893,21 +1269,34 @@ int fr_store_sqlite_open(struct fr_store **out, const char *path, char **err)
 	}
 	if (make_parent(path, err) < 0)
 		return -1;
+	created = access(path, F_OK) != 0;
 	st = fr_xcalloc(1, sizeof(*st));
 	st->base.ops = &sqlite_ops;
 	st->base.url = fr_xasprintf("sqlite:%s", path);
+	st->base.backend = "sqlite";
 	st->path = fr_xstrdup(path);
+	st->lock_fd = -1;
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 			    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		fail(st, err, "cannot open");
 		sqlite_close(&st->base);
 		return -1;
 	}
+	/*
+	 * Made 0600: the store holds traces and tokens (SQLite gives its
+	 * -wal and -shm files the same mode).  Not by open(2) and close(2)
+	 * of our own: closing any descriptor of the file would drop the
+	 * POSIX locks SQLite's other handles in this process hold on it.
+	 */
+	if (created)
+		chmod(path, 0600);
 	sqlite3_busy_handler(st->db, busy_wait, NULL);
-	/* refuse a newer schema before changing anything in the file */
+	/* refuse a newer schema before changing anything in the file;
+	 * checkpoints only where fr_store_maintain asks for them */
 	if (check_version(st, err) < 0 ||
-	    exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
-		     err) < 0 || migrate(st, err) < 0) {
+	    exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+		     "PRAGMA wal_autocheckpoint = 10000;", err) < 0 ||
+	    migrate(st, err) < 0) {
 		sqlite_close(&st->base);
 		return -1;
 	}

@@ -64,16 +64,23 @@ char *fr_xasprintf(const char *fmt, ...)
 	return fr_buf_steal(&b);
 }
 
+/*
+ * items is the address of a pointer of any object type: it is read and
+ * written with memcpy, never through a void ** (which would access a
+ * struct x * as another type: undefined behaviour).
+ */
 void fr_grow(void *items, size_t *cap, size_t need, size_t size)
 {
-	void **p = items;
+	void *p;
 	size_t n = *cap ? *cap : 4;
 
 	if (need <= *cap)
 		return;
 	while (n < need)
 		n *= 2;
-	*p = fr_xrealloc(*p, n * size);
+	memcpy(&p, items, sizeof(p));
+	p = fr_xrealloc(p, n * size);
+	memcpy(items, &p, sizeof(p));
 	*cap = n;
 }
 

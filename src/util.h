@@ -16,6 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Exit statuses of every command (flowrun(1), EXIT STATUS). */
+enum fr_exit {
+	FR_EXIT_OK = 0,
+	FR_EXIT_FAILED = 1,	/* an execution failed */
+	FR_EXIT_USAGE = 2,
+	FR_EXIT_INVALID = 3,	/* invalid files */
+	FR_EXIT_CONFIG = 4,	/* missing or invalid configuration */
+	FR_EXIT_SYSTEM = 5,	/* store or I/O error */
+};
+
 #define FR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 void *fr_xmalloc(size_t n);

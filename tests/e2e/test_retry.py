@@ -167,9 +167,14 @@ def test_on_error_retry_then_ignore(run, progix):
 
 
 def test_step_timeout_bounds_a_slow_request(run, progix):
+    # The stand-in would answer after 120 s; the run itself may take 60 s
+    # (run's own deadline) however busy the machine: only the 1 s step
+    # timeout ends it before that.  Whether curl's timeout fired first or
+    # the retry was refused for passing it, the error says so.
     ids = add_accounts(progix, ACME)
-    fail(progix, method="GET", path="/accounts/" + ids[0], delay=3, count=-1)
-    r = run_errors(run, progix, "slow", "--input", json.dumps({"id": ids[0]}))
+    fail(progix, method="GET", path="/accounts/" + ids[0], delay=120, count=-1)
+    r = run_errors(run, progix, "slow", "--input", json.dumps({"id": ids[0]}),
+                   timeout=60)
     assert r.rc == 1, r
-    assert r.seconds < 2.8, "a 1s step timeout took %.1f s" % r.seconds
-    assert "acct" in r.stderr and "timed out" in r.stderr, r
+    assert "acct" in r.stderr, r
+    assert "timed out" in r.stderr or "would pass the timeout" in r.stderr, r

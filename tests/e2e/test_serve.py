@@ -481,7 +481,7 @@ def test_failed_after_the_last_attempt_then_replay(run, serve, progix, slack):
     failed = runs(run, "--status", "failed")
     assert [x["id"] for x in failed] == [ident], failed
     assert "500" in failed[0]["error"]
-    assert re.search(r"execution %s failed" % ident, srv.log()), srv.log()
+    assert re.search(r"%s: failed" % ident, srv.log()), srv.log()
 
     # the cause goes away; replay queues it again and serve runs it
     progix.post("/_admin/reset")

@@ -49,8 +49,11 @@ def cli(srv, *args):
 
 
 def show(srv, ident):
+    """The execution once it has ended (show lists queued and running
+    ones too), else None."""
     p = cli(srv, "show", ident, "--json")
-    return json.loads(p.stdout) if p.returncode == 0 else None
+    ex = json.loads(p.stdout) if p.returncode == 0 else None
+    return ex if ex and ex["status"] in ("ok", "failed") else None
 
 
 # -- the schemes, as published ---------------------------------------------------
