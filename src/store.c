@@ -1,4 +1,4 @@
-/* store: the backend-neutral half of the store interface. */
+/* store: the backend-neutral half of the store interface (store.h). */
 #include "store.h"
 
 #include <stdlib.h>
@@ -8,86 +8,157 @@
 
 #include "util.h"
 
-int fr_store_open(struct fr_store **out, const char *url, char **err)
+static const char *const status_names[] = {
+	[FR_STATUS_QUEUED] = "queued",
+	[FR_STATUS_RUNNING] = "running",
+	[FR_STATUS_OK] = "ok",
+	[FR_STATUS_FAILED] = "failed",
+	[FR_STATUS_RETRYING] = "retrying",
+};
+
+static const char *const origin_names[] = {
+	[FR_ORIGIN_RUN] = "run",
+	[FR_ORIGIN_DEPLOY] = "deploy",
+	[FR_ORIGIN_SERVE] = "serve",
+	[FR_ORIGIN_REPLAY] = "replay",
+};
+
+static int name_index(const char *const *names, size_t n, const char *name)
 {
-	*out = NULL;
-	if (!url || !*url)
-		url = FR_STORE_DEFAULT;
-	if (strncmp(url, "sqlite:", 7) == 0)
-		return fr_store_sqlite_open(out, url + 7, err);
-	if (strstr(url, "://")) {
-		*err = fr_xasprintf("unsupported store '%s'; use sqlite:PATH", url);
+	for (size_t i = 0; name && i < n; i++) {
+		if (strcmp(names[i], name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+const char *fr_status_name(enum fr_status s)
+{
+	return (size_t)s < FR_ARRAY_LEN(status_names) ? status_names[s] : "failed";
+}
+
+int fr_status_parse(const char *name, enum fr_status *out)
+{
+	int i = name_index(status_names, FR_ARRAY_LEN(status_names), name);
+
+	if (i < 0)
+		return -1;
+	*out = (enum fr_status)i;
+	return 0;
+}
+
+const char *fr_origin_name(enum fr_origin o)
+{
+	return (size_t)o < FR_ARRAY_LEN(origin_names) ? origin_names[o] : "run";
+}
+
+int fr_origin_parse(const char *name, enum fr_origin *out)
+{
+	int i = name_index(origin_names, FR_ARRAY_LEN(origin_names), name);
+
+	if (i < 0)
+		return -1;
+	*out = (enum fr_origin)i;
+	return 0;
+}
+
+/* The backends, by URL scheme.  A bare path is a SQLite file. */
+static const struct backend {
+	const char *prefix;
+	int (*open)(struct fr_store **out, const char *url, char **err);
+	bool file;		/* the rest of the URL is a file name */
+} backends[] = {
+	{ "sqlite:", fr_store_sqlite_open, true },
+	{ "postgresql://", fr_store_pg_open, false },
+	{ "postgres://", fr_store_pg_open, false },
+};
+
+static const struct backend *backend_of(const char *url, char **err)
+{
+	for (size_t i = 0; i < FR_ARRAY_LEN(backends); i++) {
+		if (strncmp(url, backends[i].prefix, strlen(backends[i].prefix)) == 0)
+			return &backends[i];
+	}
+	if (strstr(url, "://") || strncmp(url, "file:", 5) == 0) {
+		char *shown = fr_store_url_redacted(url);
+		*err = fr_xasprintf("unsupported store '%s'; use sqlite:PATH or "
+				    "postgresql://USER@HOST/DB", shown);
+		free(shown);
+		return NULL;
+	}
+	return &backends[0];
+}
+
+static const char *default_url(const char *url)
+{
+	return url && *url ? url : FR_STORE_DEFAULT;
+}
+
+/* The file name of a SQLite URL (a bare path, or after "sqlite:"). */
+static const char *file_of(const char *url)
+{
+	return strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
+}
+
+int fr_store_check_url(const char *url, char **err)
+{
+	const struct backend *b;
+
+	*err = NULL;
+	url = default_url(url);
+	if (!(b = backend_of(url, err)))
+		return -1;
+	if (b->file && !*file_of(url)) {
+		*err = fr_xstrdup("the store URL names no file (sqlite:PATH)");
 		return -1;
 	}
-	return fr_store_sqlite_open(out, url, err);
+	return 0;
 }
 
 bool fr_store_exists(const char *url)
 {
-	if (!url || !*url)
-		url = FR_STORE_DEFAULT;
-	if (strncmp(url, "sqlite:", 7) == 0)
-		url += 7;
-	return access(url, F_OK) == 0;
+	char *err = NULL;
+	const struct backend *b;
+
+	url = default_url(url);
+	if (!(b = backend_of(url, &err))) {
+		free(err);
+		return false;
+	}
+	return !b->file || access(file_of(url), F_OK) == 0;
+}
+
+char *fr_store_url_redacted(const char *url)
+{
+	const char *scheme = strstr(url, "://"), *at, *colon;
+
+	/* scheme://user:password@host...: only the password goes */
+	if (!scheme)
+		return fr_xstrdup(url);
+	scheme += 3;
+	at = strchr(scheme, '@');
+	colon = at ? memchr(scheme, ':', (size_t)(at - scheme)) : NULL;
+	if (!colon)
+		return fr_xstrdup(url);
+	return fr_xasprintf("%.*s:***%s", (int)(colon - url), url, at);
+}
+
+int fr_store_open(struct fr_store **out, const char *url, char **err)
+{
+	const struct backend *b;
+
+	*out = NULL;
+	if (fr_store_check_url(url, err) < 0)
+		return -1;
+	url = default_url(url);
+	b = backend_of(url, err);
+	return b->open(out, url, err);
 }
 
 void fr_store_close(struct fr_store *s)
 {
 	if (s)
 		s->ops->close(s);
-}
-
-int fr_store_execution_begin(struct fr_store *s, const json_t *exec, char **err)
-{
-	return s->ops->execution_begin(s, exec, err);
-}
-
-int fr_store_execution_finish(struct fr_store *s, const char *id,
-			      const json_t *trace, char **err)
-{
-	return s->ops->execution_finish(s, id, trace, err);
-}
-
-int fr_store_execution_list(struct fr_store *s,
-			    const struct fr_execution_filter *f, json_t **out,
-			    char **err)
-{
-	return s->ops->execution_list(s, f, out, err);
-}
-
-int fr_store_execution_get(struct fr_store *s, const char *id, json_t **out,
-			   char **err)
-{
-	return s->ops->execution_get(s, id, out, err);
-}
-
-int fr_store_state_get(struct fr_store *s, const char *integration,
-		       const char *instance, json_t **out, char **err)
-{
-	return s->ops->state_get(s, integration, instance, out, err);
-}
-
-int fr_store_state_set(struct fr_store *s, const char *integration,
-		       const char *instance, const char *key,
-		       const json_t *value, char **err)
-{
-	return s->ops->state_set(s, integration, instance, key, value, err);
-}
-
-int fr_store_deployment_add(struct fr_store *s, const json_t *deployment,
-			    char **err)
-{
-	return s->ops->deployment_add(s, deployment, err);
-}
-
-int fr_store_deployment_list(struct fr_store *s, json_t **out, char **err)
-{
-	return s->ops->deployment_list(s, out, err);
-}
-
-int fr_store_check(struct fr_store *s, char **err)
-{
-	return s->ops->check(s, err);
 }
 
 void fr_delivery_free(struct fr_delivery *d)
@@ -103,64 +174,100 @@ void fr_delivery_free(struct fr_delivery *d)
 	free(d->body);
 	json_decref(d->trigger);
 	free(d->dedupe_key);
+	free(d->replay_of);
 	free(d);
 }
 
-int fr_store_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
-			  size_t n, char **dup_of, char **err)
+void fr_deliveries_free(struct fr_delivery **d, size_t n)
 {
-	return s->ops->delivery_add(s, d, n, dup_of, err);
+	for (size_t i = 0; d && i < n; i++)
+		fr_delivery_free(d[i]);
+	free(d);
 }
 
-int fr_store_delivery_get(struct fr_store *s, const char *id,
-			  struct fr_delivery **out, char **err)
+void fr_execution_finish(struct fr_execution *e)
 {
-	return s->ops->delivery_get(s, id, out, err);
+	if (!e)
+		return;
+	free(e->id);
+	free(e->integration);
+	free(e->instance);
+	free(e->flow);
+	free(e->trigger);
+	free(e->error);
+	free(e->replay_of);
+	free(e->replayed_as);
+	free(e->input);
+	free(e->trace);
+	memset(e, 0, sizeof(*e));
 }
 
-int fr_store_delivery_pending(struct fr_store *s, long long after_seq,
-			      json_t **out, char **err)
+void fr_executions_free(struct fr_execution *e, size_t n)
 {
-	return s->ops->delivery_pending(s, after_seq, out, err);
+	for (size_t i = 0; e && i < n; i++)
+		fr_execution_finish(&e[i]);
+	free(e);
 }
 
-int fr_store_delivery_update(struct fr_store *s, const char *id,
-			     const char *status, int attempts, double next_at,
-			     char **err)
+void fr_deployments_free(struct fr_deployment *d, size_t n)
 {
-	return s->ops->delivery_update(s, id, status, attempts, next_at, err);
+	for (size_t i = 0; d && i < n; i++) {
+		free(d[i].integration);
+		free(d[i].instance);
+		free(d[i].file_hash);
+		free(d[i].outcome);
+		json_decref(d[i].summary);
+	}
+	free(d);
 }
 
-int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
-		    char **err)
+static json_t *string_or_null(const char *s)
 {
-	return s->ops->replay(s, id, new_id, err);
+	return s ? json_string(s) : json_null();
 }
 
-int fr_store_execution_put(struct fr_store *s, const json_t *exec,
-			   const char *input, const char *trace, char **err)
+static json_t *time_or_null(double t)
 {
-	return s->ops->execution_put(s, exec, input, trace, err);
+	return t > 0 ? json_real(t) : json_null();
 }
 
-int fr_store_set_synchronous(struct fr_store *s, bool on, char **err)
+static json_t *parsed_or_null(const char *text)
 {
-	return s->ops->set_synchronous(s, on, err);
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+				      NULL) : NULL;
+
+	return j ? j : text ? json_string(text) : json_null();
 }
 
-int fr_store_set_checkpoints(struct fr_store *s, bool on, char **err)
+json_t *fr_execution_json(const struct fr_execution *e)
 {
-	return s->ops->set_checkpoints(s, on, err);
+	json_t *j = json_object();
+
+	json_object_set_new(j, "id", string_or_null(e->id));
+	json_object_set_new(j, "integration", string_or_null(e->integration));
+	json_object_set_new(j, "instance", string_or_null(e->instance));
+	json_object_set_new(j, "flow", string_or_null(e->flow));
+	json_object_set_new(j, "trigger", string_or_null(e->trigger));
+	json_object_set_new(j, "origin", json_string(fr_origin_name(e->origin)));
+	json_object_set_new(j, "status", json_string(fr_status_name(e->status)));
+	json_object_set_new(j, "attempt", json_integer(e->attempt));
+	json_object_set_new(j, "error", string_or_null(e->error));
+	json_object_set_new(j, "started_at", time_or_null(e->started_at));
+	json_object_set_new(j, "finished_at", time_or_null(e->finished_at));
+	json_object_set_new(j, "duration_ms", e->finished_at > 0
+				      ? json_real(e->duration_ms) : json_null());
+	json_object_set_new(j, "replay_of", string_or_null(e->replay_of));
+	json_object_set_new(j, "replayed_as", string_or_null(e->replayed_as));
+	if (e->input || e->trace) {
+		json_object_set_new(j, "input", parsed_or_null(e->input));
+		json_object_set_new(j, "trace", parsed_or_null(e->trace));
+	}
+	return j;
 }
 
-int fr_store_checkpoint(struct fr_store *s, bool wait, char **err)
+int fr_store_begin(struct fr_store *s, enum fr_durability d, char **err)
 {
-	return s->ops->checkpoint(s, wait, err);
-}
-
-int fr_store_begin(struct fr_store *s, char **err)
-{
-	return s->ops->begin(s, err);
+	return s->ops->begin(s, d, err);
 }
 
 int fr_store_commit(struct fr_store *s, char **err)
@@ -171,6 +278,119 @@ int fr_store_commit(struct fr_store *s, char **err)
 void fr_store_rollback(struct fr_store *s)
 {
 	s->ops->rollback(s);
+}
+
+int fr_store_check(struct fr_store *s, char **err)
+{
+	return s->ops->check(s, err);
+}
+
+int fr_store_serve_lock(struct fr_store *s, char **err)
+{
+	return s->ops->serve_lock(s, err);
+}
+
+int fr_store_maintain(struct fr_store *s, bool wait, char **err)
+{
+	return s->ops->maintain(s, wait, err);
+}
+
+int fr_store_wait(struct fr_store *s, double timeout_s, bool *woken, char **err)
+{
+	return s->ops->wait(s, timeout_s, woken, err);
+}
+
+int fr_store_notify(struct fr_store *s, char **err)
+{
+	return s->ops->notify(s, err);
+}
+
+int fr_store_execution_put(struct fr_store *s, const struct fr_execution *e,
+			   char **err)
+{
+	return s->ops->execution_put(s, e, err);
+}
+
+int fr_store_execution_list(struct fr_store *s,
+			    const struct fr_execution_filter *f,
+			    struct fr_execution **out, size_t *n, char **err)
+{
+	return s->ops->execution_list(s, f, out, n, err);
+}
+
+int fr_store_execution_get(struct fr_store *s, const char *id,
+			   struct fr_execution *out, bool *found, char **err)
+{
+	return s->ops->execution_get(s, id, out, found, err);
+}
+
+int fr_store_state_get(struct fr_store *s, const char *integration,
+		       const char *instance, json_t **out, char **err)
+{
+	return s->ops->state_get(s, integration, instance, out, err);
+}
+
+int fr_store_state_set(struct fr_store *s, const char *integration,
+		       const char *instance, const char *key,
+		       const json_t *value, char **err)
+{
+	return s->ops->state_set(s, integration, instance, key, value, err);
+}
+
+int fr_store_state_update(struct fr_store *s, const char *integration,
+			  const char *instance, const char *key, fr_state_fn fn,
+			  void *data, json_t **out, char **err)
+{
+	return s->ops->state_update(s, integration, instance, key, fn, data,
+				    out, err);
+}
+
+int fr_store_deployment_add(struct fr_store *s, const struct fr_deployment *d,
+			    char **err)
+{
+	return s->ops->deployment_add(s, d, err);
+}
+
+int fr_store_deployment_list(struct fr_store *s, struct fr_deployment **out,
+			     size_t *n, char **err)
+{
+	return s->ops->deployment_list(s, out, n, err);
+}
+
+int fr_store_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
+		  const struct fr_claim *claimed, char **dup_of, char **err)
+{
+	return s->ops->push(s, d, n, claimed, dup_of, err);
+}
+
+int fr_store_claim(struct fr_store *s, const struct fr_claim *c,
+		   struct fr_delivery ***out, size_t *n, char **err)
+{
+	return s->ops->claim(s, c, out, n, err);
+}
+
+int fr_store_renew(struct fr_store *s, const char *owner, double lease_s,
+		   double now, char **err)
+{
+	return s->ops->renew(s, owner, lease_s, now, err);
+}
+
+int fr_store_finish(struct fr_store *s, const char *id, const char *owner,
+		    enum fr_status status, double next_at, char **err)
+{
+	return s->ops->finish(s, id, owner, status, next_at, err);
+}
+
+int fr_store_delivery_get(struct fr_store *s, const char *id,
+			  struct fr_delivery **out, char **err)
+{
+	return s->ops->delivery_get(s, id, out, err);
+}
+
+int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
+		    char **err)
+{
+	return s->ops->replay(s, id, new_id, err);
 }
 
 double fr_store_now(void)

@@ -1,30 +1,63 @@
 /*
  * store: what flowrun keeps between processes: executions with their
- * traces, instance state, deployments (and, for serve, the delivery queue).
+ * traces, instance state, deployments, and serve's delivery queue.
  *
- * The store is one interface over a backend chosen by URL:
- *   sqlite:PATH  (or a bare PATH)  SQLite in WAL mode, in one file
- * A backend implements struct fr_store_ops; callers use only the
- * fr_store_* functions, so another backend (PostgreSQL) can be added
- * without touching them.  A handle belongs to one thread; threads open
- * their own handles on the same URL.
+ * One interface, two backends chosen by URL scheme (a table in store.c):
+ *   sqlite:PATH (or a bare PATH)   SQLite in WAL mode, one file, one serve
+ *   postgresql://... (postgres://) PostgreSQL, shared by many processes
+ * Neither the engine nor serve knows which is underneath.  A handle
+ * belongs to one thread; threads open their own handles on the same URL.
  *
- * Every function returns 0, or -1 with *err (caller frees) in plain words.
- * Values passed in are borrowed; values handed out are new references.
- * Traces and inputs are stored as given: callers redact them first.
+ * Every function that can fail returns 0, or -1 with *err (caller frees)
+ * in plain words; a backend never puts a password in *err.  Values passed
+ * in are borrowed; rows handed out are owned by the caller and released
+ * with their _free function.  Traces and inputs are stored as given:
+ * callers redact them first.
  */
 #ifndef FR_STORE_H
 #define FR_STORE_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #define FR_STORE_DEFAULT "sqlite:.flowrun/flowrun.db"
 
 struct fr_store;
 
+/* Where an execution is in its life; the words are the stored ones. */
+enum fr_status {
+	FR_STATUS_QUEUED,	/* waiting in the queue */
+	FR_STATUS_RUNNING,	/* claimed by a process, or running in one */
+	FR_STATUS_OK,
+	FR_STATUS_FAILED,
+	FR_STATUS_RETRYING,	/* failed, queued again for a later attempt */
+};
+const char *fr_status_name(enum fr_status s);
+/* 0 with *out, or -1 for a word that is no status */
+int fr_status_parse(const char *name, enum fr_status *out);
+
+/* Which command started an execution. */
+enum fr_origin {
+	FR_ORIGIN_RUN,
+	FR_ORIGIN_DEPLOY,
+	FR_ORIGIN_SERVE,
+	FR_ORIGIN_REPLAY,
+};
+const char *fr_origin_name(enum fr_origin o);
+int fr_origin_parse(const char *name, enum fr_origin *out);
+
 /*
- * A delivery: one queued execution of a webhook (or schedule, or replay).
+ * How a transaction reaches the disk.  DURABLE: the commit returns once
+ * it is on disk (SQLite synchronous=FULL; PostgreSQL as the server has
+ * synchronous_commit).  LAZY: it survives the process crashing and
+ * reaches the disk with the next durable commit, but may be lost with the
+ * machine (SQLite synchronous=NORMAL; PostgreSQL synchronous_commit off).
+ */
+enum fr_durability { FR_DURABLE, FR_LAZY };
+
+/*
+ * A delivery: one queued execution of a flow (webhook, schedule, replay).
  * Its id is the id of the execution it becomes.
  */
 struct fr_delivery {
@@ -35,184 +68,284 @@ struct fr_delivery {
 	char *body;		/* webhook: the raw body, exactly as received */
 	size_t body_len;
 	json_t *trigger;	/* others: the trigger value; or NULL */
-	char *dedupe_key;	/* or NULL */
-	int attempts;		/* tries so far */
+	char *dedupe_key;	/* or NULL: unique per (integration, instance, flow) */
+	int max_running;	/* the flow's concurrency across processes; 0: any */
+	bool fifo;		/* one at a time, in arrival order */
+	enum fr_origin origin;	/* serve or replay */
+	char *replay_of;	/* the execution this one replays, or NULL */
+	/* set by the store */
+	enum fr_status status;
+	int attempts;		/* claims so far, counted before each run */
 	double next_at;		/* not before (retries) */
 	long long seq;		/* arrival order */
 };
+void fr_delivery_free(struct fr_delivery *d);		/* NULL ok */
+void fr_deliveries_free(struct fr_delivery **d, size_t n);
 
-void fr_delivery_free(struct fr_delivery *d);
+/* One execution as `runs` and `show` see it. */
+struct fr_execution {
+	char *id;
+	char *integration, *instance, *flow;
+	char *trigger;		/* the trigger's kind: webhook, manual, ... */
+	enum fr_status status;
+	enum fr_origin origin;
+	int attempt;		/* 1 for the first */
+	char *error;		/* or NULL */
+	double started_at;	/* seconds since the epoch; 0: not started */
+	double finished_at;	/* 0: not finished */
+	double duration_ms;
+	char *replay_of;	/* or NULL */
+	char *replayed_as;	/* or NULL */
+	/* put: JSON text made by the caller; get: filled in, list: NULL */
+	char *input, *trace;
+};
+void fr_execution_finish(struct fr_execution *e);	/* frees the members */
+void fr_executions_free(struct fr_execution *e, size_t n);
+/* The row as JSON for --json output: new reference; input and trace parsed. */
+json_t *fr_execution_json(const struct fr_execution *e);
 
 struct fr_execution_filter {
 	const char *flow;		/* "FLOW" or "INTEGRATION/FLOW"; NULL: any */
-	const char *instance;
-	const char *status;		/* running, ok, failed, queued */
+	const char *instance;		/* NULL: any */
+	const enum fr_status *status;	/* NULL: any */
+	const enum fr_origin *origin;	/* NULL: any */
+	const char *trigger;		/* trigger kind; NULL: any */
+	const char *id_prefix;		/* NULL: any */
+	double since;			/* started (or queued) at or after; 0: any */
 	int limit;			/* 0: 50 */
 	bool not_replayed;		/* only those not replayed yet */
 };
 
+/* What deploy recorded: summary is the document deploy made. */
+struct fr_deployment {
+	char *integration, *instance;
+	char *file_hash;
+	char *outcome;
+	double started_at, finished_at;
+	json_t *summary;
+};
+void fr_deployments_free(struct fr_deployment *d, size_t n);
+
+/* What a claim may take. */
+struct fr_claim {
+	const char *owner;	/* this process: a unique name */
+	size_t max;		/* at most this many */
+	double lease_s;		/* held this long unless renewed */
+	double now;		/* the clock, seconds since the epoch */
+};
+
+/*
+ * The program of an `update` step: gets the key's current value (NULL
+ * when unset) and gives the new one (*out, new reference; NULL: delete).
+ * Returns 0, or -1 with *err: nothing is written.
+ */
+typedef int (*fr_state_fn)(void *data, const json_t *old, json_t **out,
+			   char **err);
+
 struct fr_store_ops {
 	void (*close)(struct fr_store *s);
-	int (*execution_begin)(struct fr_store *s, const json_t *exec, char **err);
-	int (*execution_finish)(struct fr_store *s, const char *id,
-				const json_t *trace, char **err);
-	int (*execution_list)(struct fr_store *s,
-			      const struct fr_execution_filter *f, json_t **out,
-			      char **err);
-	int (*execution_get)(struct fr_store *s, const char *id, json_t **out,
+	int (*begin)(struct fr_store *s, enum fr_durability d, char **err);
+	int (*commit)(struct fr_store *s, char **err);
+	void (*rollback)(struct fr_store *s);
+	int (*check)(struct fr_store *s, char **err);
+	int (*serve_lock)(struct fr_store *s, char **err);
+	int (*maintain)(struct fr_store *s, bool wait, char **err);
+	int (*wait)(struct fr_store *s, double timeout_s, bool *woken,
+		    char **err);
+	int (*notify)(struct fr_store *s, char **err);
+
+	int (*execution_put)(struct fr_store *s, const struct fr_execution *e,
 			     char **err);
+	int (*execution_list)(struct fr_store *s,
+			      const struct fr_execution_filter *f,
+			      struct fr_execution **out, size_t *n, char **err);
+	int (*execution_get)(struct fr_store *s, const char *id,
+			     struct fr_execution *out, bool *found, char **err);
+
 	int (*state_get)(struct fr_store *s, const char *integration,
 			 const char *instance, json_t **out, char **err);
 	int (*state_set)(struct fr_store *s, const char *integration,
 			 const char *instance, const char *key,
 			 const json_t *value, char **err);
-	int (*deployment_add)(struct fr_store *s, const json_t *deployment,
+	int (*state_update)(struct fr_store *s, const char *integration,
+			    const char *instance, const char *key,
+			    fr_state_fn fn, void *data, json_t **out,
+			    char **err);
+
+	int (*deployment_add)(struct fr_store *s, const struct fr_deployment *d,
 			      char **err);
-	int (*deployment_list)(struct fr_store *s, json_t **out, char **err);
-	int (*check)(struct fr_store *s, char **err);
-	int (*delivery_add)(struct fr_store *s, struct fr_delivery *const *d,
-			    size_t n, char **dup_of, char **err);
+	int (*deployment_list)(struct fr_store *s, struct fr_deployment **out,
+			       size_t *n, char **err);
+
+	int (*push)(struct fr_store *s, struct fr_delivery *const *d, size_t n,
+		    const struct fr_claim *claimed, char **dup_of, char **err);
+	int (*claim)(struct fr_store *s, const struct fr_claim *c,
+		     struct fr_delivery ***out, size_t *n, char **err);
+	int (*renew)(struct fr_store *s, const char *owner, double lease_s,
+		     double now, char **err);
+	int (*finish)(struct fr_store *s, const char *id, const char *owner,
+		      enum fr_status status, double next_at, char **err);
 	int (*delivery_get)(struct fr_store *s, const char *id,
 			    struct fr_delivery **out, char **err);
-	int (*delivery_pending)(struct fr_store *s, long long after_seq,
-				json_t **out, char **err);
-	int (*delivery_update)(struct fr_store *s, const char *id,
-			       const char *status, int attempts, double next_at,
-			       char **err);
 	int (*replay)(struct fr_store *s, const char *id, char **new_id,
 		      char **err);
-	int (*begin)(struct fr_store *s, char **err);
-	int (*commit)(struct fr_store *s, char **err);
-	void (*rollback)(struct fr_store *s);
-	int (*execution_put)(struct fr_store *s, const json_t *exec,
-			     const char *input, const char *trace, char **err);
-	int (*set_synchronous)(struct fr_store *s, bool on, char **err);
-	int (*set_checkpoints)(struct fr_store *s, bool on, char **err);
-	int (*checkpoint)(struct fr_store *s, bool wait, char **err);
 };
 
 struct fr_store {
 	const struct fr_store_ops *ops;
-	char *url;
+	char *url;		/* as given, password replaced by *** */
+	const char *backend;	/* "sqlite", "postgresql" */
 };
 
-/* Whether the store at url exists already (nothing is created). */
+/*
+ * Whether url names a store this flowrun can open: 0, or -1 with *err
+ * (an unknown scheme, no file name).  Nothing is opened.
+ */
+int fr_store_check_url(const char *url, char **err);
+/* Whether the store at url exists already (nothing is created); a
+ * database server's store always exists. */
 bool fr_store_exists(const char *url);
-
-/*
- * Whether commits of this handle wait for the disk (the default).  A
- * handle that records results may turn it off: its commits reach the disk
- * with the next synced commit of any handle, and survive the process
- * crashing, though not the machine.
- */
-int fr_store_set_synchronous(struct fr_store *s, bool on, char **err);
-
-/*
- * Whether this handle's commits also fold the log into the database now
- * and then (SQLite's WAL checkpoints: the default).  The handle that
- * acknowledges deliveries leaves that to the others, so that its commits
- * wait for nothing but their own fsync.
- */
-int fr_store_set_checkpoints(struct fr_store *s, bool on, char **err);
-
-/*
- * Folds the log into the database (a WAL checkpoint): without wait, what
- * readers allow now; with wait, everything, and it reaches the disk.
- */
-int fr_store_checkpoint(struct fr_store *s, bool wait, char **err);
+/* url with any password replaced by *** (caller frees) */
+char *fr_store_url_redacted(const char *url);
 
 /* Opens (creating and migrating as needed) the store at url. */
 int fr_store_open(struct fr_store **out, const char *url, char **err);
 void fr_store_close(struct fr_store *s);		/* NULL ok */
 
 /*
- * Records the start of an execution: exec is an object with id,
- * integration, instance, flow, trigger (kind), input (the trigger value,
- * redacted) and optionally status (default "running").
+ * Groups the calls up to commit into one transaction, which reaches the
+ * disk as d says.  Without begin, each call is a durable transaction of
+ * its own.
  */
-int fr_store_execution_begin(struct fr_store *s, const json_t *exec, char **err);
-/*
- * Records a whole execution at once (as begin + finish would), replacing
- * an earlier record of the same id (a retry): used where many are written
- * in one transaction.  exec has id, integration, instance, flow, trigger,
- * attempt, status, error and duration_ms; input and trace are JSON text,
- * serialized by the caller (off the writer's thread).
- */
-int fr_store_execution_put(struct fr_store *s, const json_t *exec,
-			   const char *input, const char *trace, char **err);
-/*
- * Groups the calls between begin and commit into one transaction (one
- * fsync).  Without them each call commits on its own.
- */
-int fr_store_begin(struct fr_store *s, char **err);
+int fr_store_begin(struct fr_store *s, enum fr_durability d, char **err);
 int fr_store_commit(struct fr_store *s, char **err);
 void fr_store_rollback(struct fr_store *s);
-
-/* Records its end: the trace (exec.h) gives status, error and duration. */
-int fr_store_execution_finish(struct fr_store *s, const char *id,
-			      const json_t *trace, char **err);
-/* Summaries, newest first: [{id, integration, instance, flow, status,
- * error, started_at, duration_ms}]. */
-int fr_store_execution_list(struct fr_store *s,
-			    const struct fr_execution_filter *f, json_t **out,
-			    char **err);
-/* One execution with its input and trace; *out NULL when unknown. */
-int fr_store_execution_get(struct fr_store *s, const char *id, json_t **out,
-			   char **err);
-
-/* The state object of an instance ({} when nothing was set). */
-int fr_store_state_get(struct fr_store *s, const char *integration,
-		       const char *instance, json_t **out, char **err);
-/* Sets one key, durably, before returning. */
-int fr_store_state_set(struct fr_store *s, const char *integration,
-		       const char *instance, const char *key,
-		       const json_t *value, char **err);
-
-/* Records a deployment: {integration, instance, file_hash, outcome,
- * started_at, finished_at, flows: [...]}. */
-int fr_store_deployment_add(struct fr_store *s, const json_t *deployment,
-			    char **err);
-int fr_store_deployment_list(struct fr_store *s, json_t **out, char **err);
-
-/*
- * Stores n deliveries in one transaction (one fsync).  A delivery whose
- * (integration, instance, flow, dedupe_key) was stored before is not
- * stored again: dup_of[i] gets the earlier one's id (caller frees), else
- * NULL.  d[i]->seq is set.
- */
-int fr_store_delivery_add(struct fr_store *s, struct fr_delivery *const *d,
-			  size_t n, char **dup_of, char **err);
-/* One delivery with its request, body and trigger; *out NULL if unknown. */
-int fr_store_delivery_get(struct fr_store *s, const char *id,
-			  struct fr_delivery **out, char **err);
-/* Queued deliveries with seq > after_seq, in arrival order, without
- * bodies: [{id, integration, instance, flow, attempts, next_at, seq}]. */
-int fr_store_delivery_pending(struct fr_store *s, long long after_seq,
-			      json_t **out, char **err);
-/* Sets a delivery's status (queued, done, failed), tries and next time. */
-int fr_store_delivery_update(struct fr_store *s, const char *id,
-			     const char *status, int attempts, double next_at,
-			     char **err);
-
-/*
- * Queues execution id again with the same trigger data (its delivery's
- * request and body, or its recorded input) as a new delivery, and notes on
- * the old one that it was replayed.  *new_id is the new execution's id
- * (caller frees); NULL when id is unknown.
- */
-int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
-		    char **err);
 
 /* Checks the store's integrity (SQLite: PRAGMA integrity_check). */
 int fr_store_check(struct fr_store *s, char **err);
 
+/*
+ * Claims the store for one serve process where the backend allows only
+ * one (SQLite: a lock on the file, held while s is open); the message
+ * says who holds it.  PostgreSQL: always 0.
+ */
+int fr_store_serve_lock(struct fr_store *s, char **err);
+
+/*
+ * Housekeeping that commits should not wait for (SQLite: a WAL
+ * checkpoint; with wait, all of it and to the disk).  PostgreSQL: nothing.
+ */
+int fr_store_maintain(struct fr_store *s, bool wait, char **err);
+
+/*
+ * Waits up to timeout_s for another handle's fr_store_notify (PostgreSQL:
+ * LISTEN/NOTIFY; SQLite: only sleeps, since its one serve process wakes
+ * itself).  *woken says whether a notification came.
+ */
+int fr_store_wait(struct fr_store *s, double timeout_s, bool *woken,
+		  char **err);
+/* Tells waiting handles that deliveries were queued (at commit). */
+int fr_store_notify(struct fr_store *s, char **err);
+
+/*
+ * Records an execution (replacing an earlier record of the same id: its
+ * next attempt, or its end).  e->input and e->trace are JSON text or NULL
+ * (an existing record keeps its input).
+ */
+int fr_store_execution_put(struct fr_store *s, const struct fr_execution *e,
+			   char **err);
+/*
+ * Executions matching f, newest first, without input and trace: the
+ * recorded ones and the deliveries that have no record yet (queued,
+ * running).  *out (caller frees with fr_executions_free) has *n rows.
+ */
+int fr_store_execution_list(struct fr_store *s,
+			    const struct fr_execution_filter *f,
+			    struct fr_execution **out, size_t *n, char **err);
+/* One execution with its input and trace; *found false when unknown. */
+int fr_store_execution_get(struct fr_store *s, const char *id,
+			   struct fr_execution *out, bool *found, char **err);
+
+/* The state object of an instance ({} when nothing was set). */
+int fr_store_state_get(struct fr_store *s, const char *integration,
+		       const char *instance, json_t **out, char **err);
+/* Sets one key (value NULL: deletes it), durably unless in a transaction. */
+int fr_store_state_set(struct fr_store *s, const char *integration,
+		       const char *instance, const char *key,
+		       const json_t *value, char **err);
+/*
+ * Atomic read-modify-write of one key: fn gets the current value with
+ * the row locked against every other handle and process, and its result
+ * is written in the same transaction.  *out (may be NULL) gets the new
+ * value.  Many concurrent updates of a counter all count.
+ */
+int fr_store_state_update(struct fr_store *s, const char *integration,
+			  const char *instance, const char *key, fr_state_fn fn,
+			  void *data, json_t **out, char **err);
+
+int fr_store_deployment_add(struct fr_store *s, const struct fr_deployment *d,
+			    char **err);
+/* The last 100, newest first. */
+int fr_store_deployment_list(struct fr_store *s, struct fr_deployment **out,
+			     size_t *n, char **err);
+
+/*
+ * Queues n deliveries in one transaction (or the caller's).  A delivery
+ * whose (integration, instance, flow, dedupe_key) is queued or done
+ * already is not queued again: dup_of[i] gets the earlier one's id
+ * (caller frees), else NULL.  d[i]->seq and status are set.
+ * claimed, when not NULL, takes the new deliveries for claimed->owner at
+ * once (running, attempts 1, leased), for the process that runs them
+ * itself; only deliveries without max_running and fifo may be taken so.
+ */
+int fr_store_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
+		  const struct fr_claim *claimed, char **dup_of, char **err);
+/*
+ * Takes up to c->max deliveries that may run now, oldest first: queued or
+ * retrying ones whose next_at has come, and running ones whose lease ran
+ * out (their process died).  A flow's max_running counts the deliveries
+ * running under an unexpired lease in every process; a fifo flow runs
+ * its oldest unfinished delivery only, after the one before has ended.
+ * Each taken delivery is running, owned by c->owner until now + lease_s,
+ * and its attempts count one more, durably, before it is handed out.
+ * Several processes claim at once without taking one delivery twice.
+ * *out (fr_deliveries_free) holds *n deliveries with request and body.
+ */
+int fr_store_claim(struct fr_store *s, const struct fr_claim *c,
+		   struct fr_delivery ***out, size_t *n, char **err);
+/* Extends the leases of every delivery owner runs to now + lease_s. */
+int fr_store_renew(struct fr_store *s, const char *owner, double lease_s,
+		   double now, char **err);
+/*
+ * Ends owner's claim on delivery id: status OK or FAILED (done), or
+ * RETRYING with the time of the next attempt.  A delivery that another
+ * process took over (the lease ran out) is left to it: that is not an
+ * error.  owner NULL: whoever holds it.
+ */
+int fr_store_finish(struct fr_store *s, const char *id, const char *owner,
+		    enum fr_status status, double next_at, char **err);
+/* One delivery with its request, body and trigger; *out NULL if unknown. */
+int fr_store_delivery_get(struct fr_store *s, const char *id,
+			  struct fr_delivery **out, char **err);
+
+/*
+ * Queues execution id again with the same trigger data (its delivery's
+ * request and body, or its recorded input) as a new delivery of origin
+ * replay, and notes on the old one that it was replayed.  *new_id is the
+ * new execution's id (caller frees); NULL when id is unknown.
+ */
+int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
+		    char **err);
+
 /* Wall-clock time in seconds, as the store records it. */
 double fr_store_now(void);
 
-/* SQLite's version, e.g. "3.40.1" */
+/* The libraries' versions, for `flowrun version`. */
 const char *fr_store_sqlite_version(void);
+const char *fr_store_pg_version(void);
 
-/* Backends. */
-int fr_store_sqlite_open(struct fr_store **out, const char *path, char **err);
+/* Backends: url is the whole URL as given. */
+int fr_store_sqlite_open(struct fr_store **out, const char *url, char **err);
+int fr_store_pg_open(struct fr_store **out, const char *url, char **err);
 
 #endif
