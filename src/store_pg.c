@@ -106,7 +106,7 @@ static const char *const migrations[] = {
 	"(d.status = 'running' AND d.lease_until < $1))"
 
 #define CLAIM_SET "UPDATE deliveries d SET status = 'running', owner = $2, " \
-	"lease_until = $1 + $3, attempts = d.attempts + 1 FROM c " \
+	"lease_until = $1::float8 + $3::float8, attempts = d.attempts + 1 FROM c " \
 	"WHERE d.seq = c.seq RETURNING " DELIVERY_COLUMNS
 
 #define OF_FLOW "d.integration = $5 AND d.instance = $6 AND d.flow = $7"
@@ -192,7 +192,7 @@ static const char *const statements[S_COUNT] = {
 		"d.lease_until FROM deliveries d WHERE d.status IN ('queued', "
 		"'retrying', 'running') AND " OF_FLOW " AND $4 > 0 ORDER BY d.seq "
 		"LIMIT 1), c AS (SELECT d.seq FROM h d WHERE " READY ") " CLAIM_SET,
-	[S_RENEW] = "UPDATE deliveries SET lease_until = $2 + $3 WHERE "
+	[S_RENEW] = "UPDATE deliveries SET lease_until = $2::float8 + $3::float8 WHERE "
 		"owner = $1 AND status = 'running'",
 	[S_FINISH] = "UPDATE deliveries SET status = $3, next_at = $4, "
 		"owner = NULL, lease_until = 0 WHERE id = $1 AND ($2::text IS NULL "
@@ -757,7 +757,8 @@ static int pg_wait(struct fr_store *s, double timeout_s, bool *woken,
 		if (rc < 0 && errno != EINTR)
 			return fail_msg(st, err, "cannot wait for notifications",
 					strerror(errno));
-		if (rc > 0 && !PQconsumeInput(st->conn))
+		if (rc > 0 && (!PQconsumeInput(st->conn) ||
+			       PQstatus(st->conn) != CONNECTION_OK))
 			return fail(st, err, "cannot wait for notifications");
 	}
 }
@@ -1432,9 +1433,14 @@ int fr_store_pg_open(struct fr_store **out, const char *url, char **err)
 	*err = NULL;
 	st->base.ops = &pg_ops;
 	st->base.backend = "postgresql";
-	st->base.url = shown_url(url);
-	st->url = fr_xstrdup(url);
 	find_secrets(st, url);
+	{
+		/* the password may appear elsewhere in the URL too */
+		char *shown = shown_url(url);
+		st->base.url = scrub(st, shown);
+		free(shown);
+	}
+	st->url = fr_xstrdup(url);
 	if (connect_db(st, err) < 0 || migrate(st, err) < 0) {
 		pg_close(&st->base);
 		return -1;
