@@ -88,10 +88,12 @@ static const char *const migrations[] = {
 	"  replay_of text);"
 	"CREATE UNIQUE INDEX deliveries_dedupe ON deliveries(integration,"
 	"  instance, flow, dedupe_key) WHERE dedupe_key IS NOT NULL;"
-	"CREATE INDEX deliveries_open ON deliveries(seq)"
-	"  WHERE status IN ('queued', 'retrying', 'running');"
-	"CREATE INDEX deliveries_open_by_flow ON deliveries(integration,"
-	"  instance, flow, seq) WHERE status IN ('queued', 'retrying', 'running');"
+	/* what claims read: the open deliveries, free ones and bounded ones */
+	"CREATE INDEX deliveries_free ON deliveries(seq) WHERE status IN"
+	"  ('queued', 'retrying', 'running') AND max_running = 0 AND NOT fifo;"
+	"CREATE INDEX deliveries_bounded ON deliveries(integration, instance,"
+	"  flow, seq) WHERE status IN ('queued', 'retrying', 'running') AND"
+	"  (max_running > 0 OR fifo);"
 	"CREATE INDEX deliveries_by_owner ON deliveries(owner)"
 	"  WHERE status = 'running';",
 };
@@ -268,6 +270,7 @@ struct pg_store {
 				   and decoded */
 	bool in_tx;		/* inside fr_store_begin ... commit */
 	bool listening;		/* LISTEN flowrun_queue was sent */
+	bool broken;		/* lost in a pipeline: connect afresh */
 	bool prepared[S_COUNT];
 };
 
@@ -438,11 +441,17 @@ static int connect_db(struct pg_store *st, char **err)
  */
 static int ensure_connected(struct pg_store *st, char **err)
 {
-	if (PQstatus(st->conn) == CONNECTION_OK)
+	if (PQstatus(st->conn) == CONNECTION_OK && !st->broken)
 		return 0;
 	if (st->in_tx)
 		return fail_msg(st, err, "the transaction was lost",
 				"the connection to the database was lost");
+	if (st->broken) {
+		if (connect_db(st, err) < 0)
+			return -1;
+		st->broken = false;
+		return 0;
+	}
 	PQreset(st->conn);
 	memset(st->prepared, 0, sizeof(st->prepared));
 	st->listening = false;
@@ -524,41 +533,57 @@ static void p_bool(struct params *p, bool b)
 	p_text(p, b ? "t" : "f");
 }
 
+/* Prepares statement k on this connection once; name gets its name. */
+static int prepare(struct pg_store *st, enum stmt k, char name[16],
+		   const char *what, char **err)
+{
+	PGresult *res;
+
+	snprintf(name, 16, "fr%d", (int)k);
+	if (st->prepared[k])
+		return 0;
+	res = PQprepare(st->conn, name, statements[k], 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		if (res && PQstatus(st->conn) == CONNECTION_OK)
+			fail_msg(st, err, what, PQresultErrorMessage(res));
+		else
+			fail(st, err, what);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	st->prepared[k] = true;
+	return 0;
+}
+
+/* Whether res is a success; else sets *err and clears res. */
+static bool result_ok(struct pg_store *st, PGresult *res, const char *what,
+		      char **err)
+{
+	ExecStatusType rc = PQresultStatus(res);
+
+	if (rc == PGRES_COMMAND_OK || rc == PGRES_TUPLES_OK)
+		return true;
+	if (res && PQstatus(st->conn) == CONNECTION_OK)
+		fail_msg(st, err, what, PQresultErrorMessage(res));
+	else
+		fail(st, err, what);
+	PQclear(res);
+	return false;
+}
+
 /* Runs prepared statement k; returns its result when it succeeded. */
 static PGresult *run(struct pg_store *st, enum stmt k, const struct params *p,
 		     const char *what, char **err)
 {
 	char name[16];
 	PGresult *res;
-	ExecStatusType rc;
 
-	if (ensure_connected(st, err) < 0)
+	if (ensure_connected(st, err) < 0 || prepare(st, k, name, what, err) < 0)
 		return NULL;
-	snprintf(name, sizeof(name), "fr%d", (int)k);
-	if (!st->prepared[k]) {
-		res = PQprepare(st->conn, name, statements[k], 0, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			if (res && PQstatus(st->conn) == CONNECTION_OK)
-				fail_msg(st, err, what, PQresultErrorMessage(res));
-			else
-				fail(st, err, what);
-			PQclear(res);
-			return NULL;
-		}
-		PQclear(res);
-		st->prepared[k] = true;
-	}
 	res = PQexecPrepared(st->conn, name, p ? p->n : 0, p ? p->v : NULL,
 			     p ? p->len : NULL, p ? p->fmt : NULL, 0);
-	rc = PQresultStatus(res);
-	if (rc == PGRES_COMMAND_OK || rc == PGRES_TUPLES_OK)
-		return res;
-	if (res && PQstatus(st->conn) == CONNECTION_OK)
-		fail_msg(st, err, what, PQresultErrorMessage(res));
-	else
-		fail(st, err, what);
-	PQclear(res);
-	return NULL;
+	return result_ok(st, res, what, err) ? res : NULL;
 }
 
 static int run_ok(struct pg_store *st, enum stmt k, const struct params *p,
@@ -1068,24 +1093,48 @@ static struct fr_delivery *delivery_row(const PGresult *res, int i)
 	return d;
 }
 
-static int pg_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
-		   const struct fr_claim *claimed, char **dup_of, char **err)
-{
-	struct pg_store *st = (struct pg_store *)s;
-	double now = claimed ? claimed->now : fr_store_now();
-	bool own;
-	int rc = -1;
+/* Most deliveries sent in one pipeline before their results are read. */
+#define PIPELINE_MAX 64
 
-	for (size_t i = 0; i < n; i++)
-		dup_of[i] = NULL;
-	if (own_begin(st, &own, err) < 0)
+/* Leaves pipeline mode, reading what is left; a failure breaks the handle. */
+static void pipeline_end(struct pg_store *st)
+{
+	for (int idle = 0; PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF;) {
+		PGresult *res;
+		if (PQexitPipelineMode(st->conn))
+			return;
+		if (PQstatus(st->conn) != CONNECTION_OK || idle > 2)
+			break;
+		res = PQgetResult(st->conn);
+		idle = res ? 0 : idle + 1;
+		PQclear(res);
+	}
+	st->broken = true;
+}
+
+/*
+ * Sends the INSERTs of d[0..n) in one pipeline (one round trip) and
+ * notes each one's seq; a delivery not inserted keeps seq 0.
+ */
+static int push_pipeline(struct pg_store *st, struct fr_delivery *const *d,
+			 size_t n, const struct fr_claim *claimed, double now,
+			 char **err)
+{
+	const char *what = "cannot queue a delivery";
+	char name[16], *later = NULL;	/* errors after the first */
+	int rc = 0;
+
+	if (ensure_connected(st, err) < 0 ||
+	    prepare(st, S_PUSH, name, what, err) < 0)
 		return -1;
+	if (!PQenterPipelineMode(st->conn))
+		return fail(st, err, what);
 	for (size_t i = 0; i < n; i++) {
 		struct params p = { .n = 0 };
 		char *request = d[i]->request_text ? NULL : json_text(d[i]->request);
 		char *trigger = json_text(d[i]->trigger);
 		bool take = claimed && d[i]->max_running <= 0 && !d[i]->fifo;
-		PGresult *res;
+		int sent;
 
 		d[i]->seq = 0;
 		p_text(&p, d[i]->id);
@@ -1109,18 +1158,78 @@ static int pg_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
 		p_bool(&p, d[i]->fifo);
 		p_text(&p, fr_origin_name(d[i]->origin));
 		p_text(&p, d[i]->replay_of);
-		res = run(st, S_PUSH, &p, "cannot queue a delivery", err);
+		/* the parameters are copied out at once */
+		sent = PQsendQueryPrepared(st->conn, name, p.n, p.v, p.len, p.fmt, 0);
 		free(request);
 		free(trigger);
-		if (!res)
-			goto out;
-		if (PQntuples(res) == 1) {
-			d[i]->seq = col_int(res, 0, 0);
-			d[i]->status = take ? FR_STATUS_RUNNING : FR_STATUS_QUEUED;
-			d[i]->attempts = take ? 1 : 0;
-		} else if (d[i]->dedupe_key) {
+		if (!sent) {
+			fail(st, err, what);
+			pipeline_end(st);
+			return -1;
+		}
+	}
+	if (!PQpipelineSync(st->conn)) {
+		fail(st, err, what);
+		pipeline_end(st);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool take = claimed && d[i]->max_running <= 0 && !d[i]->fifo;
+		PGresult *res = PQgetResult(st->conn);
+
+		if (!res) {
+			if (rc == 0)
+				fail(st, err, what);
+			rc = -1;
+			break;
+		}
+		if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
 			PQclear(res);
-			p.n = 0;
+		} else if (!result_ok(st, res, what, rc == 0 ? err : &later)) {
+			rc = -1;
+			free(later);
+			later = NULL;
+		} else {
+			if (PQntuples(res) == 1) {
+				d[i]->seq = col_int(res, 0, 0);
+				d[i]->status = take ? FR_STATUS_RUNNING : FR_STATUS_QUEUED;
+				d[i]->attempts = take ? 1 : 0;
+			}
+			PQclear(res);
+		}
+		PQclear(PQgetResult(st->conn));	/* the end of this one's results */
+	}
+	pipeline_end(st);
+	if (rc == 0 && st->broken)
+		return fail(st, err, what);
+	return rc;
+}
+
+static int pg_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
+		   const struct fr_claim *claimed, char **dup_of, char **err)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	double now = claimed ? claimed->now : fr_store_now();
+	bool own;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		dup_of[i] = NULL;
+	if (own_begin(st, &own, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i += PIPELINE_MAX) {
+		size_t k = n - i < PIPELINE_MAX ? n - i : PIPELINE_MAX;
+		if (push_pipeline(st, d + i, k, claimed, now, err) < 0)
+			goto out;
+	}
+	/* the ones not inserted: duplicates, or an id stored already */
+	for (size_t i = 0; i < n; i++) {
+		struct params p = { .n = 0 };
+		PGresult *res;
+
+		if (d[i]->seq > 0)
+			continue;
+		if (d[i]->dedupe_key) {
 			p_text(&p, d[i]->integration);
 			p_text(&p, d[i]->instance);
 			p_text(&p, d[i]->flow);
@@ -1130,9 +1239,9 @@ static int pg_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
 				goto out;
 			if (PQntuples(res) == 1)
 				dup_of[i] = col_str(res, 0, 0);
+			PQclear(res);
 		}
-		PQclear(res);
-		if (d[i]->seq <= 0 && !dup_of[i]) {
+		if (!dup_of[i]) {
 			*err = fr_xasprintf("store %s: delivery %s is stored already",
 					    st->base.url, d[i]->id);
 			goto out;
