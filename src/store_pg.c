@@ -1367,7 +1367,8 @@ static int pg_claim(struct fr_store *s, const struct fr_claim *c,
 		}
 		PQclear(res);
 	}
-	qsort(*out, *n, sizeof(**out), by_seq);
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), by_seq);
 	return 0;
 fail:
 	/*

@@ -1023,7 +1023,7 @@ static void test_bounded(struct fr_store *a, struct fr_store *b)
 		struct claimer c[2] = { { .owner = "A", .max = 10, .rounds = 1 },
 					{ .owner = "B", .max = 10, .rounds = 1 } };
 		for (int i = 0; i < 6; i++) {
-			char id[24];
+			char id[32];
 			snprintf(id, sizeof(id), "mrr%d-%d", round, i);
 			push_simple(a, id, "bounded-race", 2, false);
 		}
@@ -1093,7 +1093,7 @@ static void test_dedupe(struct fr_store *a, struct fr_store *b)
 	for (int round = 0; round < 10; round++) {
 		pthread_barrier_t start;
 		pthread_t th[2];
-		char ids[2][24], key[24];
+		char ids[2][32], key[32];
 		struct pusher p[2] = { { .id = ids[0] }, { .id = ids[1] } };
 
 		snprintf(key, sizeof(key), "race-%d", round);
