@@ -129,7 +129,8 @@ static const char *const migrations[] = {
 	"ELSE 'schedule' END), d.status, d.origin, greatest(d.attempts, 1), " \
 	"NULL, 0, NULL, NULL, d.replay_of, NULL, d.received_at, d.seq, " \
 	"NULL, NULL FROM deliveries d LEFT JOIN executions o ON o.id = d.replay_of " \
-	"WHERE NOT EXISTS (SELECT 1 FROM executions x WHERE x.id = d.id)) r"
+	"WHERE d.status IN ('queued', 'retrying', 'running') AND NOT EXISTS " \
+	"(SELECT 1 FROM executions x WHERE x.id = d.id)) r"
 
 #define EXECUTION_COLUMNS "r.id, r.integration, r.instance, r.flow, " \
 	"r.trigger, r.status, r.origin, r.attempt, r.error, r.started_at, " \
@@ -180,8 +181,9 @@ static const char *const statements[S_COUNT] = {
 		"d.status IN ('queued', 'retrying', 'running') AND "
 		"(d.max_running > 0 OR d.fifo) AND " READY " GROUP BY 1, 2, 3 "
 		"ORDER BY min(d.seq) LIMIT 64",
-	[S_LOCK_FLOW] = "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 "
-		"|| '/' || $3))",
+	/* not waiting: a flow locked by another claim is being served */
+	[S_LOCK_FLOW] = "SELECT pg_try_advisory_xact_lock(hashtext($1 || '/' || "
+		"$2 || '/' || $3))",
 	/* $4 how many at most, $5-$7 the flow, $8 its bound */
 	[S_CLAIM_BOUNDED] = "WITH c AS (SELECT d.seq FROM deliveries d WHERE "
 		"d.status IN ('queued', 'retrying', 'running') AND " OF_FLOW
@@ -1287,7 +1289,9 @@ static int by_seq(const void *a, const void *b)
 /*
  * The flows with a bound (max_running or fifo) that have work ready:
  * each is claimed under its advisory lock, in one transaction, so that
- * two processes never both count the same free slot.
+ * two processes never both count the same free slot.  A flow whose lock
+ * another claim holds is skipped (that claim serves it): no waiting, and
+ * no deadlock between claims that meet flows in different orders.
  */
 static int claim_bounded(struct pg_store *st, const struct fr_claim *c,
 			 PGresult *flows, struct fr_delivery ***out, size_t *n,
@@ -1300,14 +1304,18 @@ static int claim_bounded(struct pg_store *st, const struct fr_claim *c,
 		return -1;
 	for (int i = 0; i < PQntuples(flows) && *n < c->max; i++) {
 		struct params p = { .n = 0 };
-		bool fifo = strcmp(PQgetvalue(flows, i, 4), "t") == 0;
+		bool fifo = strcmp(PQgetvalue(flows, i, 4), "t") == 0, locked;
 		PGresult *res;
 
 		p_text(&p, PQgetvalue(flows, i, 0));
 		p_text(&p, PQgetvalue(flows, i, 1));
 		p_text(&p, PQgetvalue(flows, i, 2));
-		if (run_ok(st, S_LOCK_FLOW, &p, "cannot lock a flow", err) < 0)
+		if (!(res = run(st, S_LOCK_FLOW, &p, "cannot lock a flow", err)))
 			goto out;
+		locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (!locked)
+			continue;
 		p.n = 0;
 		p_double(&p, c->now);
 		p_text(&p, c->owner);
