@@ -163,12 +163,22 @@ enum stmt {
 };
 
 static const char *const statements[S_COUNT] = {
-	[S_PUSH] = "INSERT INTO deliveries (id, integration, instance, flow, "
-		"received_at, request, body, trigger, dedupe_key, status, "
-		"attempts, next_at, owner, lease_until, max_running, fifo, "
+	/*
+	 * The new delivery's seq, or (a dedupe key seen before) the earlier
+	 * one's id; an id stored already is an error.  The earlier one may
+	 * be missing from this statement's snapshot when another
+	 * transaction committed it meanwhile: S_DUP_OF finds it then.
+	 */
+	[S_PUSH] = "WITH ins AS (INSERT INTO deliveries (id, integration, "
+		"instance, flow, received_at, request, body, trigger, dedupe_key, "
+		"status, attempts, next_at, owner, lease_until, max_running, fifo, "
 		"origin, replay_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-		"$10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO "
-		"NOTHING RETURNING seq",
+		"$10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT "
+		"(integration, instance, flow, dedupe_key) WHERE dedupe_key IS NOT "
+		"NULL DO NOTHING RETURNING seq) SELECT (SELECT seq FROM ins), "
+		"(SELECT id FROM deliveries WHERE $9::text IS NOT NULL AND "
+		"integration = $2 AND instance = $3 AND flow = $4 AND dedupe_key = "
+		"$9 AND NOT EXISTS (SELECT 1 FROM ins))",
 	[S_DUP_OF] = "SELECT id FROM deliveries WHERE integration = $1 AND "
 		"instance = $2 AND flow = $3 AND dedupe_key = $4",
 	/* $1 now, $2 owner, $3 lease, $4 how many */
@@ -1114,13 +1124,48 @@ static void pipeline_end(struct pg_store *st)
 	st->broken = true;
 }
 
+/* Sends sql (no parameters) into the pipeline. */
+static bool send_sql(struct pg_store *st, const char *sql)
+{
+	return PQsendQueryParams(st->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+}
+
+/* Reads the result of a BEGIN or COMMIT sent into the pipeline. */
+static int read_control(struct pg_store *st, bool commit, int rc,
+			const char *what, char **err)
+{
+	PGresult *res = PQgetResult(st->conn);
+	char *later = NULL;
+
+	if (!res) {
+		if (rc == 0)
+			fail(st, err, what);
+		return -1;
+	}
+	if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+		PQclear(res);
+		rc = -1;
+	} else if (!result_ok(st, res, what, rc == 0 ? err : &later)) {
+		free(later);
+		rc = -1;
+	} else {
+		if (commit && strcmp(PQcmdStatus(res), "ROLLBACK") == 0 && rc == 0)
+			rc = fail_msg(st, err, what, "the transaction was rolled back");
+		PQclear(res);
+	}
+	PQclear(PQgetResult(st->conn));	/* the end of its results */
+	return rc;
+}
+
 /*
- * Sends the INSERTs of d[0..n) in one pipeline (one round trip) and
- * notes each one's seq; a delivery not inserted keeps seq 0.
+ * Sends the INSERTs of d[0..n) in one pipeline (one round trip), after a
+ * BEGIN and before a COMMIT when asked, and notes each one's seq, or the
+ * id it duplicates (dup_of[i]); a duplicate that this statement could not
+ * see keeps seq 0 and no dup_of.
  */
 static int push_pipeline(struct pg_store *st, struct fr_delivery *const *d,
 			 size_t n, const struct fr_claim *claimed, double now,
-			 char **err)
+			 bool begin, bool commit, char **dup_of, char **err)
 {
 	const char *what = "cannot queue a delivery";
 	char name[16], *later = NULL;	/* errors after the first */
@@ -1131,6 +1176,8 @@ static int push_pipeline(struct pg_store *st, struct fr_delivery *const *d,
 		return -1;
 	if (!PQenterPipelineMode(st->conn))
 		return fail(st, err, what);
+	if (begin && !send_sql(st, "BEGIN"))
+		goto broken;
 	for (size_t i = 0; i < n; i++) {
 		struct params p = { .n = 0 };
 		char *request = d[i]->request_text ? NULL : json_text(d[i]->request);
@@ -1164,17 +1211,13 @@ static int push_pipeline(struct pg_store *st, struct fr_delivery *const *d,
 		sent = PQsendQueryPrepared(st->conn, name, p.n, p.v, p.len, p.fmt, 0);
 		free(request);
 		free(trigger);
-		if (!sent) {
-			fail(st, err, what);
-			pipeline_end(st);
-			return -1;
-		}
+		if (!sent)
+			goto broken;
 	}
-	if (!PQpipelineSync(st->conn)) {
-		fail(st, err, what);
-		pipeline_end(st);
-		return -1;
-	}
+	if ((commit && !send_sql(st, "COMMIT")) || !PQpipelineSync(st->conn))
+		goto broken;
+	if (begin)
+		rc = read_control(st, false, rc, what, err);
 	for (size_t i = 0; i < n; i++) {
 		bool take = claimed && d[i]->max_running <= 0 && !d[i]->fifo;
 		PGresult *res = PQgetResult(st->conn);
@@ -1187,24 +1230,33 @@ static int push_pipeline(struct pg_store *st, struct fr_delivery *const *d,
 		}
 		if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
 			PQclear(res);
+			rc = -1;
 		} else if (!result_ok(st, res, what, rc == 0 ? err : &later)) {
 			rc = -1;
 			free(later);
 			later = NULL;
 		} else {
-			if (PQntuples(res) == 1) {
+			if (!PQgetisnull(res, 0, 0)) {
 				d[i]->seq = col_int(res, 0, 0);
 				d[i]->status = take ? FR_STATUS_RUNNING : FR_STATUS_QUEUED;
 				d[i]->attempts = take ? 1 : 0;
+			} else {
+				dup_of[i] = col_str(res, 0, 1);
 			}
 			PQclear(res);
 		}
 		PQclear(PQgetResult(st->conn));	/* the end of this one's results */
 	}
+	if (commit)
+		rc = read_control(st, true, rc, what, err);
 	pipeline_end(st);
 	if (rc == 0 && st->broken)
 		return fail(st, err, what);
 	return rc;
+broken:
+	fail(st, err, what);
+	pipeline_end(st);
+	return -1;
 }
 
 static int pg_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
@@ -1212,46 +1264,39 @@ static int pg_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
 {
 	struct pg_store *st = (struct pg_store *)s;
 	double now = claimed ? claimed->now : fr_store_now();
-	bool own;
+	bool own = !st->in_tx;
 	int rc = -1;
 
 	for (size_t i = 0; i < n; i++)
 		dup_of[i] = NULL;
-	if (own_begin(st, &own, err) < 0)
-		return -1;
+	/* our own transaction is begun and committed inside the pipelines */
 	for (size_t i = 0; i < n; i += PIPELINE_MAX) {
 		size_t k = n - i < PIPELINE_MAX ? n - i : PIPELINE_MAX;
-		if (push_pipeline(st, d + i, k, claimed, now, err) < 0)
+		if (push_pipeline(st, d + i, k, claimed, now, own && i == 0,
+				  own && i + k == n, dup_of + i, err) < 0)
 			goto out;
 	}
-	/* the ones not inserted: duplicates, or an id stored already */
+	/* duplicates of what another transaction committed meanwhile */
 	for (size_t i = 0; i < n; i++) {
 		struct params p = { .n = 0 };
 		PGresult *res;
 
-		if (d[i]->seq > 0)
+		if (d[i]->seq > 0 || dup_of[i])
 			continue;
-		if (d[i]->dedupe_key) {
-			p_text(&p, d[i]->integration);
-			p_text(&p, d[i]->instance);
-			p_text(&p, d[i]->flow);
-			p_text(&p, d[i]->dedupe_key);
-			if (!(res = run(st, S_DUP_OF, &p, "cannot find a duplicate",
-					err)))
-				goto out;
-			if (PQntuples(res) == 1)
-				dup_of[i] = col_str(res, 0, 0);
-			PQclear(res);
-		}
+		p_text(&p, d[i]->integration);
+		p_text(&p, d[i]->instance);
+		p_text(&p, d[i]->flow);
+		p_text(&p, d[i]->dedupe_key);
+		if (!(res = run(st, S_DUP_OF, &p, "cannot find a duplicate", err)))
+			goto out;
+		if (PQntuples(res) == 1)
+			dup_of[i] = col_str(res, 0, 0);
+		PQclear(res);
 		if (!dup_of[i]) {
-			*err = fr_xasprintf("store %s: delivery %s is stored already",
+			*err = fr_xasprintf("store %s: delivery %s was not queued",
 					    st->base.url, d[i]->id);
 			goto out;
 		}
-	}
-	if (own_commit(st, own, err) < 0) {
-		own = false;
-		goto out;
 	}
 	rc = 0;
 out:
