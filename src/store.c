@@ -69,7 +69,8 @@ static const struct backend {
 	bool file;		/* the rest of the URL is a file name */
 } backends[] = {
 	{ "sqlite:", fr_store_sqlite_open, true },
-	/* PG_BACKENDS */
+	{ "postgresql://", fr_store_pg_open, false },
+	{ "postgres://", fr_store_pg_open, false },
 };
 
 static const struct backend *backend_of(const char *url, char **err)

@@ -176,3 +176,24 @@ def ticker(flowrun_bin, tmp_path_factory):
     s.start()
     yield s
     s.kill()
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """The URL of a real PostgreSQL server started for this session
+    (tests/pgserver.py), stopped by pid at the end.  A test that asks for
+    it fails with the reason when no server can be started."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "pgserver", os.path.join(ROOT, "tests", "pgserver.py"))
+    pgserver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pgserver)
+    try:
+        server = pgserver.start()
+    except (pgserver.Error, OSError) as e:
+        pytest.fail("no PostgreSQL server for the tests: %s" % e)
+    try:
+        yield server.url
+    finally:
+        server.stop()

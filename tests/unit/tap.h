@@ -14,6 +14,7 @@
 #include <string.h>
 
 static int tap_n, tap_failed;
+static const char *tap_prefix;	/* printed before each name when set */
 
 static inline int tap_ok(int cond, const char *file, int line,
 			 const char *fmt, ...)
@@ -21,7 +22,8 @@ static inline int tap_ok(int cond, const char *file, int line,
 	va_list ap;
 
 	tap_n++;
-	printf("%sok %d - ", cond ? "" : "not ", tap_n);
+	printf("%sok %d - %s%s", cond ? "" : "not ", tap_n,
+	       tap_prefix ? tap_prefix : "", tap_prefix ? ": " : "");
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
