@@ -245,8 +245,17 @@ void fr_log_stderr(void *data, enum fr_log_level level, const char *flow,
 		json_decref(j);
 		return;
 	}
-	fprintf(stderr, "flowrun: %s: %s%s%s: %s\n", names[level], flow,
-		step ? "/" : "", step ? step : "", text);
+	{
+		/* one line whatever the data holds: it cannot forge another */
+		char *f = fr_escape_controls(flow);
+		char *st = fr_escape_controls(step ? step : "");
+		char *t = fr_escape_controls(text);
+		fprintf(stderr, "flowrun: %s: %s%s%s: %s\n", names[level], f,
+			step ? "/" : "", st, t);
+		free(f);
+		free(st);
+		free(t);
+	}
 }
 
 /* Indented; doubles without binary noise (4.881, not 4.8810789999999997). */

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "store.h"
 #include "trace.h"
+#include "util.h"
 
 /*
  * The store, or NULL with *missing set when there is none yet (reading
@@ -99,6 +100,9 @@ int cmd_runs(int argc, char **argv)
 	} else {
 		json_array_foreach(list, i, row) {
 			const json_t *e = json_object_get(row, "error");
+			/* on one line, whatever an old row's error holds */
+			char *text = fr_escape_controls(json_is_string(e)
+							? json_string_value(e) : "");
 			printf("%s  ", json_string_value(json_object_get(row, "id")));
 			print_time(json_number_value(json_object_get(row, "started_at")));
 			printf("  %-7s %s/%s  %s  %.1f ms%s%s\n",
@@ -107,8 +111,8 @@ int cmd_runs(int argc, char **argv)
 			       json_string_value(json_object_get(row, "flow")),
 			       json_string_value(json_object_get(row, "instance")),
 			       json_number_value(json_object_get(row, "duration_ms")),
-			       json_is_string(e) ? "  " : "",
-			       json_is_string(e) ? json_string_value(e) : "");
+			       json_is_string(e) ? "  " : "", text);
+			free(text);
 		}
 	}
 	rc = FR_EXIT_OK;

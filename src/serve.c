@@ -771,14 +771,7 @@ static void on_handle(void *data, struct fr_request *r)
 		json_decref(j);
 	}
 	headers = fr_request_headers(r);
-	if (v->scheme && strcmp(v->scheme, "token") == 0 && v->header) {
-		/* the shared secret itself: never stored */
-		char *lower = fr_xstrdup(v->header);
-		for (char *q = lower; *q; q++)
-			*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-		json_object_del(headers, lower);
-		free(lower);
-	}
+	fr_redact_inbound_headers(headers, v);	/* credentials: never stored */
 	d = fr_xcalloc(1, sizeof(*d));
 	d->id = fr_new_id("ex_");
 	d->integration = fr_xstrdup(rt->t->in->name);
@@ -1164,8 +1157,7 @@ static void answer_sync(struct fr_request *r, const char *id,
 	char *body;
 
 	if (res->status != FR_EXEC_OK) {
-		j = json_pack("{ss ss}", "error", res->error ? res->error : "failed",
-			      "execution", id);
+		j = json_pack("{ss ss}", "error", "execution failed", "execution", id);
 		body = json_dumps(j, JSON_COMPACT);
 		fr_request_respond(r, 500, "application/json", body,
 				   "Flowrun-Execution", id);

@@ -563,6 +563,28 @@ static int check_token(const struct check *c)
 	return hit ? 0 : fail(c, "token mismatch");
 }
 
+const char *fr_verify_signature_header(const struct fr_verify *v)
+{
+	static const struct {
+		const char *scheme, *header;	/* NULL: the flow's own header */
+	} headers[] = {
+		{ "github", "X-Hub-Signature-256" },
+		{ "hmac-sha256", NULL },
+		{ "slack", "X-Slack-Signature" },
+		{ "standard-webhooks", "webhook-signature" },
+		{ "stripe", "Stripe-Signature" },
+		{ "token", NULL },
+	};
+
+	if (!v || !v->scheme)
+		return NULL;
+	for (size_t i = 0; i < FR_ARRAY_LEN(headers); i++) {
+		if (strcmp(headers[i].scheme, v->scheme) == 0)
+			return headers[i].header ? headers[i].header : v->header;
+	}
+	return NULL;
+}
+
 int fr_verify_check(const struct fr_verify *v, const char *const *secrets,
 		    size_t nsecrets, const struct fr_verify_input *in,
 		    const char **why)

@@ -42,6 +42,12 @@ int fr_verify_check(const struct fr_verify *v, const char *const *secrets,
 		    const char **why);
 
 /*
+ * The request header that carries v's signature (or, for the token scheme,
+ * the token): a static string or v->header; NULL without a scheme.
+ */
+const char *fr_verify_signature_header(const struct fr_verify *v);
+
+/*
  * Base64, RFC 4648 section 4 (standard alphabet, with padding).
  * encode returns a NUL-terminated string (caller frees).
  * decode is strict: the length must be a multiple of 4, '=' only as padding,
