@@ -277,6 +277,28 @@ static size_t decode_unit(const char *t, size_t n, unsigned char out[4],
 }
 
 /*
+ * Where an occurrence that stopped matching at t + p ends if it was cut
+ * short there: past "..." (or U+2026), which may follow the start of an
+ * escape the cut went through ("\\", "\\u00", "%2"); else 0.
+ */
+static size_t cut_here(const char *t, size_t n, size_t p)
+{
+	size_t q = p;
+
+	if (q < n && (t[q] == '\\' || t[q] == '%')) {
+		q++;
+		if (q < n && t[q] == 'u' && t[p] == '\\')
+			q++;
+		while (q < n && q - p < 6 && hexval(t[q]) >= 0)
+			q++;
+	}
+	if (n - q >= 3 && (memcmp(t + q, "...", 3) == 0 ||
+			   memcmp(t + q, "\xe2\x80\xa6", 3) == 0))
+		return q + 3;
+	return 0;
+}
+
+/*
  * Matches form f against the text t (n bytes) from its start, decoding
  * escapes in the text or not.  Returns the text length of a whole match;
  * else 0, with *cut the text length of an occurrence cut short (at least
@@ -308,9 +330,8 @@ static size_t match_at(const char *t, size_t n, const struct form *f,
 	}
 	if (j == f->len)
 		return p;
-	if (j >= FR_REDACT_MIN && n - p >= 3 &&
-	    (memcmp(t + p, "...", 3) == 0 || memcmp(t + p, "\xe2\x80\xa6", 3) == 0))
-		*cut = p + 3;
+	if (j >= FR_REDACT_MIN)
+		*cut = cut_here(t, n, p);
 	return 0;
 }
 

@@ -381,6 +381,16 @@ static void test_cut_short(void)
 	RED_IS(r, "PLAINSECRExx...", "PLAINSECRExx...", "the dots must follow at once");
 	RED_IS(r, "\"UExBSU5TRUNSRVRW...\"", "\"***\"", "a cut base64 form");
 	fr_redact_destroy(r);
+
+	/* jq cuts its JSON text of the value, escapes and all */
+	r = fr_redact_create();
+	fr_redact_add(r, ODD);
+	RED_IS(r, "string (\"0dd/S3c+r\\...) has no keys", "string (\"***) has no keys",
+	       "cut in the middle of a JSON escape");
+	RED_IS(r, "(\"0dd/S3c+r\\u00...)", "(\"***)", "cut in a \\u escape");
+	RED_IS(r, "k=0dd%2FS3c%2...", "k=***", "cut in a percent escape");
+	RED_IS(r, "0dd/S3c+r\\xyz...", "0dd/S3c+r\\xyz...", "not an escape: kept");
+	fr_redact_destroy(r);
 }
 
 static void test_inbound_headers(void)
