@@ -274,7 +274,8 @@ static void test_percent(void)
 	       "form-encoded: '+' for the space, '/' left as is");
 	RED_IS(r, "%30%64%64%2F%53%33%63%2B%72%22%65%20%74%5C%5C%25%34%31%26%3D%C3%A9",
 	       "***", "every character encoded, even unreserved ones");
-	RED_IS(r, "0dd%2FS3c%2Br%22e%20t%5C%5C%2541%26%3D%C3", "0dd%2FS3c%2Br%22e%20t%5C%5C%2541%26%3D%C3",
+	RED_IS(r, "0dd%2FS3c%2Br%22e%20t%5C%5C%2541%26%3D%C3",
+	       "0dd%2FS3c%2Br%22e%20t%5C%5C%2541%26%3D%C3",
 	       "one byte short is no occurrence");
 	fr_redact_destroy(r);
 
