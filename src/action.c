@@ -363,19 +363,32 @@ static bool status_in(long status, const int *list, size_t n)
 	return false;
 }
 
-static char *body_excerpt(const struct fr_http_response *resp)
+/*
+ * The start of a response body for an error message, on one line.  The
+ * whole body is redacted first, then cut: a secret that straddles the cut
+ * would otherwise leave its first part behind.  The cut falls between
+ * UTF-8 characters.
+ */
+static char *body_excerpt(const struct fr_action_ctx *a,
+			  const struct fr_http_response *resp)
 {
-	size_t n = resp->body_len < BODY_EXCERPT ? resp->body_len : BODY_EXCERPT;
-	char *s = fr_xstrndup(resp->body ? resp->body : "", n);
+	char *whole = fr_xstrndup(resp->body ? resp->body : "", resp->body_len);
+	char *s = fr_redact_str(a->redact, whole);
+	size_t len = strlen(s), n;
 
-	for (char *p = s; *p; p++) {
-		if ((unsigned char)*p < 0x20)
-			*p = ' ';
-	}
-	if (resp->body_len > n) {
-		char *t = fr_xasprintf("%s...", s);
+	free(whole);
+	if (len > BODY_EXCERPT) {
+		char *cut;
+		n = BODY_EXCERPT;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+		cut = fr_xasprintf("%.*s...", (int)n, s);
 		free(s);
-		s = t;
+		s = cut;
+	}
+	for (char *p = s; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
 	}
 	return s;
 }
@@ -480,7 +493,7 @@ static int action_request(struct fr_action_ctx *a, const struct fr_connector *c,
 	ok = act->nexpect ? status_in(resp.status, act->expect, act->nexpect)
 			: resp.status >= 200 && resp.status < 300;
 	if (!ok) {
-		char *ex = body_excerpt(&resp);
+		char *ex = body_excerpt(a, &resp);
 		*err = fr_xasprintf("%s %s answered %ld%s%s", q.method, q.url,
 				    resp.status, *ex ? ": " : "", ex);
 		free(ex);
@@ -607,7 +620,7 @@ static int builtin_request(struct fr_action_ctx *a, const json_t *in, json_t *re
 		ok = resp.status >= 200 && resp.status < 300;
 	}
 	if (!ok) {
-		char *ex = body_excerpt(&resp);
+		char *ex = body_excerpt(a, &resp);
 		*err = fr_xasprintf("%s %s answered %ld%s%s", q.method, q.url,
 				    resp.status, *ex ? ": " : "", ex);
 		free(ex);

@@ -138,8 +138,12 @@ static void print_row(const struct fr_execution *e)
 		printf(" attempt %d", e->attempt);
 	if (e->replay_of)
 		printf(" replays %s", e->replay_of);
-	if (e->error)
-		printf("  %s", e->error);
+	if (e->error) {
+		/* on one line, whatever the error holds */
+		char *text = fr_escape_controls(e->error);
+		printf("  %s", text);
+		free(text);
+	}
 	putchar('\n');
 }
 

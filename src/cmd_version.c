@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "crypto.h"
 #include "json.h"
 #include "http.h"
 #include "server.h"
@@ -16,11 +17,12 @@ int cmd_version(int argc, char **argv)
 	struct fr_common common;
 	int opt, rc = -1;
 	const char *names[] = { "libcurl", "jansson", "libyaml", "libjq",
-				"libmicrohttpd", "sqlite" };
+				"libmicrohttpd", "sqlite", "libcrypto" };
 	const char *versions[] = { fr_http_curl_version(), jansson_version_str(),
 				   fr_yaml_version(), FR_LIBJQ_VERSION,
 				   fr_server_mhd_version(),
-				   fr_store_sqlite_version() };
+				   fr_store_sqlite_version(),
+				   fr_crypto_version() };
 
 	fr_common_init(&common);
 	while (rc < 0 && (opt = getopt_long(argc, argv, FR_COMMON_SHORT, options,

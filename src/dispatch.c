@@ -110,14 +110,19 @@ struct fr_delivery *fr_dispatch_take(struct fr_dispatch *dp)
 		dp->held--;
 		dp->bytes -= d->body_len;
 		dp->running++;
+		l->running++;
 		dp->rr = i + 1;
 		return d;
 	}
 	return NULL;
 }
 
-void fr_dispatch_done(struct fr_dispatch *dp)
+void fr_dispatch_done(struct fr_dispatch *dp, const struct fr_delivery *d)
 {
+	struct lane *l = find_lane(dp, d->integration, d->instance, d->flow);
+
+	if (l && l->running)
+		l->running--;
 	if (dp->running)
 		dp->running--;
 }
@@ -154,7 +159,7 @@ struct fr_delivery **fr_dispatch_release(struct fr_dispatch *dp, size_t *n)
 
 	*n = 0;
 	while ((d = fr_dispatch_take(dp)) != NULL) {
-		dp->running--;
+		fr_dispatch_done(dp, d);
 		fr_grow(&out, &cap, *n + 1, sizeof(*out));
 		out[(*n)++] = d;
 	}

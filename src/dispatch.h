@@ -32,8 +32,8 @@ void fr_dispatch_destroy(struct fr_dispatch *dp);
 void fr_dispatch_add(struct fr_dispatch *dp, struct fr_delivery *d);
 /* The next delivery to run (the caller owns it), or NULL. */
 struct fr_delivery *fr_dispatch_take(struct fr_dispatch *dp);
-/* A delivery taken before has ended. */
-void fr_dispatch_done(struct fr_dispatch *dp);
+/* A delivery taken before has ended (d: it, still not freed). */
+void fr_dispatch_done(struct fr_dispatch *dp, const struct fr_delivery *d);
 /* How many more this process may claim now (0: it holds enough). */
 size_t fr_dispatch_room(const struct fr_dispatch *dp);
 /* Deliveries held (not running), running ones. */

@@ -763,7 +763,12 @@ int fr_engine_run(struct fr_engine *e, const struct fr_exec_request *req,
 
 	out->duration_ns = fr_now_ns() - t0;
 	out->status = r.failed ? FR_EXEC_FAILED : FR_EXEC_OK;
-	out->error = r.error ? fr_redact_str(req->redact, r.error) : NULL;
+	if (r.error) {
+		/* redacted whole, then made one line: logs print it as is */
+		char *red = fr_redact_str(req->redact, r.error);
+		out->error = fr_escape_controls(red);
+		free(red);
+	}
 	out->output = fr_jv_to_json(r.last);
 	out->response = r.response;
 	trace = json_pack("{ss ss ss ss ss sb ss}",
@@ -776,7 +781,8 @@ int fr_engine_run(struct fr_engine *e, const struct fr_exec_request *req,
 			  "trigger", fr_trigger_name(req->flow->trigger));
 	json_object_set_new(trace, "duration_ms",
 			    json_real(round((double)out->duration_ns / 1e3) / 1e3));
-	json_object_set_new(trace, "error", r.error ? json_string(r.error) : json_null());
+	json_object_set_new(trace, "error", out->error ? json_string(out->error)
+						       : json_null());
 	json_object_set_new(trace, "requests", json_integer(out->requests));
 	json_object_set_new(trace, "writes_sent", json_integer(out->writes_sent));
 	json_object_set_new(trace, "writes_skipped", json_integer(out->writes_skipped));

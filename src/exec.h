@@ -62,7 +62,7 @@ enum fr_exec_status { FR_EXEC_OK, FR_EXEC_FAILED };
 
 struct fr_exec_result {
 	enum fr_exec_status status;
-	char *error;		/* redacted, when failed */
+	char *error;		/* when failed: redacted, one line (fr_escape_controls) */
 	json_t *output;		/* the last step's output (not redacted) */
 	json_t *response;	/* set by a respond step, else NULL */
 	json_t *trace;		/* redacted; see flowrun(1) "JSON OUTPUT" */

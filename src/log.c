@@ -39,22 +39,13 @@ static void timestamp(char *buf, size_t size)
 		 ts.tv_nsec / 1000000);
 }
 
-/* s with control characters as \n, \r, \t, \xNN: one line, always. */
+/* s with control characters escaped: one line, always (util.h). */
 static void put_escaped(struct fr_buf *b, const char *s)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '\n')
-			fr_buf_puts(b, "\\n");
-		else if (c == '\r')
-			fr_buf_puts(b, "\\r");
-		else if (c == '\t')
-			fr_buf_puts(b, "\\t");
-		else if (c < 0x20 || c == 0x7f)
-			fr_buf_printf(b, "\\x%02x", c);
-		else
-			fr_buf_putc(b, (char)c);
-	}
+	char *e = fr_escape_controls(s);
+
+	fr_buf_puts(b, e);
+	free(e);
 }
 
 static void set_opt(json_t *j, const char *key, const char *v)

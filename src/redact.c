@@ -4,13 +4,30 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "model.h"
 #include "util.h"
+#include "verify.h"
+
+/*
+ * A form is a string hunted in text: a secret itself or one of its base64
+ * encodings.  Percent-encoding and JSON escapes are not forms: the match
+ * decodes them in the text as it goes (match_at), whatever mix they come in.
+ */
+struct form {
+	char *s;
+	size_t len;
+	bool literal;	/* holds '%' or '\\': also matched without decoding */
+};
 
 struct fr_redact {
 	pthread_mutex_t mu;
 	char **secrets;
 	size_t n, cap;
+	struct form *forms;
+	size_t nforms, forms_cap;
+	bool start[256];	/* the bytes an occurrence can start with */
 	bool numeric;		/* some secret is a number's text */
 };
 
@@ -28,27 +45,92 @@ void fr_redact_destroy(struct fr_redact *r)
 		return;
 	for (size_t i = 0; i < r->n; i++)
 		free(r->secrets[i]);
+	for (size_t i = 0; i < r->nforms; i++)
+		free(r->forms[i].s);
 	free(r->secrets);
+	free(r->forms);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
 
+/* Adds the form s[0..len) unless it is too short to hunt or known. */
+static void add_form(struct fr_redact *r, const char *s, size_t len)
+{
+	struct form *f;
+
+	if (len < FR_REDACT_MIN)
+		return;
+	for (size_t i = 0; i < r->nforms; i++) {
+		if (r->forms[i].len == len && memcmp(r->forms[i].s, s, len) == 0)
+			return;
+	}
+	fr_grow(&r->forms, &r->forms_cap, r->nforms + 1, sizeof(*r->forms));
+	f = &r->forms[r->nforms++];
+	f->s = fr_xstrndup(s, len);
+	f->len = len;
+	f->literal = memchr(s, '%', len) || memchr(s, '\\', len);
+	r->start[(unsigned char)s[0]] = true;
+	r->start['%'] = r->start['\\'] = true;
+	if (s[0] == ' ')
+		r->start['+'] = true;
+}
+
+/* The base64 text b[from..to) in both alphabets. */
+static void add_base64_span(struct fr_redact *r, char *b, size_t from, size_t to)
+{
+	if (to <= from)
+		return;
+	add_form(r, b + from, to - from);
+	for (size_t i = from; i < to; i++) {
+		if (b[i] == '+')
+			b[i] = '-';
+		else if (b[i] == '/')
+			b[i] = '_';
+	}
+	add_form(r, b + from, to - from);
+}
+
+/*
+ * The base64 forms of a secret of len bytes.  Inside the encoding of a
+ * longer text the secret starts at a byte offset o, and only o mod 3
+ * changes its characters: for each of the three alignments, the characters
+ * whose 6 bits all come from the secret (bits 8o to 8(o + len)).  Alone,
+ * the last partial character is known too (its low bits are zero): the
+ * whole encoding without padding.
+ */
+static void add_base64_forms(struct fr_redact *r, const char *sec, size_t len)
+{
+	unsigned char *buf = fr_xmalloc(len + 4);
+	char *b;
+
+	for (size_t o = 0; o < 3; o++) {
+		memset(buf, 0, len + 4);
+		memcpy(buf + o, sec, len);
+		b = fr_base64_encode(buf, o + len + 2);
+		add_base64_span(r, b, (8 * o + 5) / 6, 8 * (o + len) / 6);
+		free(b);
+	}
+	b = fr_base64_encode((const unsigned char *)sec, len);
+	add_base64_span(r, b, 0, strcspn(b, "="));
+	free(b);
+	free(buf);
+}
+
 static void add_locked(struct fr_redact *r, const char *secret)
 {
+	size_t len = strlen(secret);
+
 	for (size_t i = 0; i < r->n; i++) {
 		if (strcmp(r->secrets[i], secret) == 0)
 			return;
 	}
 	fr_grow(&r->secrets, &r->cap, r->n + 1, sizeof(*r->secrets));
 	r->secrets[r->n++] = fr_xstrdup(secret);
-	if (strspn(secret, "0123456789.-+eE") == strlen(secret))
+	if (strspn(secret, "0123456789.-+eE") == len)
 		r->numeric = true;
-	/* longest first, so a secret containing another is masked whole */
-	for (size_t i = r->n - 1; i > 0 &&
-	     strlen(r->secrets[i]) > strlen(r->secrets[i - 1]); i--) {
-		char *t = r->secrets[i];
-		r->secrets[i] = r->secrets[i - 1];
-		r->secrets[i - 1] = t;
+	if (len >= FR_REDACT_MIN) {
+		add_form(r, secret, len);
+		add_base64_forms(r, secret, len);
 	}
 }
 
@@ -102,6 +184,201 @@ static void mark_url_passwords(const char *s, bool *mask)
 	}
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The value of 4 hex digits at t (n bytes there), or -1. */
+static long hex4(const char *t, size_t n)
+{
+	long v = 0;
+
+	if (n < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		int d = hexval(t[i]);
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+static size_t utf8_put(unsigned long cp, unsigned char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (unsigned char)(0xc0 | cp >> 6);
+		out[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (unsigned char)(0xe0 | cp >> 12);
+		out[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		out[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (unsigned char)(0xf0 | cp >> 18);
+	out[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+	out[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+	out[3] = (unsigned char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * Decodes the unit of text at t (n bytes there): a percent escape, a JSON
+ * escape, or else one byte as is.  Writes its bytes to out (*nout of them)
+ * and returns how much text it took.
+ */
+static size_t decode_unit(const char *t, size_t n, unsigned char out[4],
+			  size_t *nout)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	const char *e;
+
+	*nout = 1;
+	out[0] = (unsigned char)t[0];
+	if (t[0] == '%' && n >= 3 && hexval(t[1]) >= 0 && hexval(t[2]) >= 0) {
+		out[0] = (unsigned char)(hexval(t[1]) * 16 + hexval(t[2]));
+		return 3;
+	}
+	if (t[0] != '\\' || n < 2)
+		return 1;
+	if (t[1] != 'u') {
+		if (t[1] && (e = strchr(from, t[1]))) {
+			out[0] = (unsigned char)to[e - from];
+			return 2;
+		}
+		return 1;
+	}
+	long hi = hex4(t + 2, n - 2), lo;
+	if (hi < 0 || (hi >= 0xdc00 && hi <= 0xdfff))
+		return 1;
+	if (hi < 0xd800 || hi > 0xdbff) {
+		*nout = utf8_put((unsigned long)hi, out);
+		return 6;
+	}
+	if (n < 12 || t[6] != '\\' || t[7] != 'u' ||
+	    (lo = hex4(t + 8, n - 8)) < 0xdc00 || lo > 0xdfff)
+		return 1;
+	*nout = utf8_put(0x10000 + ((unsigned long)(hi - 0xd800) << 10) +
+			 (unsigned long)(lo - 0xdc00), out);
+	return 12;
+}
+
+/*
+ * Where an occurrence that stopped matching at t + p ends if it was cut
+ * short there: past "..." (or U+2026), which may follow the start of an
+ * escape the cut went through ("\\", "\\u00", "%2"); else 0.
+ */
+static size_t cut_here(const char *t, size_t n, size_t p)
+{
+	size_t q = p;
+
+	if (q < n && (t[q] == '\\' || t[q] == '%')) {
+		q++;
+		if (q < n && t[q] == 'u' && t[p] == '\\')
+			q++;
+		while (q < n && q - p < 6 && hexval(t[q]) >= 0)
+			q++;
+	}
+	if (n - q >= 3 && (memcmp(t + q, "...", 3) == 0 ||
+			   memcmp(t + q, "\xe2\x80\xa6", 3) == 0))
+		return q + 3;
+	return 0;
+}
+
+/*
+ * Matches form f against the text t (n bytes) from its start, decoding
+ * escapes in the text or not.  Returns the text length of a whole match;
+ * else 0, with *cut the text length of an occurrence cut short (at least
+ * FR_REDACT_MIN bytes of the form, then "..." or U+2026), or 0.
+ */
+static size_t match_at(const char *t, size_t n, const struct form *f,
+		       bool decode, size_t *cut)
+{
+	size_t j = 0, p = 0;
+
+	*cut = 0;
+	while (j < f->len && p < n) {
+		unsigned char u[4];
+		size_t nu = 1, take = 1;
+
+		u[0] = (unsigned char)t[p];
+		if (decode && t[p] == '+' && f->s[j] == ' ')
+			u[0] = ' ';
+		else if (decode)
+			take = decode_unit(t + p, n - p, u, &nu);
+		if (nu > f->len - j || memcmp(u, f->s + j, nu) != 0) {
+			/* an escape in the text may be the secret's own text */
+			if (take == 1 || t[p] != f->s[j])
+				break;
+			nu = take = 1;
+		}
+		j += nu;
+		p += take;
+	}
+	if (j == f->len)
+		return p;
+	if (j >= FR_REDACT_MIN)
+		*cut = cut_here(t, n, p);
+	return 0;
+}
+
+/*
+ * Marks in mask every occurrence of every secret in s (len bytes); with
+ * mask NULL, only tells whether there is one.  r->mu is held.
+ */
+static bool scan(const struct fr_redact *r, const char *s, size_t len,
+		 bool *mask)
+{
+	bool any = false;
+
+	for (size_t i = 0; r && i < r->n; i++) {
+		/* too short to hunt inside text: only whole matches */
+		if (strlen(r->secrets[i]) < FR_REDACT_MIN &&
+		    strcmp(s, r->secrets[i]) == 0) {
+			if (!mask)
+				return true;
+			memset(mask, 1, len);
+			return true;
+		}
+	}
+	for (size_t i = 0; r && r->nforms && i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!r->start[c])
+			continue;
+		for (size_t k = 0; k < r->nforms; k++) {
+			const struct form *f = &r->forms[k];
+			size_t m, cut, m2 = 0, cut2 = 0;
+			if (c != (unsigned char)f->s[0] && c != '%' && c != '\\' &&
+			    !(c == '+' && f->s[0] == ' '))
+				continue;
+			m = match_at(s + i, len - i, f, true, &cut);
+			if (!m && f->literal)
+				m2 = match_at(s + i, len - i, f, false, &cut2);
+			m = m ? m : m2 ? m2 : cut > cut2 ? cut : cut2;
+			if (!m)
+				continue;
+			if (!mask)
+				return true;
+			memset(mask + i, 1, m);
+			any = true;
+		}
+	}
+	return any;
+}
+
 /*
  * Every occurrence of every secret is marked first, then each run of
  * marked characters becomes one "***": overlapping secrets leave nothing
@@ -113,20 +390,7 @@ static char *redact_locked(const struct fr_redact *r, const char *s)
 	bool *mask = fr_xcalloc(len + 1, sizeof(*mask));
 	struct fr_buf b;
 
-	for (size_t i = 0; r && i < r->n; i++) {
-		const char *sec = r->secrets[i], *hit = s;
-		size_t slen = strlen(sec);
-		if (slen < FR_REDACT_MIN) {
-			/* too short to hunt inside text: only whole matches */
-			if (strcmp(s, sec) == 0)
-				memset(mask, 1, len);
-			continue;
-		}
-		while ((hit = strstr(hit, sec)) != NULL) {
-			memset(mask + (hit - s), 1, slen);
-			hit++;
-		}
-	}
+	scan(r, s, len, mask);
 	mark_url_passwords(s, mask);
 	fr_buf_init(&b);
 	for (size_t i = 0; i < len; i++) {
@@ -199,13 +463,7 @@ json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
 /* Whether s holds a secret or a URL password (r->mu held). */
 static bool needs_redaction(const struct fr_redact *r, const char *s)
 {
-	for (size_t i = 0; i < r->n; i++) {
-		if (strlen(r->secrets[i]) < FR_REDACT_MIN
-			    ? strcmp(s, r->secrets[i]) == 0
-			    : strstr(s, r->secrets[i]) != NULL)
-			return true;
-	}
-	return strstr(s, "://") && strchr(s, '@');
+	return scan(r, s, strlen(s), NULL) || (strstr(s, "://") && strchr(s, '@'));
 }
 
 /* "***" for a number that is a secret (a new reference), else NULL. */
@@ -275,4 +533,27 @@ void fr_redact_json_inplace(const struct fr_redact *r, json_t *j)
 	pthread_mutex_lock((pthread_mutex_t *)&r->mu);
 	inplace(r, j);
 	pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
+}
+
+void fr_redact_inbound_headers(json_t *headers, const struct fr_verify *v)
+{
+	static const char *const credentials[] = {
+		"Authorization", "Proxy-Authorization", "Cookie",
+	};
+	const char *sig = fr_verify_signature_header(v), *key;
+	bool token = v && v->scheme && strcmp(v->scheme, "token") == 0;
+	json_t *val;
+	void *tmp;
+
+	json_object_foreach_safe(headers, tmp, key, val) {
+		bool secret = sig && strcasecmp(key, sig) == 0;
+		if (secret && token) {
+			json_object_del(headers, key);	/* the secret itself */
+			continue;
+		}
+		for (size_t i = 0; i < FR_ARRAY_LEN(credentials) && !secret; i++)
+			secret = strcasecmp(key, credentials[i]) == 0;
+		if (secret)
+			json_object_set_new(headers, key, json_string("***"));
+	}
 }

@@ -12,6 +12,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "redact.h"
 #include "serve_ctx.h"
 #include "util.h"
 #include "verify.h"
@@ -190,14 +191,7 @@ void serve_http_handle(void *data, struct fr_request *r)
 		json_decref(j);
 	}
 	headers = fr_request_headers(r);
-	if (v->scheme && strcmp(v->scheme, "token") == 0 && v->header) {
-		/* the shared secret itself: never stored */
-		char *lower = fr_xstrdup(v->header);
-		for (char *q = lower; *q; q++)
-			*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-		json_object_del(headers, lower);
-		free(lower);
-	}
+	fr_redact_inbound_headers(headers, v);	/* credentials: never stored */
 	d = fr_xcalloc(1, sizeof(*d));
 	d->id = fr_new_id("ex_");
 	d->integration = fr_xstrdup(rt->t->in->name);

@@ -55,8 +55,8 @@ static void answer_sync(struct fr_request *r, const char *id,
 	char *body;
 
 	if (res->status != FR_EXEC_OK) {
-		j = json_pack("{ss ss}", "error", res->error ? res->error : "failed",
-			      "execution", id);
+		/* the reason is in the trace, not for an anonymous caller */
+		j = json_pack("{ss ss}", "error", "execution failed", "execution", id);
 		body = json_dumps(j, JSON_COMPACT);
 		fr_request_respond(r, 500, "application/json", body,
 				   "Flowrun-Execution", id);
@@ -223,12 +223,12 @@ void *serve_worker_main(void *arg)
 		if (!d)
 			break;
 		run_delivery(wk, d);
-		fr_delivery_free(d);
 		pthread_mutex_lock(&s->mu);
-		fr_dispatch_done(s->dp);
+		fr_dispatch_done(s->dp, d);
 		bool low = fr_dispatch_held(s->dp) < s->nworkers;
 		pthread_cond_broadcast(&s->idle);
 		pthread_mutex_unlock(&s->mu);
+		fr_delivery_free(d);
 		if (low)
 			serve_commit_wake(s);	/* room: claim what waits */
 	}

@@ -1,5 +1,6 @@
 #include "trace.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -19,6 +20,15 @@ static const char *paint(const struct printer *p, const char *status)
 	if (strcmp(status, "failed") == 0)
 		return "\033[31m";
 	return "\033[33m";
+}
+
+/* Text from data, on one line: it cannot forge a line of the trace. */
+static void put_text(FILE *out, const char *s)
+{
+	char *e = fr_escape_controls(s ? s : "?");
+
+	fputs(e, out);
+	free(e);
 }
 
 static void indent(const struct printer *p, int depth)
@@ -78,32 +88,41 @@ static void print_step(const struct printer *p, const json_t *s, int depth)
 	json_array_foreach(http, i, v) {
 		const json_t *st = json_object_get(v, "status");
 		indent(p, depth + 2);
-		fprintf(p->out, "%s %s", json_string_value(json_object_get(v, "method")),
-			json_string_value(json_object_get(v, "url")));
-		if (st)
+		put_text(p->out, json_string_value(json_object_get(v, "method")));
+		fputc(' ', p->out);
+		put_text(p->out, json_string_value(json_object_get(v, "url")));
+		if (st) {
 			fprintf(p->out, " -> %lld", (long long)json_integer_value(st));
-		else
-			fprintf(p->out, " -> %s",
-				json_string_value(json_object_get(v, "error")));
+		} else {
+			fputs(" -> ", p->out);
+			put_text(p->out, json_string_value(json_object_get(v, "error")));
+		}
 		fprintf(p->out, "  %.1f ms\n",
 			json_number_value(json_object_get(v, "duration_ms")));
 	}
 	if (req) {
 		const char *key;
 		indent(p, depth + 2);
-		fprintf(p->out, "would send: %s %s\n",
-			json_string_value(json_object_get(req, "method")),
-			json_string_value(json_object_get(req, "url")));
+		fputs("would send: ", p->out);
+		put_text(p->out, json_string_value(json_object_get(req, "method")));
+		fputc(' ', p->out);
+		put_text(p->out, json_string_value(json_object_get(req, "url")));
+		fputc('\n', p->out);
 		json_object_foreach((json_t *)json_object_get(req, "headers"), key, v) {
 			indent(p, depth + 3);
-			fprintf(p->out, "%s: %s\n", key, json_string_value(v));
+			put_text(p->out, key);
+			fputs(": ", p->out);
+			put_text(p->out, json_string_value(v));
+			fputc('\n', p->out);
 		}
 		if ((v = json_object_get(req, "body")))
 			print_json_block(p, depth + 3, v);
 	}
 	if ((v = json_object_get(s, "error"))) {
 		indent(p, depth + 2);
-		fprintf(p->out, "error: %s\n", json_string_value(v));
+		fputs("error: ", p->out);
+		put_text(p->out, json_string_value(v));
+		fputc('\n', p->out);
 	}
 	if (p->verbosity > 0 && (v = json_object_get(s, "output"))) {
 		indent(p, depth + 2);
@@ -148,6 +167,9 @@ void fr_trace_print(FILE *out, const json_t *t, bool color, int verbosity)
 		(long long)json_integer_value(json_object_get(t, "requests")),
 		(long long)json_integer_value(json_object_get(t, "writes_sent")),
 		(long long)json_integer_value(json_object_get(t, "writes_skipped")));
-	if (json_is_string(err))
-		fprintf(out, "error: %s\n", json_string_value(err));
+	if (json_is_string(err)) {
+		fputs("error: ", out);
+		put_text(out, json_string_value(err));
+		fputc('\n', out);
+	}
 }

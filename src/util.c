@@ -275,6 +275,36 @@ size_t fr_edit_distance(const char *a, const char *b, size_t max)
 	return row[lb];
 }
 
+char *fr_escape_controls(const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct fr_buf b;
+	const char *p;
+
+	for (p = s; *p && (unsigned char)*p >= 0x20 && *p != 0x7f; p++)
+		;
+	if (!*p)
+		return fr_xstrdup(s);	/* the usual case: nothing to escape */
+	fr_buf_init(&b);
+	fr_buf_add(&b, s, (size_t)(p - s));
+	for (; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x20 && c != 0x7f) {
+			fr_buf_putc(&b, (char)c);
+		} else if (c == '\n') {
+			fr_buf_puts(&b, "\\n");
+		} else if (c == '\r') {
+			fr_buf_puts(&b, "\\r");
+		} else if (c == '\t') {
+			fr_buf_puts(&b, "\\t");
+		} else {
+			char e[] = { '\\', 'x', hex[c >> 4], hex[c & 15], '\0' };
+			fr_buf_puts(&b, e);
+		}
+	}
+	return fr_buf_steal(&b);
+}
+
 char *fr_new_id(const char *prefix)
 {
 	struct timespec ts;

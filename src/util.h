@@ -64,9 +64,21 @@ int fr_read_file(char **out, size_t *len, const char *path, size_t max,
 		 char **err);
 
 /*
+ * A copy of s (caller frees) that is safe on one line of a log or a
+ * terminal: \n, \r and \t become those two-character escapes, every other
+ * C0 control character and DEL becomes \xNN.  Text from data (a body, a
+ * response, an error that quotes one) cannot start a line of its own, nor
+ * move the cursor or change colours.
+ */
+char *fr_escape_controls(const char *s);
+
+/*
  * A new id (caller frees): prefix, the time in ms (12 hex digits), then 64
  * random bits (16 hex digits).  Ids made later sort later, so the store's
  * indexes on them grow at one end instead of touching a random page each.
+ * Ids are names, not credentials (nothing accepts one as proof of
+ * anything), so they need uniqueness, not secrecy: the bits come from
+ * getrandom(2), which is the kernel's CSPRNG all the same.
  */
 char *fr_new_id(const char *prefix);
 

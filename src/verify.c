@@ -5,8 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "crypto.h"
 #include "model.h"
-#include "sha256.h"
 #include "util.h"
 
 #define DEFAULT_TOLERANCE_MS (5 * 60 * 1000)
@@ -38,25 +38,6 @@ static int fail(const struct check *c, const char *why)
 {
 	*c->why = why;
 	return -1;
-}
-
-/* Clears key material in a way the compiler may not drop. */
-static void wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-
-	while (n--)
-		*v++ = 0;
-}
-
-bool fr_consttime_equal(const void *a, const void *b, size_t len)
-{
-	const volatile unsigned char *x = a, *y = b;
-	unsigned char d = 0;
-
-	for (size_t i = 0; i < len; i++)
-		d |= x[i] ^ y[i];
-	return d == 0;
 }
 
 /* ---- base64 ---- */
@@ -176,7 +157,7 @@ int fr_base64_decode(const char *in, size_t len, unsigned char **out,
 		return -1;
 	buf = fr_xmalloc(cap + 1);
 	if (b64_decode_into(in, len, buf, cap, out_len) < 0) {
-		wipe(buf, cap);
+		fr_crypto_wipe(buf, cap);
 		free(buf);
 		*out_len = 0;
 		return -1;
@@ -377,12 +358,12 @@ static int match(const struct check *c, const struct part *parts,
 		}
 		hmac_parts(key, key_len, parts, nparts, mac);
 		if (owned) {
-			wipe(owned, key_len);
+			fr_crypto_wipe(owned, key_len);
 			free(owned);
 		}
 		for (size_t j = 0; j < nsigs; j++)
 			hit |= fr_consttime_equal(mac, sigs[j], FR_SHA256_LEN);
-		wipe(mac, sizeof(mac));
+		fr_crypto_wipe(mac, sizeof(mac));
 		if (hit)
 			return 0;
 	}
@@ -578,8 +559,30 @@ static int check_token(const struct check *c)
 		fr_sha256(secret, strlen(secret), want);
 		hit = fr_consttime_equal(got, want, FR_SHA256_LEN);
 	}
-	wipe(want, sizeof(want));
+	fr_crypto_wipe(want, sizeof(want));
 	return hit ? 0 : fail(c, "token mismatch");
+}
+
+const char *fr_verify_signature_header(const struct fr_verify *v)
+{
+	static const struct {
+		const char *scheme, *header;	/* NULL: the flow's own header */
+	} headers[] = {
+		{ "github", "X-Hub-Signature-256" },
+		{ "hmac-sha256", NULL },
+		{ "slack", "X-Slack-Signature" },
+		{ "standard-webhooks", "webhook-signature" },
+		{ "stripe", "Stripe-Signature" },
+		{ "token", NULL },
+	};
+
+	if (!v || !v->scheme)
+		return NULL;
+	for (size_t i = 0; i < FR_ARRAY_LEN(headers); i++) {
+		if (strcmp(headers[i].scheme, v->scheme) == 0)
+			return headers[i].header ? headers[i].header : v->header;
+	}
+	return NULL;
 }
 
 int fr_verify_check(const struct fr_verify *v, const char *const *secrets,

@@ -1,7 +1,7 @@
 /*
  * verify: checks a webhook request's signature against the scheme of a
- * flow's trigger.webhook.verify (flowrun-flow(5), "verify"), and the
- * constant-time and base64 helpers it needs.
+ * flow's trigger.webhook.verify (flowrun-flow(5), "verify"), and the strict
+ * base64 it needs (digests, comparison and wiping are crypto.h's).
  *
  * Nothing here keeps a pointer to its arguments or allocates for the caller
  * except fr_base64_encode/fr_base64_decode, whose results the caller frees.
@@ -42,6 +42,12 @@ int fr_verify_check(const struct fr_verify *v, const char *const *secrets,
 		    const char **why);
 
 /*
+ * The request header that carries v's signature (or, for the token scheme,
+ * the token): a static string or v->header; NULL without a scheme.
+ */
+const char *fr_verify_signature_header(const struct fr_verify *v);
+
+/*
  * Base64, RFC 4648 section 4 (standard alphabet, with padding).
  * encode returns a NUL-terminated string (caller frees).
  * decode is strict: the length must be a multiple of 4, '=' only as padding,
@@ -52,8 +58,5 @@ int fr_verify_check(const struct fr_verify *v, const char *const *secrets,
 char *fr_base64_encode(const unsigned char *in, size_t len);
 int fr_base64_decode(const char *in, size_t len, unsigned char **out,
 		     size_t *out_len);
-
-/* Compares len bytes in time that depends on len only. */
-bool fr_consttime_equal(const void *a, const void *b, size_t len);
 
 #endif

@@ -89,7 +89,7 @@ expect "version exits 0" 0
 head -n1 "$tmp/out" | grep -Eq '^flowrun [0-9]+\.[0-9]+\.[0-9]+' &&
 	pass "version: first line is the flowrun version" ||
 	{ flunk "version: first line is the flowrun version"; comment <"$tmp/out"; }
-for lib in libcurl jansson libyaml libjq libmicrohttpd sqlite; do
+for lib in libcurl jansson libyaml libjq libmicrohttpd sqlite libcrypto; do
 	grep -Eq "^ +$lib +[0-9]" "$tmp/out" && pass "version names $lib" ||
 		flunk "version names $lib, with its version"
 done
@@ -103,11 +103,12 @@ if command -v python3 >/dev/null; then
 	python3 -c '
 import json, sys
 v = json.load(open(sys.argv[1]))
-libs = {"libcurl", "jansson", "libyaml", "libjq", "libmicrohttpd", "sqlite"}
+libs = {"libcurl", "jansson", "libyaml", "libjq", "libmicrohttpd", "sqlite",
+        "libcrypto"}
 assert isinstance(v["flowrun"], str) and v["flowrun"]
 assert libs <= set(v["libraries"]), v
-' "$tmp/out" && pass "version --json: flowrun and the six libraries" ||
-		flunk "version --json: flowrun and the six libraries"
+' "$tmp/out" && pass "version --json: flowrun and the seven libraries" ||
+		flunk "version --json: flowrun and the seven libraries"
 fi
 fr version extra
 expect "version with an argument exits 2" 2

@@ -1,12 +1,20 @@
 """Secrets never appear in any output; a missing secret stops the run early."""
 
+import base64
+import hashlib
+import hmac
 import json
+import pathlib
+import re
 import sqlite3
+import urllib.parse
 
 import pytest
 
-from helpers import (CONNECTORS, PUBLIC_URL, SECRETS, account_input, add_accounts,
-                     example_args, flow_file, requests_of, step)
+import serving
+from helpers import (API_KEY, CONNECTORS, PUBLIC_URL, SECRETS, account_input,
+                     add_accounts, example_args, flow_file, requests_of, step)
+from serving import wait_for
 
 ACME = {"name": "Acme", "contact": "Ada", "email": "ada@acme.test"}
 
@@ -223,3 +231,203 @@ def test_secret_by_set_instead_of_env(run, progix, slack):
     assert r.rc == 0, r
     assert len(slack.get("/_admin/messages")["messages"]) == 1
     assert_no_secret(r)
+
+
+# -- every form of a secret (flows/leaks.yaml) ------------------------------------
+
+# A secret that every encoding changes: '/', '+', '"', ' ', '\', '%', '&', '=',
+# a non-ASCII letter, and '>>?~', which make '+' and '/' in base64.
+ODD = '0dd/S3c+r"e t\\\\%41&=\u00e9>>?~'
+LEAKS = flow_file("leaks")
+
+
+def b64_cores(raw):
+    """The base64 characters that only the bytes of raw determine, at each
+    of the three alignments inside a longer text (standard alphabet)."""
+    cores = []
+    for o in range(3):
+        enc = base64.b64encode(b"\0" * o + raw + b"\0\0").decode()
+        cores.append(enc[(8 * o + 5) // 6:8 * (o + len(raw)) // 6])
+    return cores
+
+
+def forms_of(secret):
+    """Every form of secret that must never be seen: as is, cut short,
+    JSON-escaped (once and twice, ASCII or not), percent-encoded (both
+    cases, '+' for space), base64 alone and inside longer texts, standard
+    and URL-safe, padded or not."""
+    raw = secret.encode()
+    b64 = [base64.b64encode(raw).decode(), base64.b64encode(b"user:" + raw).decode()]
+    b64 += b64_cores(raw)
+    b64 += [b.rstrip("=") for b in b64]
+    b64 += [b.replace("+", "-").replace("/", "_") for b in b64]
+    pct = urllib.parse.quote(secret, safe="")
+    forms = {secret, secret[:9],
+             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             json.dumps(json.dumps(secret))[1:-1],
+             pct, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), pct),
+             urllib.parse.quote_plus(secret), urllib.parse.quote(secret)}
+    forms |= {b for b in b64 if len(b) >= 8}
+    return forms
+
+
+ODD_FORMS = forms_of(ODD)
+PLAIN_FORMS = forms_of(API_KEY)
+
+
+def assert_no_form(text, where):
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    for f in sorted(ODD_FORMS | PLAIN_FORMS):
+        assert f not in text, "form %r of a secret in %s" % (f, where)
+
+
+def test_the_forms_are_what_the_flow_prints():
+    """The forms hunted below are the ones flows/leaks.yaml makes (checked
+    here against Python's own encoders, so that a wrong list cannot pass)."""
+    assert base64.b64encode(b"user:" + ODD.encode()).decode() in ODD_FORMS
+    assert "%2F" in urllib.parse.quote(ODD, safe="") and "\\\"" in json.dumps(ODD)
+    assert any("+" in f for f in ODD_FORMS) and any("_" in f for f in ODD_FORMS)
+
+
+def test_every_form_of_a_secret_is_redacted(run, progix, tmp_path):
+    """A secret reaches an upstream's error body beyond the 200-byte excerpt
+    (cut inside it), jq's error messages (which cut values), a URL query
+    (percent-encoded), a Basic header and logs (base64), JSON-escaped text;
+    no form of it is printed, listed, shown or stored."""
+    store = tmp_path / "leaks" / "flowrun.db"
+    store.parent.mkdir()
+    env = {"FLOWRUN_STORE": "sqlite:%s" % store, "E2E_ODD_SECRET": ODD}
+    # the upstream echoes the credential; JSON-escaped, it starts at byte 190
+    # of the body, so the 200-byte excerpt would cut it after 10 bytes
+    echo = "x" * 189 + ODD + " " + API_KEY + " and more"
+    assert json.dumps(echo).index(json.dumps(ODD)[1:-1]) == 190
+    executions = []
+    for opts in ([], ["--json"], ["-v"], ["--log-format", "json", "-v"]):
+        progix.post("/_admin/fail", {"method": "GET", "path": "/echo",
+                                     "status": 500, "count": 1, "body": echo})
+        r = run("run", LEAKS, "--set", "progix_url=" + progix.url, "--flow", "leak",
+                *opts, env=env)
+        assert r.rc == 1, r
+        assert "answered 500" in r.stdout + r.stderr, r
+        assert "xxxxxxxx" in r.stdout + r.stderr, r  # the excerpt is there
+        assert "***" in r.stderr, r
+        assert_no_form(r.stdout, "stdout of run %s" % opts)
+        assert_no_form(r.stderr, "stderr of run %s" % opts)
+        assert_no_secret(r)
+        if "--json" in opts:
+            t = r.json()
+            executions.append(t["execution"])
+            assert t["error"].count("***") >= 3, t["error"]  # URL twice, body
+            assert step(t, "jq_odd")["error"] == 'string ("***) has no keys', t
+            assert step(t, "jq_plain")["error"] == 'string ("***) has no keys', t
+    # the upstream got the real thing, in every form it was sent
+    got = [q for q in requests_of(progix) if q["path"] == "/echo"]
+    assert len(got) == 4
+    assert urllib.parse.parse_qs(got[0]["query"])["key"] == [ODD]
+    assert got[0]["headers"]["authorization"] == "Basic " + base64.b64encode(
+        b"user:" + ODD.encode()).decode()
+    listed = run("runs", "--json", env=env)
+    assert listed.rc == 0 and len(listed.json()) == 4, listed
+    assert_no_form(listed.stdout, "runs --json")
+    for ex in executions:
+        for opts in ([], ["--json"], ["-v"]):
+            shown = run("show", ex, *opts, env=env)
+            assert shown.rc == 0 and ex in shown.stdout, shown
+            assert_no_form(shown.stdout + shown.stderr, "show %s %s" % (ex, opts))
+    files = [p for p in store.parent.rglob("*") if p.is_file()]
+    assert files
+    for p in files:
+        data = p.read_bytes()
+        for f in sorted(ODD_FORMS | PLAIN_FORMS):
+            assert f.encode() not in data, "form %r of a secret in %s" % (f, p)
+
+
+# -- control characters cannot forge log lines -------------------------------------
+
+FORGED = "hello\nflowrun: error: forged line\r\x1b[2Kflowrun: info: x/y: also forged\x7f"
+
+
+def assert_not_forged(text, where):
+    for line in text.splitlines():
+        assert not line.startswith(("flowrun: error: forged", "flowrun: info: x/y")), \
+            "a forged line in %s: %r" % (where, line)
+    assert "\x1b" not in text and "\r" not in text, where
+
+
+def test_data_cannot_forge_a_log_line(run):
+    for opts in ([], ["--json"], ["-v"]):
+        r = run("run", LEAKS, "--flow", "forge", "--input", json.dumps({"msg": FORGED}),
+                *opts, env={"E2E_ODD_SECRET": ODD})
+        assert r.rc == 1, r
+        assert_not_forged(r.stderr, "stderr of run %s" % opts)
+        assert_not_forged(r.stdout, "stdout of run %s" % opts)
+        # the log line and the error are there, escaped, on one line each
+        assert ("forge ex_" in r.stderr and
+                ": got hello\\nflowrun: error: forged line"
+                "\\r\\x1b[2Kflowrun: info: x/y: also forged\\x7f" in r.stderr), r
+    r = run("runs", env={"E2E_ODD_SECRET": ODD})
+    assert r.rc == 0, r
+    assert_not_forged(r.stdout, "runs")
+    assert "hello\\nflowrun: error: forged line" in r.stdout, r
+
+
+# -- serve: inbound credentials and forged lines ------------------------------------
+
+def start_leaks(serve):
+    return serve(LEAKS, "--connectors", CONNECTORS, env={"E2E_ODD_SECRET": ODD})
+
+
+def wait_shown(run, ident):
+    def done():
+        r = run("show", ident, "--json")
+        return r.json() if r.rc == 0 and r.json().get("status") in ("ok", "failed") else None
+    return wait_for(done, 15, "execution %s to finish" % ident)
+
+
+def test_serve_stores_inbound_credentials_as_stars(run, serve, tmp_path):
+    srv = start_leaks(serve)
+    creds = {"Authorization": "Bearer inbound-S3cret-bearer-77",
+             "Proxy-Authorization": "Basic aW5ib3VuZDpwcm94eS1zZWNyZXQ=",
+             "Cookie": "session=inbound-S3cret-cookie-42",
+             "X-Other": "kept"}
+    r = srv.post("/hooks/e2e-leaks/hook_creds", {"a": 1}, headers=creds)
+    assert r.status == 202, r
+    ids = [r.json()["execution"]]
+    ex = wait_shown(run, ids[0])
+    headers = ex["input"]["headers"]
+    assert headers["authorization"] == "***", headers
+    assert headers["proxy-authorization"] == "***", headers
+    assert headers["cookie"] == "***", headers
+    assert headers["x-other"] == "kept", headers
+    # the flow sees them masked too
+    assert ex["trace"]["output"]["cookie"] == "***", ex
+    # a verified delivery: its signature header is a credential as well
+    body = json.dumps({"b": 2}).encode()
+    sig = "sha256=" + hmac.new(b"e2e-leaks-hook-S3cret", body, hashlib.sha256).hexdigest()
+    r = srv.post("/hooks/e2e-leaks/hook_signed", body,
+                 headers={"Content-Type": "application/json",
+                          "X-Hub-Signature-256": sig, "Cookie": "c=inbound-S3cret-c2"})
+    assert r.status == 202, r
+    ids.append(r.json()["execution"])
+    ex2 = wait_shown(run, ids[1])
+    headers = ex2["input"]["headers"]
+    assert headers["x-hub-signature-256"] == "***" and headers["cookie"] == "***", headers
+    secrets = [v.split(" ", 1)[-1] for v in list(creds.values())[:3]]
+    secrets += ["inbound-S3cret-cookie-42", "inbound-S3cret-c2", sig, sig[7:]]
+    texts = [run("show", i, *o).stdout for i in ids for o in ([], ["--json"], ["-v"])]
+    texts += [run("runs", "--json").stdout, srv.log()]
+    store = serving.store_path(srv.env)
+    texts += [p.read_bytes().decode("utf-8", "replace")
+              for p in pathlib.Path(store).parent.glob(pathlib.Path(store).name + "*")]
+    for t in texts:
+        for s in secrets:
+            assert s not in t, "inbound credential %r kept" % s
+
+
+def test_serve_log_cannot_be_forged(serve):
+    srv = start_leaks(serve)
+    r = srv.post("/hooks/e2e-leaks/hook_forge", {"msg": FORGED})
+    assert r.status == 202, r
+    srv.wait_log(r"hook_forge \S+: got hello\\nflowrun: error: forged line", timeout=15)
+    assert_not_forged(srv.log(), "the serve log")

@@ -1,4 +1,8 @@
-/* redact: secrets masked in text and JSON, URL passwords, threads */
+/*
+ * redact: secrets masked in text and JSON, in every form (percent-encoded,
+ * JSON-escaped, base64 in both alphabets and alignments, cut short), URL
+ * passwords, inbound credentials, threads
+ */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -6,9 +10,11 @@
 #include <string.h>
 
 #include "json.h"
+#include "model.h"
 #include "redact.h"
 #include "tap.h"
 #include "util.h"
+#include "verify.h"
 
 
 #define RED_IS(r, text, want, ...)                                           \
@@ -251,6 +257,181 @@ static void test_json_inplace(void)
 	fr_redact_destroy(r);
 }
 
+/* A secret with characters that every encoding changes. */
+#define ODD "0dd/S3c+r\"e t\\\\%41&=\xc3\xa9"	/* 0dd/S3c+r"e t\\%41&=é */
+
+static void test_percent(void)
+{
+	struct fr_redact *r = fr_redact_create();
+
+	fr_redact_add(r, ODD);
+	RED_IS(r, "x " ODD " y", "x *** y", "the odd secret as is");
+	RED_IS(r, "?k=0dd%2FS3c%2Br%22e%20t%5C%5C%2541%26%3D%C3%A9&n=1", "?k=***&n=1",
+	       "percent-encoded, every reserved character (upper-case hex)");
+	RED_IS(r, "?k=0dd%2fS3c%2br%22e%20t%5c%5c%2541%26%3d%c3%a9", "?k=***",
+	       "percent-encoded, lower-case hex");
+	RED_IS(r, "k=0dd/S3c%2Br%22e+t%5C%5C%2541%26%3D%C3%A9", "k=***",
+	       "form-encoded: '+' for the space, '/' left as is");
+	RED_IS(r, "%30%64%64%2F%53%33%63%2B%72%22%65%20%74%5C%5C%25%34%31%26%3D%C3%A9",
+	       "***", "every character encoded, even unreserved ones");
+	RED_IS(r, "0dd%2FS3c%2Br%22e%20t%5C%5C%2541%26%3D%C3",
+	       "0dd%2FS3c%2Br%22e%20t%5C%5C%2541%26%3D%C3",
+	       "one byte short is no occurrence");
+	fr_redact_destroy(r);
+
+	r = fr_redact_create();
+	fr_redact_add(r, "100%25off");	/* looks like an escape itself */
+	RED_IS(r, "a 100%25off b", "a *** b", "a secret holding '%25', as is");
+	RED_IS(r, "a 100%2525off b", "a *** b", "and percent-encoded");
+	fr_redact_destroy(r);
+}
+
+static void test_json_escaped(void)
+{
+	struct fr_redact *r = fr_redact_create();
+
+	fr_redact_add(r, ODD);
+	RED_IS(r, "{\"k\":\"0dd/S3c+r\\\"e t\\\\\\\\%41&=\xc3\xa9\"}", "{\"k\":\"***\"}",
+	       "JSON-escaped: \\\" and \\\\");
+	RED_IS(r, "{\"k\":\"0dd\\/S3c+r\\\"e t\\\\\\\\%41&=\\u00e9\"}", "{\"k\":\"***\"}",
+	       "JSON-escaped: \\/ and \\u00e9");
+	RED_IS(r, "\"\\u0030\\u0064\\u0064\\u002F\\u0053\\u0033\\u0063\\u002b\\u0072\\u0022"
+	       "\\u0065\\u0020\\u0074\\u005c\\u005C\\u0025\\u0034\\u0031\\u0026\\u003d\\u00E9\"",
+	       "\"***\"", "every character as \\uXXXX");
+	RED_IS(r, "\"0dd\\/S3c%2Br\\\"e%20t%5C\\\\%2541&=%C3%A9\"", "\"***\"",
+	       "JSON escapes and percent-encoding mixed");
+	fr_redact_destroy(r);
+
+	r = fr_redact_create();
+	fr_redact_add(r, "line1\nline2\ttab\x01");
+	RED_IS(r, "{\"v\":\"line1\\nline2\\ttab\\u0001\"}", "{\"v\":\"***\"}",
+	       "control characters escaped");
+	RED_IS(r, "x line1\nline2\ttab\x01 y", "x *** y", "and raw");
+	fr_redact_destroy(r);
+
+	r = fr_redact_create();
+	fr_redact_add(r, "emoji-\xf0\x9f\x98\x80-key");	/* U+1F600 */
+	RED_IS(r, "\"emoji-\\ud83d\\ude00-key\"", "\"***\"", "a surrogate pair");
+	RED_IS(r, "\"emoji-\\ud83d-key\"", "\"emoji-\\ud83d-key\"",
+	       "a lone surrogate is no occurrence");
+	fr_redact_destroy(r);
+
+	r = fr_redact_create();
+	fr_redact_add(r, "C:\\dir\\x");	/* looks escaped itself */
+	RED_IS(r, "path C:\\dir\\x.", "path ***.", "a secret holding '\\', as is");
+	RED_IS(r, "\"C:\\\\dir\\\\x\"", "\"***\"", "and JSON-escaped");
+	fr_redact_destroy(r);
+}
+
+static void test_base64(void)
+{
+	struct fr_redact *r = fr_redact_create();
+
+	/* base64 by Python's base64 module; secrets of 12, 13 and 15 bytes */
+	fr_redact_add(r, "S3cr3t-12byt");
+	fr_redact_add(r, "S3cr3t-13byte");
+	fr_redact_add(r, "s3cr3t?>15bytes");
+	RED_IS(r, "a UzNjcjN0LTEyYnl0 b", "a *** b", "alone, 12 bytes (no padding)");
+	RED_IS(r, "a UzNjcjN0LTEzYnl0ZQ== b", "a ***== b", "alone, 13 bytes, padded");
+	RED_IS(r, "a UzNjcjN0LTEzYnl0ZQ b", "a *** b", "alone, 13 bytes, not padded");
+	RED_IS(r, "a czNjcjN0Pz4xNWJ5dGVz b", "a *** b", "alone, 15 bytes");
+	fr_redact_destroy(r);
+
+	r = fr_redact_create();
+	fr_redact_add(r, "s3cr3t?>14bytes?");	/* '?' makes '/' or '_' */
+	/* base64("s3cr3t?>14bytes?") = czNjcjN0Pz4xNGJ5dGVzPw== */
+	RED_IS(r, "czNjcjN0Pz4xNGJ5dGVzPw==", "***==", "standard, padded");
+	RED_IS(r, "czNjcjN0Pz4xNGJ5dGVzPw", "***", "standard, not padded");
+	/* base64("??s3cr3t?>14bytes?") = Pz9zM2NyM3Q/PjE0Ynl0ZXM/ */
+	RED_IS(r, "Pz9zM2NyM3Q/PjE0Ynl0ZXM/", "Pz9***",
+	       "inside a longer text, standard alphabet ('/')");
+	RED_IS(r, "Pz9zM2NyM3Q_PjE0Ynl0ZXM_", "Pz9***",
+	       "inside a longer text, URL-safe alphabet ('_')");
+	RED_IS(r, "Pz9zM2NyM3Q%2FPjE0Ynl0ZXM%2F", "Pz9***",
+	       "base64 in a URL query, percent-encoded");
+	fr_redact_destroy(r);
+
+	/* Basic credentials: the secret at offset 5, 6 and 7 of the text */
+	r = fr_redact_create();
+	fr_redact_add(r, "hunter2-pass");
+	/* base64 of "user:hunter2-pass", "users:hunter2-pass", "userss:hunter2-pass" */
+	/* what stays are the characters that other bytes share: 4 bits at most */
+	RED_IS(r, "Basic dXNlcjpodW50ZXIyLXBhc3M=", "Basic dXNlcjp***M=", "offset 5");
+	RED_IS(r, "Basic dXNlcnM6aHVudGVyMi1wYXNz", "Basic dXNlcnM6***", "offset 6");
+	RED_IS(r, "Basic dXNlcnNzOmh1bnRlcjItcGFzcw==", "Basic dXNlcnNzOm***w==", "offset 7");
+	RED_IS(r, "Basic dXNlcjpodW50ZXIyLXBhc3N3b3Jk", "Basic dXNlcjp***N3b3Jk",
+	       "followed by more text");
+	RED_IS(r, "aHVudGVyMi1wYXN", "aHVudGVyMi1wYXN", "a base64 prefix without dots stays");
+	fr_redact_destroy(r);
+}
+
+static void test_cut_short(void)
+{
+	struct fr_redact *r = fr_redact_create();
+
+	fr_redact_add(r, "PLAINSECRETVALUE");
+	/* jq 1.6 cuts values to 11 characters in its messages */
+	RED_IS(r, "string (\"PLAINSECRE...) has no keys", "string (\"***) has no keys",
+	       "jq's cut value masked, dots and all");
+	RED_IS(r, "object ({}) and string (\"PLAINSECRE...) cannot be added",
+	       "object ({}) and string (\"***) cannot be added", "in the middle");
+	RED_IS(r, "PLAI...", "***", "FR_REDACT_MIN characters then dots");
+	RED_IS(r, "PLA...", "PLA...", "fewer than FR_REDACT_MIN: kept");
+	RED_IS(r, "PLAINSECRE\xe2\x80\xa6 x", "*** x", "an ellipsis character");
+	RED_IS(r, "PLAINSECRE", "PLAINSECRE", "a prefix without dots stays");
+	RED_IS(r, "PLAINSECRExx...", "PLAINSECRExx...", "the dots must follow at once");
+	RED_IS(r, "\"UExBSU5TRUNSRVRW...\"", "\"***\"", "a cut base64 form");
+	fr_redact_destroy(r);
+
+	/* jq cuts its JSON text of the value, escapes and all */
+	r = fr_redact_create();
+	fr_redact_add(r, ODD);
+	RED_IS(r, "string (\"0dd/S3c+r\\...) has no keys", "string (\"***) has no keys",
+	       "cut in the middle of a JSON escape");
+	RED_IS(r, "(\"0dd/S3c+r\\u00...)", "(\"***)", "cut in a \\u escape");
+	RED_IS(r, "k=0dd%2FS3c%2...", "k=***", "cut in a percent escape");
+	RED_IS(r, "0dd/S3c+r\\xyz...", "0dd/S3c+r\\xyz...", "not an escape: kept");
+	fr_redact_destroy(r);
+}
+
+static void test_inbound_headers(void)
+{
+	struct fr_verify github = { .scheme = "github" };
+	struct fr_verify hmac = { .scheme = "hmac-sha256", .header = "X-Signature" };
+	struct fr_verify token = { .scheme = "token", .header = "X-Api-Token" };
+	json_t *h;
+
+	is_str(fr_verify_signature_header(&github), "X-Hub-Signature-256", "github's header");
+	is_str(fr_verify_signature_header(&hmac), "X-Signature", "hmac-sha256: the flow's");
+	ok(fr_verify_signature_header(NULL) == NULL, "no scheme, no header");
+
+	h = jload("{\"authorization\": \"Bearer abc\", \"proxy-authorization\": \"Basic x\","
+		  " \"cookie\": \"sid=1\", \"x-hub-signature-256\": \"sha256=00\","
+		  " \"content-type\": \"application/json\", \"x-signature\": \"kept\"}");
+	fr_redact_inbound_headers(h, &github);
+	DUMP_IS(h, "{\"authorization\":\"***\",\"proxy-authorization\":\"***\","
+		"\"cookie\":\"***\",\"x-hub-signature-256\":\"***\","
+		"\"content-type\":\"application/json\",\"x-signature\":\"kept\"}",
+		"credentials and github's signature masked, the rest kept");
+	json_decref(h);
+
+	h = jload("{\"Authorization\": \"Bearer abc\", \"X-SIGNATURE\": \"sha256=00\"}");
+	fr_redact_inbound_headers(h, &hmac);
+	DUMP_IS(h, "{\"Authorization\":\"***\",\"X-SIGNATURE\":\"***\"}",
+		"names matched without regard to case");
+	json_decref(h);
+
+	h = jload("{\"x-api-token\": \"the-shared-secret\", \"x-other\": \"kept\"}");
+	fr_redact_inbound_headers(h, &token);
+	DUMP_IS(h, "{\"x-other\":\"kept\"}", "the token header is removed");
+	json_decref(h);
+
+	h = jload("{\"cookie\": \"a=b\", \"x-signature\": \"kept\"}");
+	fr_redact_inbound_headers(h, NULL);
+	DUMP_IS(h, "{\"cookie\":\"***\",\"x-signature\":\"kept\"}", "without a scheme");
+	json_decref(h);
+}
+
 /* ---- threads ---- */
 
 #define NTHREADS 8
@@ -340,6 +521,11 @@ int main(void)
 	test_add_json();
 	test_json_copy();
 	test_json_inplace();
+	test_percent();
+	test_json_escaped();
+	test_base64();
+	test_cut_short();
+	test_inbound_headers();
 	test_threads();
 	return done_testing();
 }

@@ -181,11 +181,31 @@ static void read_files(void)
 	free(path);
 }
 
+#define ESC_IS(in, want, name)                                               \
+	do {                                                                 \
+		char *e_ = fr_escape_controls(in);                           \
+		is_str(e_, want, name);                                      \
+		free(e_);                                                    \
+	} while (0)
+
+static void escapes(void)
+{
+	ESC_IS("plain text, caf\xc3\xa9", "plain text, caf\xc3\xa9", "nothing to escape");
+	ESC_IS("", "", "empty");
+	ESC_IS("a\nflowrun: error: forged", "a\\nflowrun: error: forged",
+	       "a newline cannot start a line");
+	ESC_IS("a\r\nb\tc", "a\\r\\nb\\tc", "\\r, \\n and \\t");
+	ESC_IS("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m", "terminal escapes");
+	ESC_IS("\x01\x1f\x7f end", "\\x01\\x1f\\x7f end", "other C0 controls and DEL");
+	ESC_IS("back\\slash", "back\\slash", "a backslash stays");
+}
+
 int main(void)
 {
 	durations();
 	edit_distance();
 	buffers();
 	read_files();
+	escapes();
 	return done_testing();
 }

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "crypto.h"
 #include "model.h"
-#include "sha256.h"
 #include "tap.h"
 #include "util.h"
 #include "verify.h"
