@@ -651,6 +651,7 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 	json_t *input = NULL, *conn;
 	jv cctx = jv_invalid(), rctx = jv_invalid(), results = jv_invalid();
 	char *cursor = NULL;
+	bool use_sample = false;
 	int rc = -1;
 
 	*out = jv_null();
@@ -672,7 +673,8 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 		json_t *o = NULL;
 		enum fr_answer ans = a->opts->intercept->action(
 			a->opts->intercept->data, s, input, &o, err);
-		if (ans != FR_ANSWER_HTTP) {
+		use_sample = ans == FR_ANSWER_SAMPLE;
+		if (ans == FR_ANSWER_OUTPUT || ans == FR_ANSWER_ERROR) {
 			json_object_set_new(rec, "mocked", json_true());
 			if (ans == FR_ANSWER_ERROR)
 				goto out;
@@ -687,6 +689,10 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 		rc = 0;
 		goto out;
 	}
+	if ((!c || c->builtin) && use_sample) {
+		*err = fr_xstrdup("http.request has no sample");
+		goto out;
+	}
 	if (!c || c->builtin) {
 		rc = builtin_request(a, input, rec, deadline, out, err);
 		goto out;
@@ -696,7 +702,7 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 	cctx = jv_object_set(jv_object_set(jv_object(), jv_string("connection"),
 					   fr_json_to_jv(conn)),
 			     jv_string("input"), fr_json_to_jv(input));
-	if (a->opts->offline || (a->opts->dry_run && act->write)) {
+	if (a->opts->offline || use_sample || (a->opts->dry_run && act->write)) {
 		struct request q;
 		json_t *sample = NULL;
 		if (build_request(a, c, act, cctx, NULL, NULL, &q, err) < 0)
@@ -709,6 +715,9 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 			jv_free(none);
 			if (src < 0)
 				goto out;
+		} else if (use_sample) {
+			*err = fr_xasprintf("%s has no sample", s->action_name);
+			goto out;
 		} else if (a->opts->offline) {
 			*err = fr_xasprintf("offline: %s has no sample; give "
 					    "--mock %s=JSON", s->action_name,

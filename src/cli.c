@@ -115,6 +115,21 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "status is 3 when there is any error, 0 otherwise.\n"
 	  "\n"
 	  "  --Werror           treat warnings as errors\n" },
+	{ "test", cmd_test, "run the flows' test files offline (*.test.yaml)",
+	  "usage: flowrun test [PATH...] [--filter TEXT] [--junit FILE] [--coverage]\n"
+	  "                    [--update] [--jobs N] [--json]\n"
+	  "\n"
+	  "Runs every test of every *.test.yaml under PATH (default: flows and\n"
+	  "tests) offline, in parallel; prints one line per test, then each\n"
+	  "failure with its diff and trace, then 'N passed, N failed'.  Exit 0\n"
+	  "when all pass, 1 when any fails, 3 for invalid files.\n"
+	  "\n"
+	  "  --filter TEXT        only the tests whose name contains TEXT\n"
+	  "  --junit FILE         also write JUnit XML to FILE\n"
+	  "  --coverage           the steps and branch cases no test ran, per flow\n"
+	  "  --update             rewrite expect.steps of failing tests with the\n"
+	  "                       actual values\n"
+	  "  --jobs N             run N tests at once (default: one per core)\n" },
 	{ "version", cmd_version,
 	  "print the version of flowrun and of its libraries",
 	  "usage: flowrun version [--json]\n" },

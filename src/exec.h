@@ -40,10 +40,12 @@ struct fr_http_response;
  * then every request the action makes (retries and pages included) is
  * answered by `http` (0 with *out filled, or -1 with *err as a transport
  * error) and goes through the connector's expect, error, result and
- * pagination as a real answer would.  Both may be called from loop worker
+ * pagination as a real answer would; or FR_ANSWER_SAMPLE: the output is
+ * the action's sample, as under --offline.  Both may be called from loop worker
  * threads at once (loops with concurrency).
  */
-enum fr_answer { FR_ANSWER_OUTPUT, FR_ANSWER_ERROR, FR_ANSWER_HTTP };
+enum fr_answer { FR_ANSWER_OUTPUT, FR_ANSWER_ERROR, FR_ANSWER_HTTP,
+		FR_ANSWER_SAMPLE };
 
 struct fr_intercept {
 	void *data;
