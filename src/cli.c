@@ -52,7 +52,9 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	{ "run", cmd_run, "run one flow now, in this process (--dry-run: no writes)",
 	  "usage: flowrun run [PATH...] --flow NAME [--input JSON|@FILE|-]\n"
 	  "                   [--instance NAME] [--set KEY=VALUE]... [--dry-run]\n"
-	  "                   [--offline] [--mock CONN.ACTION=JSON|@FILE]...\n"
+	  "                   [--offline] [--mock CONN.ACTION|STEP_ID=JSON|@FILE]...\n"
+	  "                   [--header NAME:VALUE]... [--query KEY=VALUE]...\n"
+	  "                   [--record FILE] [--record-execution]\n"
 	  "\n"
 	  "  --flow NAME          the flow to run (INTEGRATION/FLOW or FLOW)\n"
 	  "  --input VALUE        the trigger input: JSON, @FILE or - (stdin);\n"
@@ -61,9 +63,13 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --set KEY=VALUE      override a config value (repeatable)\n"
 	  "  --dry-run            send reads, print writes instead of sending\n"
 	  "  --offline            send nothing; actions use --mock or samples\n"
-	  "  --mock A=VALUE       the output of action A (CONN.ACTION)\n"
+	  "  --mock A=VALUE       the output of action A (CONN.ACTION) or of the\n"
+	  "                       action step with id A\n"
+	  "  --header NAME:VALUE  a webhook request header (repeatable)\n"
+	  "  --query KEY=VALUE    a webhook query parameter (repeatable)\n"
 	  "  --public-url URL     base of the webhook URLs in .webhooks\n"
-	  "  --record             record the execution even in a dry-run\n" },
+	  "  --record FILE        write a test of this execution to FILE\n"
+	  "  --record-execution   record the execution even in a dry-run\n" },
 	{ "runs", cmd_runs, "list recorded executions, newest first",
 	  "usage: flowrun runs [--flow NAME] [--instance NAME] [--status STATUS]\n"
 	  "                    [--origin ORIGIN] [--since WHEN] [--trigger KIND]\n"

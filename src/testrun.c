@@ -740,6 +740,15 @@ static void walk(const json_t *recs, json_t *steps, json_t *ran, bool top)
 	}
 }
 
+json_t *fr_test_trace_steps(const json_t *trace)
+{
+	json_t *steps = json_object(), *ran = json_object();
+
+	walk(json_object_get(trace, "steps"), steps, ran, true);
+	json_decref(ran);
+	return steps;
+}
+
 static void fail(struct fr_test_result *r, const struct fr_loc *loc,
 		 char *message, const json_t *expected, const json_t *actual)
 {

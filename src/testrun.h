@@ -73,6 +73,9 @@ void fr_test_result_finish(struct fr_test_result *r);
  */
 bool fr_test_match(const json_t *expected, const json_t *actual);
 
+/* .steps as the execution ended with them, from its trace (new ref). */
+json_t *fr_test_trace_steps(const json_t *trace);
+
 /* A line diff of the two values as indented JSON (caller frees). */
 char *fr_test_diff(const json_t *expected, const json_t *actual);
 
