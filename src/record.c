@@ -137,6 +137,40 @@ static void emit_seq(struct fr_buf *b, const json_t *arr, int indent)
 
 /* ---- the test ---- */
 
+/* Replaces id with the test's fixed execution id in every string of j. */
+static json_t *fix_ids(json_t *j, const char *id)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (!id || !*id)
+		return j;
+	if (json_is_string(j) && strstr(json_string_value(j), id)) {
+		struct fr_buf b;
+		const char *s = json_string_value(j), *hit;
+		fr_buf_init(&b);
+		while ((hit = strstr(s, id))) {
+			fr_buf_add(&b, s, (size_t)(hit - s));
+			fr_buf_puts(&b, "ex_test_0001");
+			s = hit + strlen(id);
+		}
+		fr_buf_puts(&b, s);
+		json_decref(j);
+		j = json_string(fr_buf_cstr(&b));
+		fr_buf_finish(&b);
+		return j;
+	}
+	if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			json_object_set_new(j, k, fix_ids(json_incref(v), id));
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			json_array_set_new(j, i, fix_ids(json_incref(v), id));
+	}
+	return j;
+}
+
 /* Every action's answer, per mock key, in call order. */
 static void collect_mocks(const json_t *recs, json_t *mocks)
 {
@@ -257,6 +291,8 @@ char *fr_record_yaml(const struct fr_record *r)
 		json_object_set_new(expect, "error", json_string(err));
 	json_object_set_new(expect, "steps", fr_test_trace_steps(r->trace));
 	json_object_set_new(test, "expect", expect);
+	/* the test runs as execution ex_test_0001 (flowrun-test(5)) */
+	test = fix_ids(test, exid);
 	list = json_pack("[o]", test);
 
 	fr_buf_init(&b);

@@ -408,8 +408,27 @@ static const struct fr_flow *find_flow(struct fr_diag *d,
 			names_add(&all, owned[nowned++]);
 		}
 	}
-	unknown(d, n, "no flow", n->value, &all,
-		" (or more than one: write INTEGRATION/FLOW)");
+	{
+		/* "itmes" is close to the flow "items", written "lab/items" */
+		struct names bare = { 0 };
+		const char *hint, *slash = strchr(n->value, '/');
+		for (size_t i = 0; i < all.n; i++)
+			names_add(&bare, strchr(all.v[i], '/') + 1);
+		hint = fr_schema_suggest(slash ? slash + 1 : n->value, bare.v, bare.n);
+		for (size_t i = 0; hint && i < all.n; i++) {
+			if (strcmp(strchr(all.v[i], '/') + 1, hint) == 0) {
+				hint = all.v[i];
+				break;
+			}
+		}
+		if (!hint)
+			hint = fr_schema_suggest(n->value, all.v, all.n);
+		fr_diag_at(d, FR_ERROR, &n->loc, "no flow '%s' (or more than one: "
+			   "write INTEGRATION/FLOW)%s%s%s", n->value,
+			   hint ? "; did you mean '" : "", hint ? hint : "",
+			   hint ? "'?" : "");
+		free(bare.v);
+	}
 	for (size_t i = 0; i < nowned; i++)
 		free(owned[i]);
 	free(owned);
