@@ -134,7 +134,6 @@ struct item {
 	const struct fr_test *t;
 	size_t index;			/* in its file */
 	const char *file;
-	struct fr_test_prep prep;
 	struct fr_test_result res;
 };
 
@@ -156,7 +155,7 @@ static void *worker(void *arg)
 		if (k >= pl->n)
 			break;
 		fr_testrun_run(tr, pl->items[k].t, pl->items[k].index,
-			       &pl->items[k].prep, &pl->items[k].res);
+			       &pl->items[k].res);
 	}
 	fr_testrun_destroy(tr);
 	return NULL;
@@ -665,7 +664,6 @@ int cmd_test(int argc, char **argv)
 	struct fr_jqx_prog *tprog = fr_jqx_prog_create();
 	json_t *ids = json_object(), *cov = NULL;
 	struct fr_testfile **tfs = NULL;
-	struct fr_testprep_ctx *pc = NULL;
 	struct pool pl = { 0 };
 	struct fr_diag d;
 	size_t passed = 0, failed = 0;
@@ -723,7 +721,6 @@ int cmd_test(int argc, char **argv)
 	if (d.nerrors)
 		goto out;
 
-	pc = fr_testprep_ctx_create(p);
 	for (size_t i = 0; i < files.n; i++) {
 		for (size_t j = 0; j < tfs[i]->n; j++) {
 			const struct fr_test *t = &tfs[i]->tests[j];
@@ -738,9 +735,6 @@ int cmd_test(int argc, char **argv)
 			it->file = files.v[i];
 		}
 	}
-	for (size_t i = 0; i < pl.n; i++)
-		fr_testrun_prepare(pc, pl.items[i].t, pl.items[i].index,
-				   &pl.items[i].prep);
 	pl.p = p;
 	pl.tprog = json_object_size(ids) ? tprog : NULL;
 	atomic_init(&pl.next, 0);
@@ -805,11 +799,9 @@ int cmd_test(int argc, char **argv)
 		common.json ? "" : "\n", passed, failed);
 out:
 	for (size_t i = 0; i < pl.n; i++) {
-		fr_test_prep_finish(&pl.items[i].prep);
 		fr_test_result_finish(&pl.items[i].res);
 	}
 	free(pl.items);
-	fr_testprep_ctx_destroy(pc);
 	json_decref(cov);
 	fr_jqx_prog_destroy(tprog);
 	for (size_t i = 0; tfs && i < files.n; i++)

@@ -140,6 +140,11 @@ void fr_engine_destroy(struct fr_engine *e)
 	free(e);
 }
 
+struct fr_jqx *fr_engine_jqx(struct fr_engine *e)
+{
+	return e->jx;
+}
+
 /* The context with .steps[id] = v (consumes v), updated in place. */
 static void set_ctx_field(struct run *r, const char *field, const char *key,
 			  jv v)

@@ -107,6 +107,9 @@ struct fr_engine *fr_engine_create(const struct fr_project *p,
 				   const struct fr_exec_hooks *hooks);
 void fr_engine_destroy(struct fr_engine *e);
 
+/* The engine's compiled programs, for its own thread's use between runs. */
+struct fr_jqx *fr_engine_jqx(struct fr_engine *e);
+
 /* Runs req; *out is filled in any case (finish it). 0 ok, -1 failed. */
 int fr_engine_run(struct fr_engine *e, const struct fr_exec_request *req,
 		  struct fr_exec_result *out);

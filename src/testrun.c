@@ -19,26 +19,13 @@
 
 /* ---- preparation: config, trigger, signature ---- */
 
-struct fr_testprep_ctx {
-	const struct fr_project *p;
-	struct fr_jqx *jx;	/* the project's programs, made when needed */
+struct fr_test_prep {
+	json_t *config;
+	json_t *trigger;
+	struct fr_redact *redact;	/* the dummy secrets */
+	char *error;			/* the test cannot run: why */
+	const char *rejected;		/* verification refused it: why */
 };
-
-struct fr_testprep_ctx *fr_testprep_ctx_create(const struct fr_project *p)
-{
-	struct fr_testprep_ctx *c = fr_xcalloc(1, sizeof(*c));
-
-	c->p = p;
-	return c;
-}
-
-void fr_testprep_ctx_destroy(struct fr_testprep_ctx *c)
-{
-	if (!c)
-		return;
-	fr_jqx_destroy(c->jx);
-	free(c);
-}
 
 /*
  * The config: defaults, the instance file, then the test's values.  Secrets
@@ -184,18 +171,16 @@ static void sign(const struct fr_verify *v, const char *secret, const char *raw,
 }
 
 /* The verification secrets of t's flow under config (strings, new ref). */
-static json_t *verify_secrets(struct fr_testprep_ctx *c, const struct fr_flow *f,
+static json_t *verify_secrets(struct fr_jqx *jx, const struct fr_flow *f,
 			      const json_t *config, char **err)
 {
 	json_t *v = NULL, *list;
 	jv ctx, none;
 	int rc;
 
-	if (!c->jx)
-		c->jx = fr_jqx_create(c->p->prog);
 	ctx = jv_object_set(jv_object(), jv_string("config"), fr_json_to_jv(config));
 	none = jv_array();
-	rc = fr_tmpl_render(f->webhook.verify.secret, c->jx, ctx, none, &v, err);
+	rc = fr_tmpl_render(f->webhook.verify.secret, jx, ctx, none, &v, err);
 	jv_free(ctx);
 	jv_free(none);
 	if (rc < 0)
@@ -207,7 +192,7 @@ static json_t *verify_secrets(struct fr_testprep_ctx *c, const struct fr_flow *f
 	return list;
 }
 
-static void webhook_trigger(struct fr_testprep_ctx *c, const struct fr_test *t,
+static void webhook_trigger(struct fr_jqx *jx, const struct fr_test *t,
 			    size_t index, struct fr_test_prep *out)
 {
 	const struct fr_flow *f = t->flow;
@@ -233,7 +218,7 @@ static void webhook_trigger(struct fr_testprep_ctx *c, const struct fr_test *t,
 			json_is_string(body) ? "text/plain" : "application/json"));
 	if (v->scheme && v->secret) {
 		char *err = NULL;
-		json_t *secrets = verify_secrets(c, f, out->config, &err);
+		json_t *secrets = verify_secrets(jx, f, out->config, &err);
 		size_t n = json_array_size(secrets);
 		const char **sv = fr_xcalloc(n + 1, sizeof(*sv));
 		struct fr_verify_input in = { raw, strlen(raw), header_of, headers,
@@ -273,20 +258,21 @@ static void webhook_trigger(struct fr_testprep_ctx *c, const struct fr_test *t,
 	free(raw);
 }
 
-void fr_testrun_prepare(struct fr_testprep_ctx *c, const struct fr_test *t,
-			size_t index, struct fr_test_prep *out)
+/* The config and trigger of t, on the calling thread's programs jx. */
+static void prepare(const struct fr_project *p, struct fr_jqx *jx,
+		    const struct fr_test *t, size_t index, struct fr_test_prep *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->redact = fr_redact_create();
-	if (!(out->config = test_config(c->p, t, out->redact, &out->error)))
+	if (!(out->config = test_config(p, t, out->redact, &out->error)))
 		return;
 	if (t->webhook)
-		webhook_trigger(c, t, index, out);
+		webhook_trigger(jx, t, index, out);
 	else
 		out->trigger = t->input ? json_incref(t->input) : json_object();
 }
 
-void fr_test_prep_finish(struct fr_test_prep *pr)
+static void prep_finish(struct fr_test_prep *pr)
 {
 	json_decref(pr->config);
 	json_decref(pr->trigger);
@@ -879,15 +865,16 @@ static void check(struct fr_testrun *tr, const struct fr_test *t,
 }
 
 void fr_testrun_run(struct fr_testrun *tr, const struct fr_test *t,
-		    size_t index, const struct fr_test_prep *pr,
-		    struct fr_test_result *out)
+		    size_t index, struct fr_test_result *out)
 {
+	struct fr_test_prep prep, *pr = &prep;
 	struct fr_exec_result res = { 0 };
 	struct tstate ts = { .t = t };
 	char *id = fr_xasprintf("ex_test_%04zu", index + 1);
 	uint64_t t0 = fr_now_ns();
 
 	memset(out, 0, sizeof(*out));
+	prepare(tr->p, fr_engine_jqx(tr->e), t, index, pr);
 	out->steps = json_object();
 	out->ran = json_object();
 	ts.state = t->state ? json_deep_copy(t->state) : json_object();
@@ -921,6 +908,7 @@ done:
 	out->passed = out->nfailures == 0;
 	out->ms = (double)(fr_now_ns() - t0) / 1e6;
 	fr_exec_result_finish(&res);
+	prep_finish(pr);
 	for (size_t i = 0; i < t->nmocks; i++)
 		free(ts.used[i]);
 	free(ts.used);

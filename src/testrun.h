@@ -4,10 +4,8 @@
  * instance state lives in memory for the one test, secrets get dummy
  * values, the execution id and the time are fixed per test.
  *
- * A test runs in two parts.  fr_testrun_prepare (one thread; it may compile
- * the project's jq once, for verification secrets) resolves the config and
- * builds the trigger, signing and verifying webhook requests.  Then
- * fr_testrun_run runs it on a struct fr_testrun, which belongs to one thread
+ * A test first gets its config and trigger (webhook requests signed and
+ * verified), then runs, on a struct fr_testrun, which belongs to one thread
  * (its engine and compiled programs); any number of them may run at once.
  *
  * Results own everything in them (fr_test_result_finish).
@@ -19,14 +17,6 @@
 #include <stdbool.h>
 
 #include "testfile.h"
-
-struct fr_test_prep {
-	json_t *config;
-	json_t *trigger;
-	struct fr_redact *redact;	/* the dummy secrets */
-	char *error;			/* the test cannot run: why */
-	const char *rejected;		/* verification refused it: why */
-};
 
 struct fr_test_failure {
 	char *message;			/* "expect.steps: ..." */
@@ -46,24 +36,15 @@ struct fr_test_result {
 	bool mocks_ok;			/* no mock was missing or exhausted */
 };
 
-struct fr_testprep_ctx;
-struct fr_testprep_ctx *fr_testprep_ctx_create(const struct fr_project *p);
-void fr_testprep_ctx_destroy(struct fr_testprep_ctx *c);
-
-/* Prepares test t (index: its place in its file, for ids). */
-void fr_testrun_prepare(struct fr_testprep_ctx *c, const struct fr_test *t,
-			size_t index, struct fr_test_prep *out);
-void fr_test_prep_finish(struct fr_test_prep *pr);
-
 struct fr_testrun;
 /* tprog: the test files' programs (checked), or NULL when there are none. */
 struct fr_testrun *fr_testrun_create(const struct fr_project *p,
 				     const struct fr_jqx_prog *tprog);
 void fr_testrun_destroy(struct fr_testrun *tr);
 
+/* Runs test t (index: its place in its file, for ids). */
 void fr_testrun_run(struct fr_testrun *tr, const struct fr_test *t,
-		    size_t index, const struct fr_test_prep *pr,
-		    struct fr_test_result *out);
+		    size_t index, struct fr_test_result *out);
 void fr_test_result_finish(struct fr_test_result *r);
 
 /*
