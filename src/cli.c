@@ -103,9 +103,12 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --instance NAME      serve only this instance\n"
 	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",
-	  "usage: flowrun show EXECUTION\n"
+	  "usage: flowrun show EXECUTION [--as-test [PATH...]]\n"
 	  "\n"
-	  "EXECUTION may be any unique prefix of an id.\n" },
+	  "EXECUTION may be any unique prefix of an id.\n"
+	  "\n"
+	  "  --as-test            print a test of the execution (flowrun-test(5))\n"
+	  "                       instead, with the flows loaded from PATH\n" },
 	{ "undeploy", cmd_undeploy, "run the remove flows of each instance",
 	  "usage: flowrun undeploy [PATH...] [--instance NAME | --all-instances]\n"
 	  "                        [--set KEY=VALUE]... [--dry-run]\n"

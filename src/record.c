@@ -296,7 +296,7 @@ char *fr_record_yaml(const struct fr_record *r)
 	list = json_pack("[o]", test);
 
 	fr_buf_init(&b);
-	fr_buf_printf(&b, "# Recorded by `flowrun run --record` from execution %s.\n"
+	fr_buf_printf(&b, "# Recorded by flowrun from execution %s.\n"
 		      "# Secrets and credential headers are left out; edit freely.\n",
 		      exid && *exid ? exid : "(unrecorded)");
 	fr_buf_puts(&b, "tests:\n");

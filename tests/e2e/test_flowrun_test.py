@@ -641,8 +641,21 @@ def test_a_recorded_test_passes_and_holds_no_secret(run, progix, slack, tmp_path
     assert r.rc == 0, (r, text)
     assert summary(r) == (1, 0)
     assert len(messages_of(slack)) == before
-    doc = r.stdout
-    assert "progix-to-slack/account as recorded" in doc
+    assert "progix-to-slack/account as recorded" in r.stdout
+    # the same test from the stored execution
+    r = run("runs", "--json")
+    assert r.rc == 0, r
+    got = r.json()
+    ex = (got if isinstance(got, list) else got["executions"])[0]["id"]
+    r = run("show", ex, "--as-test", flows)
+    assert r.rc == 0, r
+    for s in SECRETS:
+        assert s not in r.stdout
+    assert "authorization" not in r.stdout.lower()
+    shown = tmp_path / "flows" / "shown.test.yaml"
+    shown.write_text(r.stdout)
+    r = run("test", shown)
+    assert r.rc == 0 and summary(r) == (1, 0), (r, shown.read_text())
 
 
 def test_a_recording_of_an_offline_run_passes(run, tmp_path):
