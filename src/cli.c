@@ -54,7 +54,7 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "                   [--instance NAME] [--set KEY=VALUE]... [--dry-run]\n"
 	  "                   [--offline] [--mock CONN.ACTION|STEP_ID=JSON|@FILE]...\n"
 	  "                   [--header NAME:VALUE]... [--query KEY=VALUE]...\n"
-	  "                   [--record FILE] [--record-execution]\n"
+	  "                   [--record FILE] [--record-execution] [--delivery ID]\n"
 	  "\n"
 	  "  --flow NAME          the flow to run (INTEGRATION/FLOW or FLOW)\n"
 	  "  --input VALUE        the trigger input: JSON, @FILE or - (stdin);\n"
@@ -69,7 +69,8 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --query KEY=VALUE    a webhook query parameter (repeatable)\n"
 	  "  --public-url URL     base of the webhook URLs in .webhooks\n"
 	  "  --record FILE        write a test of this execution to FILE\n"
-	  "  --record-execution   record the execution even in a dry-run\n" },
+	  "  --record-execution   record the execution even in a dry-run\n"
+	  "  --delivery ID        run the trigger of recorded execution ID again\n" },
 	{ "runs", cmd_runs, "list recorded executions, newest first",
 	  "usage: flowrun runs [--flow NAME] [--instance NAME] [--status STATUS]\n"
 	  "                    [--origin ORIGIN] [--since WHEN] [--trigger KIND]\n"

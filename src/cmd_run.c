@@ -18,11 +18,13 @@
 
 struct run_args {
 	const char *flow, *input, *instance, *public_url, *record_test;
+	const char *delivery;		/* --delivery: an execution id */
 	struct fr_setting *sets;
 	size_t nsets;
 	struct fr_mock *mocks;
 	size_t nmocks;
 	json_t *headers, *query;	/* --header, --query */
+	char *owned_flow, *owned_instance;
 	bool dry_run, offline, record;
 };
 
@@ -107,6 +109,49 @@ static json_t *public_sets(const struct fr_integration *in,
 	return out;
 }
 
+/*
+ * --delivery ID: the recorded execution ID (a webhook delivery of serve is
+ * one) gives the flow, the instance and the trigger, as stored (redacted).
+ * Returns -1 to go on, or an exit status after printing why not.
+ */
+static int load_delivery(struct run_args *a, const struct fr_common *common,
+			 json_t **out)
+{
+	struct fr_store *st = NULL;
+	char *err = NULL;
+	int rc = -1;
+
+	if (fr_common_store(&st, common) < 0)
+		return FR_EXIT_SYSTEM;
+	if (fr_store_execution_get(st, a->delivery, out, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+		rc = FR_EXIT_SYSTEM;
+	} else if (!*out) {
+		fprintf(stderr, "flowrun run: --delivery: no execution '%s' in %s\n",
+			a->delivery, common->store);
+		rc = FR_EXIT_FAILED;
+	} else {
+		a->owned_flow = fr_xasprintf("%s/%s",
+			json_string_value(json_object_get(*out, "integration")),
+			json_string_value(json_object_get(*out, "flow")));
+		if (a->flow && strcmp(a->flow, a->owned_flow) != 0 &&
+		    strcmp(a->flow, json_string_value(json_object_get(*out, "flow")))) {
+			fprintf(stderr, "flowrun run: --delivery %s is an execution of "
+				"%s, not of '%s'\n", a->delivery, a->owned_flow, a->flow);
+			rc = FR_EXIT_USAGE;
+		}
+		a->flow = a->owned_flow;
+		if (!a->instance && json_is_string(json_object_get(*out, "instance"))) {
+			a->owned_instance = fr_xstrdup(json_string_value(
+				json_object_get(*out, "instance")));
+			a->instance = a->owned_instance;
+		}
+	}
+	fr_store_close(st);
+	return rc;
+}
+
 static int check_sets(const struct fr_integration *in,
 		      const struct fr_setting *sets, size_t n)
 {
@@ -134,7 +179,7 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 {
 	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INPUT, OPT_INSTANCE, OPT_SET,
 	       OPT_DRY_RUN, OPT_OFFLINE, OPT_MOCK, OPT_PUBLIC_URL, OPT_RECORD,
-	       OPT_RECORD_EXECUTION, OPT_HEADER, OPT_QUERY };
+	       OPT_RECORD_EXECUTION, OPT_HEADER, OPT_QUERY, OPT_DELIVERY };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "flow", required_argument, NULL, OPT_FLOW },
@@ -149,6 +194,7 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 		{ "record-execution", no_argument, NULL, OPT_RECORD_EXECUTION },
 		{ "header", required_argument, NULL, OPT_HEADER },
 		{ "query", required_argument, NULL, OPT_QUERY },
+		{ "delivery", required_argument, NULL, OPT_DELIVERY },
 		{ 0 },
 	};
 	int opt, rc;
@@ -175,6 +221,9 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 			break;
 		case OPT_RECORD:
 			a->record_test = optarg;
+			break;
+		case OPT_DELIVERY:
+			a->delivery = optarg;
 			break;
 		case OPT_RECORD_EXECUTION:
 			a->record = true;
@@ -227,7 +276,11 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 				return rc;
 		}
 	}
-	if (!a->flow)
+	if (a->delivery && (a->input || json_object_size(a->headers) ||
+			    json_object_size(a->query)))
+		return fr_usage_error(cmd, "--delivery gives the trigger: no "
+				      "--input, --header or --query with it");
+	if (!a->flow && !a->delivery)
 		return fr_usage_error(cmd, "--flow NAME is required");
 	return -1;
 }
@@ -245,6 +298,7 @@ int cmd_run(int argc, char **argv)
 	const struct fr_flow *f;
 	const struct fr_instance *inst = NULL;
 	struct fr_store *store = NULL;
+	json_t *delivery = NULL;
 	struct fr_diag d;
 	int rc;
 
@@ -253,6 +307,8 @@ int cmd_run(int argc, char **argv)
 	a.headers = json_object();
 	a.query = json_object();
 	if ((rc = parse_args(&a, &common, cmd, argc, argv)) >= 0)
+		goto out;
+	if (a.delivery && (rc = load_delivery(&a, &common, &delivery)) >= 0)
 		goto out;
 	fr_common_load(&p, &common, argv + optind, (size_t)(argc - optind), &d);
 	fr_diag_flush(&d);
@@ -322,7 +378,10 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!input)
 		input = json_object();
-	trigger = make_trigger(f, input, &a);
+	if (delivery)
+		trigger = json_incref(json_object_get(delivery, "input"));
+	else
+		trigger = make_trigger(f, input, &a);
 	/* a dry-run reads the state (as the real run would) but writes none */
 	if (!(a.dry_run || a.offline) || a.record || fr_store_exists(common.store)) {
 		if (fr_common_store(&store, &common) < 0) {
@@ -388,6 +447,9 @@ out:
 	free(a.sets);
 	json_decref(a.headers);
 	json_decref(a.query);
+	json_decref(delivery);
+	free(a.owned_flow);
+	free(a.owned_instance);
 	fr_store_close(store);
 	json_decref(input);
 	json_decref(config);

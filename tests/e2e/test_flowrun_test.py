@@ -695,3 +695,22 @@ def test_run_header_query_and_step_mocks(run, tmp_path):
     assert r.rc == 2 and "no action step with this id" in r.stderr, r
     r = run("run", path.parent, "--flow", "items", "--header", "A: b", env=LAB_ENV)
     assert r.rc == 2 and "webhook flows" in r.stderr, r
+
+
+def test_run_delivery_runs_a_recorded_trigger_again(run, tmp_path):
+    path = lab(tmp_path, "tests: []\n")
+    r = run("run", path.parent, "--flow", "router", "--json",
+            "--header", "X-Event: created", "--query", "who=ann", env=LAB_ENV)
+    assert r.rc == 0, r
+    ex = r.json()["execution"]
+    r = run("run", path.parent, "--delivery", ex, "--json", env=LAB_ENV)
+    assert r.rc == 0, r
+    t = r.json()
+    assert t["flow"] == "router" and t["execution"] != ex
+    assert t["output"] == {"branch": "created", "output": "created ann"}, t
+    r = run("run", path.parent, "--delivery", ex, "--flow", "items", env=LAB_ENV)
+    assert r.rc == 2 and "not of 'items'" in r.stderr, r
+    r = run("run", path.parent, "--delivery", "ex_nosuch", env=LAB_ENV)
+    assert r.rc == 1 and "no execution 'ex_nosuch'" in r.stderr, r
+    r = run("run", path.parent, "--delivery", ex, "--input", "{}", env=LAB_ENV)
+    assert r.rc == 2, r
