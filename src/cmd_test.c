@@ -16,6 +16,7 @@
 #include "cmd.h"
 #include "http.h"
 #include "json.h"
+#include "record.h"
 #include "testfile.h"
 #include "testrun.h"
 #include "trace.h"
@@ -485,7 +486,7 @@ static int cmp_edit(const void *a, const void *b)
 
 /* The new expect.steps of a test: the actual outputs of the listed steps. */
 static char *new_steps(const struct fr_test_expect *x, const json_t *steps,
-		       unsigned col)
+		       unsigned col, bool block)
 {
 	json_t *v = json_object(), *e;
 	const char *key;
@@ -495,6 +496,12 @@ static char *new_steps(const struct fr_test_expect *x, const json_t *steps,
 	json_object_foreach(x->value, key, e) {
 		json_t *a = json_object_get(steps, key);
 		json_object_set(v, key, a ? a : json_null());
+	}
+	if (block && json_object_size(v)) {
+		/* a block mapping stays one, in the file's style */
+		text = fr_record_block(v, (int)col - 1);
+		json_decref(v);
+		return text;
 	}
 	one = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (strlen(one) + col < 100) {
@@ -544,7 +551,8 @@ static int update_file(const char *file, const struct fr_source *src,
 		       (src->text[ed[ne].to - 1] == ' ' || src->text[ed[ne].to - 1] == '\n' ||
 			src->text[ed[ne].to - 1] == '\r'))
 			ed[ne].to--;
-		ed[ne].text = new_steps(x, it->res.steps, x->loc.col);
+		ed[ne].text = new_steps(x, it->res.steps, x->loc.col,
+					src->text[ed[ne].from] != '{');
 		ne++;
 	}
 	if (!ne)

@@ -135,6 +135,17 @@ static void emit_seq(struct fr_buf *b, const json_t *arr, int indent)
 	}
 }
 
+char *fr_record_block(const json_t *obj, int indent)
+{
+	struct fr_buf b;
+
+	fr_buf_init(&b);
+	emit_map(&b, obj, indent, true);
+	while (b.len && b.data[b.len - 1] == '\n')
+		b.data[--b.len] = '\0';
+	return fr_buf_steal(&b);
+}
+
 /* ---- the test ---- */
 
 /* Replaces id with the test's fixed execution id in every string of j. */

@@ -31,6 +31,13 @@ char *fr_record_yaml(const struct fr_record *r);
 /* Writes it to path; 0, or -1 with *err (caller frees). */
 int fr_record_write(const char *path, const struct fr_record *r, char **err);
 
+/*
+ * A non-empty object as a block mapping whose first line starts where the
+ * caller is and whose other lines are indented by indent spaces; no final
+ * newline (caller frees).  For rewriting a block value in place.
+ */
+char *fr_record_block(const json_t *obj, int indent);
+
 /* Whether a header (any case) may carry a credential: never recorded. */
 int fr_record_secret_header(const char *name);
 
