@@ -118,16 +118,24 @@ static int load_delivery(struct run_args *a, const struct fr_common *common,
 			 json_t **out)
 {
 	struct fr_store *st = NULL;
+	struct fr_execution ex = { 0 };
+	bool found = false;
 	char *err = NULL;
 	int rc = -1;
 
 	if (fr_common_store(&st, common) < 0)
 		return FR_EXIT_SYSTEM;
-	if (fr_store_execution_get(st, a->delivery, out, &err) < 0) {
+	if (fr_store_execution_get(st, a->delivery, &ex, &found, &err) < 0) {
 		fprintf(stderr, "flowrun: error: %s\n", err);
 		free(err);
 		rc = FR_EXIT_SYSTEM;
-	} else if (!*out) {
+	} else if (found && (*out = fr_execution_json(&ex)) &&
+		   !json_is_object(json_object_get(*out, "input")) &&
+		   !json_object_get(*out, "input")) {
+		fprintf(stderr, "flowrun run: --delivery: execution '%s' has no "
+			"stored trigger\n", a->delivery);
+		rc = FR_EXIT_FAILED;
+	} else if (!found) {
 		fprintf(stderr, "flowrun run: --delivery: no execution '%s' in %s\n",
 			a->delivery, common->store);
 		rc = FR_EXIT_FAILED;
@@ -148,6 +156,7 @@ static int load_delivery(struct run_args *a, const struct fr_common *common,
 			a->instance = a->owned_instance;
 		}
 	}
+	fr_execution_finish(&ex);
 	fr_store_close(st);
 	return rc;
 }

@@ -653,12 +653,12 @@ static int on_set_state(void *data, const struct fr_exec_request *req,
 	return 0;
 }
 
-static void on_log(void *data, enum fr_log_level level, const char *flow,
-		   const char *step, const char *text)
+static void on_log(void *data, const struct fr_exec_request *req,
+		   enum fr_log_level level, const char *step, const char *text)
 {
 	(void)data;
 	(void)level;
-	(void)flow;
+	(void)req;
 	(void)step;
 	(void)text;
 }
