@@ -425,7 +425,12 @@ static int send_with_retry(struct fr_action_ctx *a, const struct fr_connector *c
 		}
 		hr.timeout_ms = (long)(timeout_ms < left ? timeout_ms : left);
 		memset(resp, 0, sizeof(*resp));
-		rc = fr_http_send(a->http, &hr, resp, err);
+		if (a->opts->intercept)
+			rc = a->opts->intercept->http(a->opts->intercept->data,
+						      a->step, a->input, &hr,
+						      resp, err);
+		else
+			rc = fr_http_send(a->http, &hr, resp, err);
 		(*a->requests)++;
 		{
 			json_t *a = json_pack("{ss ss so}", "method", q->method,
@@ -452,6 +457,8 @@ static int send_with_retry(struct fr_action_ctx *a, const struct fr_connector *c
 			free(*err);
 			*err = NULL;
 		}
+		if (a->opts->intercept)	/* answers from a test: no waiting */
+			continue;
 		if (!fr_sleep_ms((uint64_t)delay, deadline)) {
 			*err = fr_xasprintf("gave up retrying: the next try (in %lld ms) "
 					    "would pass the timeout", (long long)delay);
@@ -531,10 +538,16 @@ out:
 	return rc;
 }
 
-static const struct fr_mock *find_mock(const struct fr_action_ctx *a, const char *name)
+/* The --mock of step s: by its id first, else by its action. */
+static const struct fr_mock *find_mock(const struct fr_action_ctx *a,
+				       const struct fr_step *s)
 {
+	for (size_t i = 0; s->id && i < a->opts->nmocks; i++) {
+		if (strcmp(a->opts->mocks[i].action, s->id) == 0)
+			return &a->opts->mocks[i];
+	}
 	for (size_t i = 0; i < a->opts->nmocks; i++) {
-		if (strcmp(a->opts->mocks[i].action, name) == 0)
+		if (strcmp(a->opts->mocks[i].action, s->action_name) == 0)
 			return &a->opts->mocks[i];
 	}
 	return NULL;
@@ -647,10 +660,11 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 	const struct fr_action *act = s->action;
 	const struct fr_connector *c = s->conn ? s->conn->connector
 					      : a->http_connector;
-	const struct fr_mock *mock = find_mock(a, s->action_name);
+	const struct fr_mock *mock = find_mock(a, s);
 	json_t *input = NULL, *conn;
 	jv cctx = jv_invalid(), rctx = jv_invalid(), results = jv_invalid();
 	char *cursor = NULL;
+	bool use_sample = false;
 	int rc = -1;
 
 	*out = jv_null();
@@ -666,10 +680,30 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 		input = json_object();
 	}
 	json_object_set(rec, "input", input);
-	if (mock) {
+	a->step = s;
+	a->input = input;
+	if (a->opts->intercept) {
+		json_t *o = NULL;
+		enum fr_answer ans = a->opts->intercept->action(
+			a->opts->intercept->data, s, input, &o, err);
+		use_sample = ans == FR_ANSWER_SAMPLE;
+		if (ans == FR_ANSWER_OUTPUT || ans == FR_ANSWER_ERROR) {
+			json_object_set_new(rec, "mocked", json_true());
+			if (ans == FR_ANSWER_ERROR)
+				goto out;
+			*out = fr_json_to_jv(o);
+			json_decref(o);
+			rc = 0;
+			goto out;
+		}
+	} else if (mock) {
 		json_object_set_new(rec, "mocked", json_true());
 		*out = fr_json_to_jv(mock->output);
 		rc = 0;
+		goto out;
+	}
+	if ((!c || c->builtin) && use_sample) {
+		*err = fr_xstrdup("http.request has no sample");
 		goto out;
 	}
 	if (!c || c->builtin) {
@@ -681,7 +715,7 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 	cctx = jv_object_set(jv_object_set(jv_object(), jv_string("connection"),
 					   fr_json_to_jv(conn)),
 			     jv_string("input"), fr_json_to_jv(input));
-	if (a->opts->offline || (a->opts->dry_run && act->write)) {
+	if (a->opts->offline || use_sample || (a->opts->dry_run && act->write)) {
 		struct request q;
 		json_t *sample = NULL;
 		if (build_request(a, c, act, cctx, NULL, NULL, &q, err) < 0)
@@ -694,6 +728,9 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 			jv_free(none);
 			if (src < 0)
 				goto out;
+		} else if (use_sample) {
+			*err = fr_xasprintf("%s has no sample", s->action_name);
+			goto out;
 		} else if (a->opts->offline) {
 			*err = fr_xasprintf("offline: %s has no sample; give "
 					    "--mock %s=JSON", s->action_name,
@@ -774,6 +811,7 @@ out:
 	jv_free(results);
 	jv_free(rctx);
 	jv_free(cctx);
+	a->input = NULL;
 	json_decref(input);
 	return rc;
 }

@@ -30,6 +30,9 @@ struct fr_action_ctx {
 	json_t *conns;		/* connection name -> rendered inputs */
 	const jv *ctx;		/* the execution context, as it is now */
 	unsigned *requests, *writes_sent, *writes_skipped;
+	/* the action step running now and its input (for opts->intercept) */
+	const struct fr_step *step;
+	const json_t *input;
 };
 
 /*

@@ -52,7 +52,9 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	{ "run", cmd_run, "run one flow now, in this process (--dry-run: no writes)",
 	  "usage: flowrun run [PATH...] --flow NAME [--input JSON|@FILE|-]\n"
 	  "                   [--instance NAME] [--set KEY=VALUE]... [--dry-run]\n"
-	  "                   [--offline] [--mock CONN.ACTION=JSON|@FILE]...\n"
+	  "                   [--offline] [--mock CONN.ACTION|STEP_ID=JSON|@FILE]...\n"
+	  "                   [--header NAME:VALUE]... [--query KEY=VALUE]...\n"
+	  "                   [--record FILE] [--record-execution] [--delivery ID]\n"
 	  "\n"
 	  "  --flow NAME          the flow to run (INTEGRATION/FLOW or FLOW)\n"
 	  "  --input VALUE        the trigger input: JSON, @FILE or - (stdin);\n"
@@ -61,9 +63,14 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --set KEY=VALUE      override a config value (repeatable)\n"
 	  "  --dry-run            send reads, print writes instead of sending\n"
 	  "  --offline            send nothing; actions use --mock or samples\n"
-	  "  --mock A=VALUE       the output of action A (CONN.ACTION)\n"
+	  "  --mock A=VALUE       the output of action A (CONN.ACTION) or of the\n"
+	  "                       action step with id A\n"
+	  "  --header NAME:VALUE  a webhook request header (repeatable)\n"
+	  "  --query KEY=VALUE    a webhook query parameter (repeatable)\n"
 	  "  --public-url URL     base of the webhook URLs in .webhooks\n"
-	  "  --record             record the execution even in a dry-run\n" },
+	  "  --record FILE        write a test of this execution to FILE\n"
+	  "  --record-execution   record the execution even in a dry-run\n"
+	  "  --delivery ID        run the trigger of recorded execution ID again\n" },
 	{ "runs", cmd_runs, "list recorded executions, newest first",
 	  "usage: flowrun runs [--flow NAME] [--instance NAME] [--status STATUS]\n"
 	  "                    [--origin ORIGIN] [--since WHEN] [--trigger KIND]\n"
@@ -97,9 +104,12 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --instance NAME      serve only this instance\n"
 	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",
-	  "usage: flowrun show EXECUTION\n"
+	  "usage: flowrun show EXECUTION [--as-test [PATH...]]\n"
 	  "\n"
-	  "EXECUTION may be any unique prefix of an id.\n" },
+	  "EXECUTION may be any unique prefix of an id.\n"
+	  "\n"
+	  "  --as-test            print a test of the execution (flowrun-test(5))\n"
+	  "                       instead, with the flows loaded from PATH\n" },
 	{ "undeploy", cmd_undeploy, "run the remove flows of each instance",
 	  "usage: flowrun undeploy [PATH...] [--instance NAME | --all-instances]\n"
 	  "                        [--set KEY=VALUE]... [--dry-run]\n"
@@ -115,6 +125,21 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "status is 3 when there is any error, 0 otherwise.\n"
 	  "\n"
 	  "  --Werror           treat warnings as errors\n" },
+	{ "test", cmd_test, "run the flows' test files offline (*.test.yaml)",
+	  "usage: flowrun test [PATH...] [--filter TEXT] [--junit FILE] [--coverage]\n"
+	  "                    [--update] [--jobs N] [--json]\n"
+	  "\n"
+	  "Runs every test of every *.test.yaml under PATH (default: flows and\n"
+	  "tests) offline, in parallel; prints one line per test, then each\n"
+	  "failure with its diff and trace, then 'N passed, N failed'.  Exit 0\n"
+	  "when all pass, 1 when any fails, 3 for invalid files.\n"
+	  "\n"
+	  "  --filter TEXT        only the tests whose name contains TEXT\n"
+	  "  --junit FILE         also write JUnit XML to FILE\n"
+	  "  --coverage           the steps and branch cases no test ran, per flow\n"
+	  "  --update             rewrite expect.steps of failing tests with the\n"
+	  "                       actual values\n"
+	  "  --jobs N             run N tests at once (default: one per core)\n" },
 	{ "version", cmd_version,
 	  "print the version of flowrun and of its libraries",
 	  "usage: flowrun version [--json]\n" },

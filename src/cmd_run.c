@@ -11,16 +11,20 @@
 #include "runner.h"
 #include "store.h"
 #include "json.h"
+#include "record.h"
 #include "schema.h"
 #include "trace.h"
 #include "util.h"
 
 struct run_args {
-	const char *flow, *input, *instance, *public_url;
+	const char *flow, *input, *instance, *public_url, *record_test;
+	const char *delivery;		/* --delivery: an execution id */
 	struct fr_setting *sets;
 	size_t nsets;
 	struct fr_mock *mocks;
 	size_t nmocks;
+	json_t *headers, *query;	/* --header, --query */
+	char *owned_flow, *owned_instance;
 	bool dry_run, offline, record;
 };
 
@@ -50,20 +54,111 @@ static json_t *json_arg(const char *what, const char *arg)
 	return j;
 }
 
-/* The trigger value: webhook flows take --input as the request body. */
-static json_t *make_trigger(const struct fr_flow *f, json_t *input)
+/*
+ * The trigger value: webhook flows take --input as the request body, and
+ * --header and --query as its headers (names lower-cased, as serve has
+ * them) and query.
+ */
+static json_t *make_trigger(const struct fr_flow *f, json_t *input,
+			    const struct run_args *a)
 {
 	if (f->trigger == FR_TRIGGER_WEBHOOK) {
 		char *raw = fr_json_dump(input);
-		json_t *t = json_pack("{sO ss s{} s{} ss ss}", "body", input,
-				      "raw_body", raw, "headers", "query",
-				      "method", "POST", "path", "");
+		json_t *t = json_pack("{sO ss sO sO ss ss}", "body", input,
+				      "raw_body", raw, "headers", a->headers,
+				      "query", a->query, "method", "POST",
+				      "path", "");
 		free(raw);
 		return t;
 	}
 	if (f->trigger == FR_TRIGGER_MANUAL)
 		return json_incref(input);
 	return json_object();
+}
+
+/* Whether steps (at any depth) hold an action step with this id. */
+static bool action_step(const struct fr_steps *steps, const char *id)
+{
+	for (size_t i = 0; i < steps->n; i++) {
+		const struct fr_step *s = steps->v[i];
+		if (s->kind == FR_STEP_ACTION && s->id && strcmp(s->id, id) == 0)
+			return true;
+		if (action_step(&s->body, id) || action_step(&s->else_steps, id))
+			return true;
+		for (size_t j = 0; j < s->ncases; j++) {
+			if (action_step(&s->cases[j].steps, id))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The --set values of variables that are not secret (for --record). */
+static json_t *public_sets(const struct fr_integration *in,
+			   const json_t *config, const struct fr_setting *sets,
+			   size_t n)
+{
+	json_t *out = json_object();
+
+	for (size_t i = 0; i < n; i++) {
+		const struct fr_config_var *cv = fr_integration_config(in, sets[i].key);
+		if (cv && !cv->secret && json_object_get(config, sets[i].key))
+			json_object_set(out, sets[i].key,
+					json_object_get(config, sets[i].key));
+	}
+	return out;
+}
+
+/*
+ * --delivery ID: the recorded execution ID (a webhook delivery of serve is
+ * one) gives the flow, the instance and the trigger, as stored (redacted).
+ * Returns -1 to go on, or an exit status after printing why not.
+ */
+static int load_delivery(struct run_args *a, const struct fr_common *common,
+			 json_t **out)
+{
+	struct fr_store *st = NULL;
+	struct fr_execution ex = { 0 };
+	bool found = false;
+	char *err = NULL;
+	int rc = -1;
+
+	if (fr_common_store(&st, common) < 0)
+		return FR_EXIT_SYSTEM;
+	if (fr_store_execution_get(st, a->delivery, &ex, &found, &err) < 0) {
+		fprintf(stderr, "flowrun: error: %s\n", err);
+		free(err);
+		rc = FR_EXIT_SYSTEM;
+	} else if (found && (*out = fr_execution_json(&ex)) &&
+		   !json_is_object(json_object_get(*out, "input")) &&
+		   !json_object_get(*out, "input")) {
+		fprintf(stderr, "flowrun run: --delivery: execution '%s' has no "
+			"stored trigger\n", a->delivery);
+		rc = FR_EXIT_FAILED;
+	} else if (!found) {
+		fprintf(stderr, "flowrun run: --delivery: no execution '%s' in %s\n",
+			a->delivery, common->store);
+		rc = FR_EXIT_FAILED;
+	} else {
+		a->owned_flow = fr_xasprintf("%s/%s",
+			json_string_value(json_object_get(*out, "integration")),
+			json_string_value(json_object_get(*out, "flow")));
+		if (a->flow && strcmp(a->flow, a->owned_flow) != 0 &&
+		    strcmp(a->flow, json_string_value(json_object_get(*out, "flow")))) {
+			fprintf(stderr, "flowrun run: --delivery %s is an execution of "
+				"%s, not of '%s'\n", a->delivery, a->owned_flow, a->flow);
+			rc = FR_EXIT_USAGE;
+		}
+		a->flow = a->owned_flow;
+		if (!a->instance && json_is_string(json_object_get(*out, "instance"))) {
+			a->owned_instance = fr_xstrdup(json_string_value(
+				json_object_get(*out, "instance")));
+			a->instance = a->owned_instance;
+		}
+	}
+	fr_execution_finish(&ex);
+	fr_store_close(st);
+	return rc;
 }
 
 static int check_sets(const struct fr_integration *in,
@@ -92,7 +187,8 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 		      const struct fr_cmd *cmd, int argc, char **argv)
 {
 	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INPUT, OPT_INSTANCE, OPT_SET,
-	       OPT_DRY_RUN, OPT_OFFLINE, OPT_MOCK, OPT_PUBLIC_URL, OPT_RECORD };
+	       OPT_DRY_RUN, OPT_OFFLINE, OPT_MOCK, OPT_PUBLIC_URL, OPT_RECORD,
+	       OPT_RECORD_EXECUTION, OPT_HEADER, OPT_QUERY, OPT_DELIVERY };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "flow", required_argument, NULL, OPT_FLOW },
@@ -103,7 +199,11 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 		{ "offline", no_argument, NULL, OPT_OFFLINE },
 		{ "mock", required_argument, NULL, OPT_MOCK },
 		{ "public-url", required_argument, NULL, OPT_PUBLIC_URL },
-		{ "record", no_argument, NULL, OPT_RECORD },
+		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "record-execution", no_argument, NULL, OPT_RECORD_EXECUTION },
+		{ "header", required_argument, NULL, OPT_HEADER },
+		{ "query", required_argument, NULL, OPT_QUERY },
+		{ "delivery", required_argument, NULL, OPT_DELIVERY },
 		{ 0 },
 	};
 	int opt, rc;
@@ -129,8 +229,35 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 			a->offline = true;
 			break;
 		case OPT_RECORD:
+			a->record_test = optarg;
+			break;
+		case OPT_DELIVERY:
+			a->delivery = optarg;
+			break;
+		case OPT_RECORD_EXECUTION:
 			a->record = true;
 			break;
+		case OPT_HEADER: {
+			char *colon = strchr(optarg, ':');
+			const char *v;
+			if (!colon || colon == optarg)
+				return fr_usage_error(cmd, "--header takes NAME:VALUE");
+			*colon = '\0';
+			for (char *q = optarg; *q; q++)
+				*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+			for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+				;
+			json_object_set_new(a->headers, optarg, json_string(v));
+			break;
+		}
+		case OPT_QUERY: {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg)
+				return fr_usage_error(cmd, "--query takes KEY=VALUE");
+			*eq = '\0';
+			json_object_set_new(a->query, optarg, json_string(eq + 1));
+			break;
+		}
 		case OPT_SET:
 			a->sets = fr_xrealloc(a->sets, (a->nsets + 1) * sizeof(*a->sets));
 			if (fr_setting_parse(&a->sets[a->nsets], optarg) < 0)
@@ -140,9 +267,10 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 		case OPT_MOCK: {
 			char *eq = strchr(optarg, '=');
 			json_t *j;
-			if (!eq || !strchr(optarg, '.') || strchr(optarg, '.') > eq)
+			if (!eq || eq == optarg)
 				return fr_usage_error(cmd, "--mock takes "
-						      "CONNECTION.ACTION=JSON or =@FILE");
+						      "CONNECTION.ACTION=JSON or "
+						      "STEP_ID=JSON (or =@FILE)");
 			*eq = '\0';
 			if (!(j = json_arg("--mock", eq + 1)))
 				return FR_EXIT_USAGE;
@@ -157,7 +285,11 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 				return rc;
 		}
 	}
-	if (!a->flow)
+	if (a->delivery && (a->input || json_object_size(a->headers) ||
+			    json_object_size(a->query)))
+		return fr_usage_error(cmd, "--delivery gives the trigger: no "
+				      "--input, --header or --query with it");
+	if (!a->flow && !a->delivery)
 		return fr_usage_error(cmd, "--flow NAME is required");
 	return -1;
 }
@@ -175,12 +307,17 @@ int cmd_run(int argc, char **argv)
 	const struct fr_flow *f;
 	const struct fr_instance *inst = NULL;
 	struct fr_store *store = NULL;
+	json_t *delivery = NULL;
 	struct fr_diag d;
 	int rc;
 
 	fr_common_init(&common);
 	fr_diag_init(&d, stderr);
+	a.headers = json_object();
+	a.query = json_object();
 	if ((rc = parse_args(&a, &common, cmd, argc, argv)) >= 0)
+		goto out;
+	if (a.delivery && (rc = load_delivery(&a, &common, &delivery)) >= 0)
 		goto out;
 	fr_common_load(&p, &common, argv + optind, (size_t)(argc - optind), &d);
 	fr_diag_flush(&d);
@@ -208,13 +345,23 @@ int cmd_run(int argc, char **argv)
 			    cn->connector && fr_connector_action(cn->connector, dot + 1))
 				found = true;
 		}
+		if (!dot && action_step(&f->steps, a.mocks[i].action))
+			found = true;
 		if (!found && strcmp(a.mocks[i].action, "http.request") != 0) {
-			fprintf(stderr, "flowrun run: --mock %s: integration '%s' has "
-				"no such action\n", a.mocks[i].action,
-				f->integration->name);
+			fprintf(stderr, "flowrun run: --mock %s: %s\n", a.mocks[i].action,
+				dot ? "the integration has no such action"
+				    : "the flow has no action step with this id");
 			rc = FR_EXIT_USAGE;
 			goto out;
 		}
+	}
+	if ((json_object_size(a.headers) || json_object_size(a.query)) &&
+	    f->trigger != FR_TRIGGER_WEBHOOK) {
+		fprintf(stderr, "flowrun run: --header and --query are for webhook "
+			"flows; '%s' is triggered by %s\n", f->name,
+			fr_trigger_name(f->trigger));
+		rc = FR_EXIT_USAGE;
+		goto out;
 	}
 	if (a.instance && strcmp(a.instance, "default") != 0 &&
 	    !(inst = fr_project_instance(p, f->integration, a.instance))) {
@@ -240,7 +387,10 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!input)
 		input = json_object();
-	trigger = make_trigger(f, input);
+	if (delivery)
+		trigger = json_incref(json_object_get(delivery, "input"));
+	else
+		trigger = make_trigger(f, input, &a);
 	/* a dry-run reads the state (as the real run would) but writes none */
 	if (!(a.dry_run || a.offline) || a.record || fr_store_exists(common.store)) {
 		if (fr_common_store(&store, &common) < 0) {
@@ -280,6 +430,23 @@ int cmd_run(int argc, char **argv)
 	if (res.status != FR_EXEC_OK)
 		fr_log_error("%s", res.error);
 	rc = res.status == FR_EXEC_OK ? FR_EXIT_OK : FR_EXIT_FAILED;
+	if (a.record_test) {
+		json_t *sets = public_sets(f->integration, config, a.sets, a.nsets);
+		struct fr_record rec = {
+			.flow = f, .instance = inst ? inst->name : "default",
+			.trigger = trigger, .trace = res.trace, .config = sets,
+			.redact = rd,
+		};
+		char *err = NULL;
+		if (fr_record_write(a.record_test, &rec, &err) < 0) {
+			fprintf(stderr, "flowrun run: --record: %s\n", err);
+			free(err);
+			rc = FR_EXIT_SYSTEM;
+		} else if (common.verbosity >= 0) {
+			fprintf(stderr, "flowrun: recorded a test in %s\n", a.record_test);
+		}
+		json_decref(sets);
+	}
 out:
 	fr_exec_result_finish(&res);
 	fr_engine_destroy(e);
@@ -287,6 +454,11 @@ out:
 		json_decref(a.mocks[i].output);
 	free(a.mocks);
 	free(a.sets);
+	json_decref(a.headers);
+	json_decref(a.query);
+	json_decref(delivery);
+	free(a.owned_flow);
+	free(a.owned_instance);
 	fr_store_close(store);
 	json_decref(input);
 	json_decref(config);

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "json.h"
 #include "log.h"
+#include "record.h"
 #include "store.h"
 #include "trace.h"
 #include "util.h"
@@ -243,12 +244,60 @@ out:
 	return rc;
 }
 
+/* show --as-test: the execution ex as a test, against the flows of paths. */
+static int print_as_test(const struct fr_common *common, const json_t *ex,
+			 char **paths, size_t n)
+{
+	struct fr_project *p = NULL;
+	struct fr_redact *rd = fr_redact_create();
+	const struct fr_flow *f = NULL;
+	struct fr_diag d;
+	char *name, *text;
+	int rc = FR_EXIT_INVALID;
+
+	fr_diag_init(&d, stderr);
+	fr_common_load(&p, common, paths, n, &d);
+	fr_diag_flush(&d);
+	if (!p || d.nerrors)
+		goto out;
+	name = fr_xasprintf("%s/%s",
+			    json_string_value(json_object_get(ex, "integration")),
+			    json_string_value(json_object_get(ex, "flow")));
+	if (!(f = fr_project_flow(p, name)))
+		fprintf(stderr, "flowrun show: the flow '%s' of this execution is "
+			"not in the files loaded (give its PATH)\n", name);
+	free(name);
+	if (!f)
+		goto out;
+	{
+		struct fr_record rec = {
+			.flow = f,
+			.instance = json_string_value(json_object_get(ex, "instance")),
+			.trigger = json_object_get(ex, "input"),
+			.trace = json_object_get(ex, "trace"), .redact = rd,
+		};
+		text = fr_record_yaml(&rec);
+		fputs(text, stdout);
+		free(text);
+	}
+	rc = FR_EXIT_OK;
+out:
+	fr_project_destroy(p);
+	fr_redact_destroy(rd);
+	return rc;
+}
+
 int cmd_show(int argc, char **argv)
 {
-	static const struct option options[] = { FR_COMMON_OPTIONS, { 0 } };
+	enum { OPT_AS_TEST = FR_OPT_FIRST_LOCAL };
+	static const struct option options[] = {
+		FR_COMMON_OPTIONS,
+		{ "as-test", no_argument, NULL, OPT_AS_TEST },
+		{ 0 },
+	};
 	const struct fr_cmd *cmd = fr_cmd_find("show");
 	struct fr_common common;
-	bool missing, found = false;
+	bool missing, found = false, as_test = false;
 	struct fr_store *store = NULL;
 	struct fr_execution ex = { 0 };
 	char *err = NULL, *id = NULL;
@@ -256,9 +305,13 @@ int cmd_show(int argc, char **argv)
 
 	fr_common_init(&common);
 	while (rc < 0 && (opt = getopt_long(argc, argv, FR_COMMON_SHORT, options,
-					    NULL)) != -1)
-		rc = fr_common_option(&common, cmd, opt, optarg);
-	if (rc < 0 && optind != argc - 1)
+					    NULL)) != -1) {
+		if (opt == OPT_AS_TEST)
+			as_test = true;
+		else
+			rc = fr_common_option(&common, cmd, opt, optarg);
+	}
+	if (rc < 0 && (as_test ? optind >= argc : optind != argc - 1))
 		rc = fr_usage_error(cmd, "expected one EXECUTION id");
 	if (rc >= 0)
 		goto out;
@@ -278,6 +331,19 @@ int cmd_show(int argc, char **argv)
 	}
 	if (!found) {
 		rc = FR_EXIT_FAILED;
+		goto out;
+	}
+	if (as_test) {
+		json_t *j = fr_execution_json(&ex);
+		if (!json_is_object(json_object_get(j, "trace"))) {
+			fprintf(stderr, "flowrun show: execution '%s' has not "
+				"finished: no test can be made of it\n", ex.id);
+			rc = FR_EXIT_FAILED;
+		} else {
+			rc = print_as_test(&common, j, argv + optind + 1,
+					   (size_t)(argc - optind - 1));
+		}
+		json_decref(j);
 		goto out;
 	}
 	if (common.json) {

@@ -24,8 +24,37 @@
 #include "redact.h"
 
 struct fr_mock {
-	const char *action;	/* "CONNECTION.ACTION" */
+	const char *action;	/* "CONNECTION.ACTION", or a step id */
 	json_t *output;		/* borrowed */
+};
+
+struct fr_http_request;
+struct fr_http_response;
+
+/*
+ * Answers actions in place of the network (flowrun test).  With an
+ * intercept nothing is ever sent and no retry waits: `action` is called for
+ * each action step with its rendered input (borrowed), before --mock and
+ * samples.  It returns FR_ANSWER_OUTPUT with *output (new ref),
+ * FR_ANSWER_ERROR with *err (the step fails with it), or FR_ANSWER_HTTP:
+ * then every request the action makes (retries and pages included) is
+ * answered by `http` (0 with *out filled, or -1 with *err as a transport
+ * error) and goes through the connector's expect, error, result and
+ * pagination as a real answer would; or FR_ANSWER_SAMPLE: the output is
+ * the action's sample, as under --offline.  Both may be called from loop worker
+ * threads at once (loops with concurrency).
+ */
+enum fr_answer { FR_ANSWER_OUTPUT, FR_ANSWER_ERROR, FR_ANSWER_HTTP,
+		FR_ANSWER_SAMPLE };
+
+struct fr_intercept {
+	void *data;
+	enum fr_answer (*action)(void *data, const struct fr_step *s,
+				 const json_t *input, json_t **output,
+				 char **err);
+	int (*http)(void *data, const struct fr_step *s, const json_t *input,
+		    const struct fr_http_request *req,
+		    struct fr_http_response *out, char **err);
 };
 
 struct fr_exec_opts {
@@ -34,6 +63,7 @@ struct fr_exec_opts {
 	const struct fr_mock *mocks;
 	size_t nmocks;
 	const char *public_url;	/* base of .webhooks URLs */
+	const struct fr_intercept *intercept;	/* NULL: the network */
 };
 
 struct fr_exec_request;
@@ -76,6 +106,9 @@ struct fr_engine *fr_engine_create(const struct fr_project *p,
 				   const struct fr_exec_opts *opts,
 				   const struct fr_exec_hooks *hooks);
 void fr_engine_destroy(struct fr_engine *e);
+
+/* The engine's compiled programs, for its own thread's use between runs. */
+struct fr_jqx *fr_engine_jqx(struct fr_engine *e);
 
 /* Runs req; *out is filled in any case (finish it). 0 ok, -1 failed. */
 int fr_engine_run(struct fr_engine *e, const struct fr_exec_request *req,

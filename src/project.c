@@ -42,10 +42,14 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* *.yaml and *.yml, but not test files (*.test.yaml: flowrun-test(5)). */
 static bool is_yaml_name(const char *name)
 {
 	size_t n = strlen(name);
 
+	if ((n > 10 && strcmp(name + n - 10, ".test.yaml") == 0) ||
+	    (n > 9 && strcmp(name + n - 9, ".test.yml") == 0))
+		return false;
 	return name[0] != '.' &&
 	       ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
 		(n > 4 && strcmp(name + n - 4, ".yml") == 0));

@@ -247,6 +247,7 @@ static int on_event(struct reader *r, yaml_event_t *ev)
 		node->value = fr_xstrndup((const char *)ev->data.scalar.value,
 					  ev->data.scalar.length);
 		node->len = ev->data.scalar.length;
+		node->end = loc_of(r->doc->src, ev->end_mark);
 		node->plain = ev->data.scalar.plain_implicit &&
 			      ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 		remember_anchor(r, ev->data.scalar.anchor, node);
@@ -271,6 +272,7 @@ static int on_event(struct reader *r, yaml_event_t *ev)
 	case YAML_SEQUENCE_END_EVENT:
 	case YAML_MAPPING_END_EVENT:
 		node = r->stack[--r->depth];
+		node->end = loc_of(r->doc->src, ev->end_mark);
 		if (node->kind == FR_YMAP && check_duplicates(r, node) < 0)
 			return -1;
 		/* a misplaced collection is reported where it starts */

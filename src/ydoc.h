@@ -28,6 +28,7 @@ enum fr_ynode_kind { FR_YSCALAR, FR_YSEQ, FR_YMAP };
 struct fr_ynode {
 	enum fr_ynode_kind kind;
 	struct fr_loc loc;
+	struct fr_loc end;	/* just past the node (for rewriting files) */
 	char *value;		/* scalar text, NUL-terminated */
 	size_t len;
 	bool plain;		/* unquoted scalar without explicit tag */
