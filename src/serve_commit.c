@@ -242,7 +242,8 @@ static bool record_batch(struct committer *c, struct finish *fins, size_t nf)
 	bool ok = fr_store_begin(c->store, FR_LAZY, &err) == 0;
 
 	for (size_t i = 0; ok && i < nf; i++)
-		ok = fr_store_execution_put(c->store, &fins[i].rec, &err) == 0 &&
+		ok = (fins[i].no_record ||
+		      fr_store_execution_put(c->store, &fins[i].rec, &err) == 0) &&
 		     fr_store_finish(c->store, fins[i].rec.id, c->s->owner,
 				     fins[i].status, fins[i].next_at, &err) == 0;
 	ok = ok && fr_store_commit(c->store, &err) == 0;
@@ -253,7 +254,8 @@ static bool record_batch(struct committer *c, struct finish *fins, size_t nf)
 	}
 	store_worked(c);
 	for (size_t i = 0; i < nf; i++) {
-		if (fins[i].status == FR_STATUS_RETRYING &&
+		if ((fins[i].status == FR_STATUS_RETRYING ||
+		     fins[i].status == FR_STATUS_QUEUED) &&
 		    (c->next_claim == 0 || fins[i].next_at < c->next_claim))
 			c->next_claim = fins[i].next_at;
 		finish_free(&fins[i]);

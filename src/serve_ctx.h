@@ -36,6 +36,7 @@ struct finish {
 	struct fr_execution rec;	/* the execution's record */
 	enum fr_status status;		/* the delivery's */
 	double next_at;
+	bool no_record;			/* only the delivery: rec holds its id */
 };
 
 /* A sync request waiting for its execution. */

@@ -153,6 +153,16 @@ static void run_delivery(struct worker *wk, struct fr_delivery *d)
 			fr_log(FR_LOG_ERROR, &lc, "%s", err);
 			free(err);
 			err = NULL;
+			if (!res.trace) {
+				/* the store failed before the flow began: this
+				 * attempt gives the delivery back, uncounted */
+				fin.rec.id = fr_xstrdup(d->id);
+				fin.status = FR_STATUS_QUEUED;
+				fin.next_at = fr_store_now() + 1;
+				fin.no_record = true;
+				serve_commit_finish(s, &fin);
+				goto out;
+			}
 		}
 	}
 	serve_observe(&fs->duration, (double)res.duration_ns / 1e9);
@@ -199,6 +209,7 @@ record:
 		if (r)
 			answer_sync(r, d->id, &res);
 	}
+out:
 	fr_exec_result_finish(&res);
 	fr_redact_destroy(rd);
 	json_decref(trigger);

@@ -322,7 +322,16 @@ static int fail_msg(struct pg_store *st, char **err, const char *what,
 		    const char *why)
 {
 	char *clean = scrub(st, why && *why ? why : "unknown error");
+	size_t n = strlen(clean);
 
+	/* libpq's messages run over lines ("...\n\tIs the server running"):
+	 * one line, as every flowrun message */
+	while (n && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
+		clean[--n] = '\0';
+	for (char *p = clean; *p; p++) {
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	}
 	*err = fr_xasprintf("store %s: %s: %s", st->base.url, what, clean);
 	free(clean);
 	return -1;

@@ -82,6 +82,25 @@ class Server:
     def admin_url(self, database="postgres"):
         return "postgresql://postgres@127.0.0.1:%d/%s" % (self.port, database)
 
+    def create_database(self, name):
+        """A new, empty database; returns its URL."""
+        _run([os.path.join(self.bin, "createdb"), "-h", "127.0.0.1", "-p",
+              str(self.port), "-U", "postgres", name], "createdb " + name)
+        return self.admin_url(name)
+
+    def pause(self):
+        """Stops the server by its pid (fast shutdown), keeping its data."""
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGINT)
+            self.proc.wait(timeout=60)
+
+    def resume(self, deadline_s=120):
+        """Starts the server again on the same port and data."""
+        self.proc = _postgres(self.bin, os.path.join(self.directory, "data"),
+                              self.directory, self.port, _as_postgres())
+        self.pid = self.proc.pid
+        _wait_ready(self, deadline_s)
+
     def log(self):
         try:
             with open(os.path.join(self.directory, "server.log")) as f:
@@ -113,6 +132,17 @@ def _run(argv, what):
                                                  r.stdout.strip()[-2000:]))
 
 
+def _postgres(bin_dir, data, directory, port, prefix):
+    with open(os.path.join(directory, "server.log"), "a") as log:
+        return subprocess.Popen(
+            prefix + [os.path.join(bin_dir, "postgres"), "-D", data,
+                      "-k", directory, "-p", str(port),
+                      "-c", "listen_addresses=127.0.0.1",
+                      "-c", "max_connections=200"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=dict(os.environ, LC_ALL="C"))
+
+
 def start(tmpdir=None, deadline_s=120):
     """Starts a server in a new directory under tmpdir (under /tmp when we
     run as root, so that the postgres user can reach it); returns it."""
@@ -131,15 +161,7 @@ def start(tmpdir=None, deadline_s=120):
         last = None
         for _ in range(5):  # another program may take the port meanwhile
             port = free_port()
-            log = open(os.path.join(directory, "server.log"), "w")
-            proc = subprocess.Popen(
-                prefix + [os.path.join(bin_dir, "postgres"), "-D", data,
-                          "-k", directory, "-p", str(port),
-                          "-c", "listen_addresses=127.0.0.1",
-                          "-c", "max_connections=200"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(os.environ, LC_ALL="C"))
-            log.close()
+            proc = _postgres(bin_dir, data, directory, port, prefix)
             server = Server(directory, port, proc, bin_dir)
             try:
                 _wait_ready(server, deadline_s)

@@ -9,6 +9,7 @@ reset before each test; they are stopped by pid when the module ends.
 """
 
 import json
+import itertools
 import os
 import subprocess
 import sys
@@ -178,11 +179,7 @@ def ticker(flowrun_bin, tmp_path_factory):
     s.kill()
 
 
-@pytest.fixture(scope="session")
-def pg_url():
-    """The URL of a real PostgreSQL server started for this session
-    (tests/pgserver.py), stopped by pid at the end.  A test that asks for
-    it fails with the reason when no server can be started."""
+def _start_pg():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -190,10 +187,42 @@ def pg_url():
     pgserver = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pgserver)
     try:
-        server = pgserver.start()
+        return pgserver.start()
     except (pgserver.Error, OSError) as e:
         pytest.fail("no PostgreSQL server for the tests: %s" % e)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server started for this session (tests/pgserver.py),
+    stopped by pid at the end.  A test that asks for it fails with the
+    reason when no server can be started."""
+    server = _start_pg()
     try:
-        yield server.url
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server):
+    return pg_server.url
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def pg_db(pg_server):
+    """The URL of a new, empty database of the session's server."""
+    return pg_server.create_database("t%d_%d" % (os.getpid(), next(_databases)))
+
+
+@pytest.fixture
+def pg_own_server():
+    """A PostgreSQL server of this test's own, to stop and start."""
+    server = _start_pg()
+    try:
+        yield server
     finally:
         server.stop()

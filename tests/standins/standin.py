@@ -8,6 +8,7 @@ SIGTERM/SIGINT, and the admin endpoints every stand-in shares:
     GET  /_admin/requests   every non-admin request received, in order
     POST /_admin/reset      forget all state (App.reset)
     POST /_admin/fail       inject failures into the next matching requests
+    GET  /_admin/inflight   requests being answered now, and the most at once
 
 Admin requests need no auth, are not logged and are never failed.
 Standard library only.
@@ -83,6 +84,7 @@ class App:
         ("GET", r"/_admin/requests", "admin_requests"),
         ("POST", r"/_admin/reset", "admin_reset"),
         ("POST", r"/_admin/fail", "admin_fail"),
+        ("GET", r"/_admin/inflight", "admin_inflight"),
     ]
 
     @classmethod
@@ -101,6 +103,7 @@ class App:
         with self.lock:
             self.requests = []
             self.failures = []
+            self.inflight = self.inflight_max = 0
 
     def check_auth(self, req):
         """A Reply refusing a non-admin request, or None to let it through."""
@@ -117,6 +120,15 @@ class App:
         entry = req.log_entry()
         with self.lock:
             self.requests.append(entry)
+            self.inflight += 1
+            self.inflight_max = max(self.inflight_max, self.inflight)
+        try:
+            return self.answer(req, entry)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+    def answer(self, req, entry):
         failure = self.take_failure(req)
         reply = None
         if failure is not None:
@@ -181,6 +193,11 @@ class App:
     def admin_reset(self, req):
         self.reset()
         return Reply(200, {"ok": True})
+
+    def admin_inflight(self, req):
+        """Requests being answered now, and the most at once since reset."""
+        with self.lock:
+            return Reply(200, {"now": self.inflight, "max": self.inflight_max})
 
     def admin_fail(self, req):
         try:
