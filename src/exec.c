@@ -462,6 +462,71 @@ static void log_text(struct run *r, const struct fr_step *s, const char *text)
 	free(red);
 }
 
+/* One key's program, run by the store with the key's row locked. */
+struct update_call {
+	struct run *r;
+	const struct fr_expr *expr;
+	jv vars;
+};
+
+static int update_fn(void *data, const json_t *old, json_t **out, char **err)
+{
+	struct update_call *c = data;
+	jv v;
+
+	/* `.` (and $ctx) is the key's current value */
+	if (eval(c->r, c->expr, old ? fr_json_to_jv(old) : jv_null(), c->vars,
+		 &v, err) < 0)
+		return -1;
+	*out = fr_jv_to_json(v);
+	if (!*out) {
+		*err = fr_xstrdup("the update's value is not JSON");
+		return -1;
+	}
+	return 0;
+}
+
+/* Each key's program over its current value, in the store or in memory. */
+static int do_update(struct run *r, const struct fr_step *s, jv vars,
+		     json_t *rec, jv *out, char **err)
+{
+	bool write = !r->e->opts.dry_run && !r->e->opts.offline &&
+		     r->e->hooks.update_state;
+	json_t *result = json_object();
+
+	for (size_t i = 0; i < s->nupdates; i++) {
+		const char *key = s->updates[i].key;
+		struct update_call c = { r, s->updates[i].expr, vars };
+		json_t *val = NULL, *old = NULL;
+		int rc;
+		if (write) {
+			rc = r->e->hooks.update_state(r->e->hooks.data, r->req, key,
+						      update_fn, &c, &val, err);
+		} else {
+			jv cur = jv_object_get(jv_object_get(jv_copy(r->ctx),
+							     jv_string("state")),
+					       jv_string(key));
+			if (jv_is_valid(cur) && jv_get_kind(cur) != JV_KIND_NULL)
+				old = fr_jv_to_json(cur);
+			else
+				jv_free(cur);
+			rc = update_fn(&c, old, &val, err);
+			json_decref(old);
+		}
+		if (rc < 0) {
+			json_decref(result);
+			return -1;
+		}
+		set_ctx_field(r, "state", key, fr_json_to_jv(val));
+		json_object_set_new(result, key, val ? val : json_null());
+	}
+	if (!write)
+		json_object_set_new(rec, "dry_run", json_true());
+	*out = fr_json_to_jv(result);
+	json_decref(result);
+	return 0;
+}
+
 static int do_simple(struct run *r, const struct fr_step *s, jv vars,
 		     json_t *rec, jv *out, char **err)
 {
@@ -535,6 +600,8 @@ static int exec_step(struct run *r, const struct fr_step *s, jv vars,
 		return do_branch(r, s, vars, rec, out, err);
 	case FR_STEP_LOOP:
 		return do_loop(r, s, vars, rec, deadline, out, err);
+	case FR_STEP_UPDATE:
+		return do_update(r, s, vars, rec, out, err);
 	default:
 		return do_simple(r, s, vars, rec, out, err);
 	}

@@ -73,6 +73,17 @@ struct fr_exec_hooks {
 	/* Persists one state key (durably) before the step completes. */
 	int (*set_state)(void *data, const struct fr_exec_request *req,
 			 const char *key, const json_t *value, char **err);
+	/*
+	 * An `update` step's key, atomically: fn gets the key's current
+	 * value (NULL: unset) with it locked against every other writer, and
+	 * its result (*out of fn) is written in the same transaction; *out
+	 * gets the new value.  NULL: the engine updates its own copy only.
+	 */
+	int (*update_state)(void *data, const struct fr_exec_request *req,
+			    const char *key,
+			    int (*fn)(void *fn_data, const json_t *old,
+				      json_t **out, char **err),
+			    void *fn_data, json_t **out, char **err);
 	/* A `log` step's text, redacted. */
 	void (*log)(void *data, const struct fr_exec_request *req,
 		    enum fr_log_level level, const char *step, const char *text);

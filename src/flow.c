@@ -67,7 +67,7 @@ static void index_id(struct loader *l, size_t index)
 
 static const char *const step_kinds[] = { "action", "transform", "branch",
 					  "loop", "log", "set", "respond",
-					  "fail", "stop", NULL };
+					  "fail", "stop", "update", NULL };
 
 static void parse_steps(struct loader *l, const struct fr_ynode *n,
 			struct fr_steps *out, const char *what);
@@ -359,6 +359,23 @@ static void parse_kind(struct loader *l, struct fr_step *s,
 	case FR_STEP_SET:
 		if (fr_schema_is_map(l->d, v, "'set'"))
 			s->value = tmpl_at(l, v);
+		break;
+	case FR_STEP_UPDATE:
+		/* KEY: a jq program over the key's current value */
+		if (!fr_schema_is_map(l->d, v, "'update'"))
+			break;
+		s->nupdates = fr_ymap_len(v);
+		s->updates = fr_xcalloc(s->nupdates ? s->nupdates : 1,
+					sizeof(*s->updates));
+		for (size_t i = 0; i < s->nupdates; i++) {
+			const struct fr_ynode *k = fr_ymap_key(v, i);
+			s->updates[i].key = fr_xstrdup(k->value);
+			s->updates[i].loc = k->loc;
+			s->updates[i].expr = expr_at(l, fr_ymap_val(v, i));
+		}
+		if (!s->nupdates)
+			fr_diag_at(l->d, FR_ERROR, &v->loc,
+				   "'update' names no key");
 		break;
 	case FR_STEP_RESPOND:
 		if (fr_schema_is_map(l->d, v, "'respond'")) {
@@ -876,6 +893,11 @@ static void step_destroy(struct fr_step *s)
 	free(s->as);
 	fr_steps_finish(&s->body);
 	fr_tmpl_destroy(s->value);
+	for (size_t i = 0; i < s->nupdates; i++) {
+		free(s->updates[i].key);
+		fr_expr_destroy(s->updates[i].expr);
+	}
+	free(s->updates);
 	free(s);
 }
 

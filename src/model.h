@@ -113,7 +113,14 @@ enum fr_on_error { FR_ON_ERROR_FAIL, FR_ON_ERROR_IGNORE };
 
 enum fr_step_kind { FR_STEP_ACTION, FR_STEP_TRANSFORM, FR_STEP_BRANCH,
 		    FR_STEP_LOOP, FR_STEP_LOG, FR_STEP_SET, FR_STEP_RESPOND,
-		    FR_STEP_FAIL, FR_STEP_STOP };
+		    FR_STEP_FAIL, FR_STEP_STOP, FR_STEP_UPDATE };
+
+/* One key of an `update` step: its program gets the key's current value. */
+struct fr_update {
+	char *key;
+	struct fr_loc loc;
+	struct fr_expr *expr;
+};
 
 struct fr_step;
 
@@ -161,6 +168,9 @@ struct fr_step {
 	struct fr_steps body;
 	/* log, fail, stop: text; set, respond: an object template */
 	struct fr_tmpl *value;
+	/* update */
+	struct fr_update *updates;
+	size_t nupdates;
 	enum fr_log_level level;
 };
 

@@ -19,6 +19,19 @@ static int set_state(void *data, const struct fr_exec_request *req,
 				  value, err);
 }
 
+static int update_state(void *data, const struct fr_exec_request *req,
+			const char *key,
+			int (*fn)(void *fn_data, const json_t *old, json_t **out,
+				  char **err),
+			void *fn_data, json_t **out, char **err)
+{
+	struct fr_store *store = data;
+
+	return fr_store_state_update(store, req->flow->integration->name,
+				     req->instance ? req->instance : "default",
+				     key, fn, fn_data, out, err);
+}
+
 static void log_step(void *data, const struct fr_exec_request *req,
 		     enum fr_log_level level, const char *step, const char *text)
 {
@@ -37,8 +50,10 @@ struct fr_exec_hooks fr_runner_hooks(struct fr_store *store)
 {
 	struct fr_exec_hooks h = { .data = store, .log = log_step };
 
-	if (store)
+	if (store) {
 		h.set_state = set_state;
+		h.update_state = update_state;
+	}
 	return h;
 }
 

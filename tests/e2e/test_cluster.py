@@ -20,10 +20,10 @@ TICK = flow_file("tick")
 
 
 def start_on(serve, store, progix, slack, *more, flows=CLUSTER):
-    return serve(flows, "--connectors", CONNECTORS,
-                 "--set", "progix_url=" + progix.url,
-                 "--set", "slack_url=" + slack.url,
-                 *more, env={"FLOWRUN_STORE": store})
+    sets = () if flows != CLUSTER else (
+        "--set", "progix_url=" + progix.url, "--set", "slack_url=" + slack.url)
+    return serve(flows, "--connectors", CONNECTORS, *sets, *more,
+                 env={"FLOWRUN_STORE": store})
 
 
 def accepted(r):
@@ -172,6 +172,32 @@ def test_concurrency_1_holds_across_processes(run, serve, progix, slack, pg_db):
              60, "eight executions ok")
     got = progix.get("/_admin/inflight")
     assert got["max"] == 1, got
+
+
+def test_update_counts_every_delivery_across_processes(run, serve, progix, slack,
+                                                       pg_db):
+    a = start_on(serve, pg_db, progix, slack, "--workers", "4")
+    b = start_on(serve, pg_db, progix, slack, "--workers", "4")
+    total = 200
+    acked, lock = [], threading.Lock()
+
+    def sender(k):
+        for n in range(k, total, 8):
+            r = (a if n % 2 else b).post("/hooks/e2e-cluster/count", {"n": n})
+            with lock:
+                acked.append(accepted(r))
+    threads = [threading.Thread(target=sender, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(acked) == total
+    wait_for(lambda: len(runs_on(run, pg_db, "--flow", "count", "--status",
+                                 "ok")) == total, 90, "every count ok")
+    r = run("run", CLUSTER, "--connectors", CONNECTORS, "--flow", "peek",
+            "--json", env={"FLOWRUN_STORE": pg_db})
+    assert r.rc == 0, r
+    assert r.json()["output"] == total, r.json()
 
 
 def test_schedule_fires_once_per_slot_across_processes(run, serve, progix, slack,
