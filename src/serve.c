@@ -240,7 +240,7 @@ static int start(struct serve *s, struct fr_store **store)
 	if (start_thread(&s->timer, &s->timer_started, serve_timer_main, s,
 			 "timer") < 0)
 		return -1;
-	serve_commit_wake(s);	/* what is queued already */
+	serve_commit_wake(s, false);	/* what is queued already */
 	return 0;
 failed:
 	fr_log_error("%s", err);

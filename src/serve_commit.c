@@ -46,10 +46,11 @@ void serve_commit_finish(struct serve *s, struct finish *f)
 	pthread_mutex_unlock(&s->cmu);
 }
 
-void serve_commit_wake(struct serve *s)
+void serve_commit_wake(struct serve *s, bool notified)
 {
 	pthread_mutex_lock(&s->cmu);
 	s->claim_now = true;
+	s->notified |= notified;
 	pthread_cond_signal(&s->ccv);
 	pthread_mutex_unlock(&s->cmu);
 }
@@ -62,6 +63,14 @@ struct committer {
 	struct fr_jqx *jx;		/* w's, made when a dedupe needs it */
 	double next_claim, next_renew;
 	size_t since_maintain;
+	/*
+	 * Whether the store may hold deliveries this process could claim now
+	 * beyond the periodic poll: some were pushed without a claim, the
+	 * last claim took all it could, or another process said it queued
+	 * some.  Room in the dispatcher triggers a claim only then, so that
+	 * a process that runs what it pushes does not also poll per delivery.
+	 */
+	bool maybe_queued;
 };
 
 static void store_failed(struct committer *c, const char *what, char *err)
@@ -221,8 +230,10 @@ static void commit_deliveries(struct committer *c, struct pending *batch,
 		fr_delivery_free(batch[i].d);
 		serve_world_put(batch[i].w);
 	}
-	if (nrest)
+	if (nrest) {
+		c->maybe_queued = true;
 		c->next_claim = 0;	/* maybe there is room by now */
+	}
 }
 
 static void finish_free(struct finish *f)
@@ -339,6 +350,7 @@ static void claim_more(struct committer *c)
 	store_worked(c);
 	atomic_fetch_add(&s->m.claims, 1);
 	atomic_fetch_add(&s->m.claimed, n);
+	c->maybe_queued = n == claim.max;
 	refresh_world(c);
 	for (size_t i = 0; i < n; i++) {
 		const struct fr_flow *f = serve_world_flow(c->w, ds[i]->integration,
@@ -416,15 +428,18 @@ static bool wait_for_work(struct committer *c, struct pending *batch, size_t *n,
 	memcpy(fins, s->fin, *nf * sizeof(*fins));
 	memmove(s->fin, s->fin + *nf, (s->nfin - *nf) * sizeof(*s->fin));
 	s->nfin -= *nf;
-	*claim = s->claim_now || c->next_claim <= fr_store_now();
-	s->claim_now = false;
+	if (s->notified)
+		c->maybe_queued = true;
+	*claim = (s->claim_now && c->maybe_queued) ||
+		 c->next_claim <= fr_store_now();
+	s->claim_now = s->notified = false;
 	pthread_mutex_unlock(&s->cmu);
 	return true;
 }
 
 void *serve_commit_main(void *arg)
 {
-	struct committer c = { .s = arg };
+	struct committer c = { .s = arg, .maybe_queued = true };
 	struct serve *s = c.s;
 	struct pending *batch = fr_xcalloc(COMMIT_BATCH, sizeof(*batch));
 	struct finish *fins = fr_xcalloc(COMMIT_BATCH, sizeof(*fins));

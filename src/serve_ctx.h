@@ -84,6 +84,7 @@ struct serve {
 	struct finish *fin;
 	size_t nfin, fin_cap;
 	bool claim_now;			/* workers have room, or work was queued */
+	bool notified;			/* another process queued deliveries */
 	bool cstop;
 
 	pthread_t timer;
@@ -102,7 +103,7 @@ void serve_commit_push(struct serve *s, struct pending *p);
 void serve_commit_finish(struct serve *s, struct finish *f);
 /* Asks the committer to claim what may run (woken by the timer or a
  * worker that became free). */
-void serve_commit_wake(struct serve *s);
+void serve_commit_wake(struct serve *s, bool notified);
 void *serve_commit_main(void *arg);
 
 /* serve_http.c */

@@ -215,7 +215,7 @@ void *serve_timer_main(void *arg)
 			nanosleep(&(struct timespec){ 0, (long)(TICK_S * 1e9) }, NULL);
 		}
 		if (woken)
-			serve_commit_wake(s);
+			serve_commit_wake(s, true);
 	}
 	free_slots(slots);
 	serve_world_put(slots_world);

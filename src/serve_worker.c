@@ -241,7 +241,7 @@ void *serve_worker_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		fr_delivery_free(d);
 		if (low)
-			serve_commit_wake(s);	/* room: claim what waits */
+			serve_commit_wake(s, false);	/* room: claim what waits */
 	}
 	return NULL;
 }

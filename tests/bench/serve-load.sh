@@ -11,8 +11,13 @@
 #     with serve's peak RSS;
 #  4. end-to-end account flows/s: the example's account flow, its API calls
 #     going to the sink, fed by wrk; counts executions finished per second.
+#  5. with FLOWRUN_TEST_PG set (run it through tests/pgserver.py, which
+#     starts a PostgreSQL server): 3 and 4 again on PostgreSQL, with one
+#     serve process, then two (wrk on each with half the connections), and
+#     the ratios PostgreSQL / SQLite.
 #
 # usage: tests/bench/serve-load.sh FLOWRUN SINK [SECONDS] [CONNECTIONS]
+#        python3 tests/pgserver.py -- tests/bench/serve-load.sh FLOWRUN SINK ...
 set -eu
 FLOWRUN=$(realpath "$1") SINK=$(realpath "$2") SECS=${3:-10} CONNS=${4:-16}
 cd "$(dirname "$0")/../.."
@@ -37,17 +42,18 @@ wrk.headers["X-Signature"] = "sha256=$sig"
 wrk.headers["X-Progix-Signature"] = "sha256=$sig"
 LUA
 
-start_serve() {	# PATH OUTVAR-PID; sets $port
-	"$FLOWRUN" serve "$@" --listen 127.0.0.1:0 --store "sqlite:$tmp/$RANDOM.db" \
-		2> "$tmp/serve.log" &
+start_serve() {	# ARGS...; the store is $STORE (default: a new SQLite file); sets $port, $spid
+	local log="$tmp/serve.$RANDOM.log"
+	"$FLOWRUN" serve "$@" --listen 127.0.0.1:0 --store "${STORE:-sqlite:$tmp/$RANDOM.db}" \
+		2> "$log" &
 	spid=$!
 	pids+=("$spid")
 	for _ in $(seq 100); do
-		port=$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p' "$tmp/serve.log")
+		port=$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p' "$log")
 		[ -n "$port" ] && return 0
 		sleep 0.1
 	done
-	cat "$tmp/serve.log"; exit 1
+	cat "$log"; exit 1
 }
 
 load() {	# URL LABEL
@@ -101,3 +107,38 @@ while :; do
 done
 t1=$(date +%s.%N)
 awk -v n="$done_n" -v a="$t0" -v b="$t1" 'BEGIN { printf "end-to-end account flows: %d in %.1f s = %.0f flows/s (3 API calls each, to the sink)\n", n, b - a, n / (b - a) }'
+
+# 5. PostgreSQL beside SQLite
+[ -n "${FLOWRUN_TEST_PG:-}" ] || {
+	echo "(PostgreSQL figures: run through python3 tests/pgserver.py -- ...)"
+	exit 0
+}
+newdb() {	# prints the URL of a new database
+	local name="bench_$RANDOM$RANDOM"
+	psql -q "$FLOWRUN_TEST_PG" -c "CREATE DATABASE $name" >/dev/null
+	echo "${FLOWRUN_TEST_PG%/*}/$name"
+}
+sqlite_accepted=$accepted
+STORE=$(newdb) LOAD_SECRET=$secret start_serve tests/bench/flows/load --workers 2
+load "http://127.0.0.1:$port/hooks/load/hook" "PostgreSQL, one process: accepted"
+pg1=$rps
+kill "$spid"; wait "$spid" 2>/dev/null || true
+db=$(newdb)
+STORE=$db LOAD_SECRET=$secret start_serve tests/bench/flows/load --workers 1
+p1=$port s1=$spid
+STORE=$db LOAD_SECRET=$secret start_serve tests/bench/flows/load --workers 1
+p2=$port s2=$spid
+half=$((CONNS / 2))
+wrk -t1 -c"$half" -d"${SECS}s" --latency -s "$tmp/post.lua" \
+	"http://127.0.0.1:$p1/hooks/load/hook" > "$tmp/wrk1.out" &
+w1=$!
+wrk -t1 -c"$half" -d"${SECS}s" --latency -s "$tmp/post.lua" \
+	"http://127.0.0.1:$p2/hooks/load/hook" > "$tmp/wrk2.out"
+wait "$w1"
+r1=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk1.out")
+r2=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk2.out")
+printf '%-44s %10s + %s req/s\n' "PostgreSQL, two processes, half each" "$r1" "$r2"
+pg2=$(awk -v a="$r1" -v b="$r2" 'BEGIN { print a + b }')
+kill "$s1" "$s2"; wait "$s1" "$s2" 2>/dev/null || true
+awk -v s="$sqlite_accepted" -v a="$pg1" -v b="$pg2" 'BEGIN {
+	printf "accepted: PostgreSQL one process / SQLite %.2f; two processes together / one %.2f\n", a / s, b / a }'
