@@ -5,6 +5,7 @@
 
 #include "cron.h"
 #include "expr.h"
+#include "hashmap.h"
 #include "json.h"
 #include "schema.h"
 #include "util.h"
@@ -23,46 +24,15 @@ struct loader {
 	const struct fr_step **id_steps;
 	bool *hidden;		/* ids not visible here (loop bodies) */
 	size_t nids, ids_cap;
-	size_t *slots;		/* hash of ids: index + 1, 0 = empty */
-	size_t nslots;
+	struct fr_hashmap id_index;	/* id -> index in ids */
 };
 
-static size_t hash_str(const char *s)
-{
-	size_t h = 1469598103934665603u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
-}
-
-/* The index of id among the flow's ids, or -1; O(1) for huge flows. */
+/* The index of id among the flow's ids, or -1. */
 static long find_id(const struct loader *l, const char *id)
 {
-	if (!l->nslots)
-		return -1;
-	for (size_t i = hash_str(id) & (l->nslots - 1);; i = (i + 1) & (l->nslots - 1)) {
-		if (!l->slots[i])
-			return -1;
-		if (strcmp(l->ids[l->slots[i] - 1], id) == 0)
-			return (long)l->slots[i] - 1;
-	}
-}
+	size_t i;
 
-static void index_id(struct loader *l, size_t index)
-{
-	if (2 * (l->nids + 1) > l->nslots) {
-		size_t old = l->nslots;
-		l->nslots = old ? 2 * old : 64;
-		free(l->slots);
-		l->slots = fr_xcalloc(l->nslots, sizeof(*l->slots));
-		for (size_t k = 0; k < index; k++)
-			index_id(l, k);
-	}
-	size_t i = hash_str(l->ids[index]) & (l->nslots - 1);
-	while (l->slots[i])
-		i = (i + 1) & (l->nslots - 1);
-	l->slots[i] = index + 1;
+	return fr_hashmap_get(&l->id_index, id, &i) ? (long)i : -1;
 }
 
 static const char *const step_kinds[] = { "action", "transform", "branch",
@@ -190,7 +160,7 @@ static void add_id(struct loader *l, struct fr_step *s, const struct fr_ynode *n
 	l->id_steps[l->nids] = s;
 	l->hidden[l->nids] = false;
 	l->nids++;
-	index_id(l, l->nids - 1);
+	fr_hashmap_put(&l->id_index, s->id, l->nids - 1);
 	l->sc.nstep_ids = l->nids;
 	l->sc.step_ids = l->ids;
 	l->sc.hidden = l->hidden;
@@ -689,8 +659,7 @@ static void parse_flow(struct loader *l, const struct fr_ynode *key,
 		return;
 	fr_schema_keys(l->d, n, keys, "flow");
 	l->nids = 0;
-	if (l->nslots)
-		memset(l->slots, 0, l->nslots * sizeof(*l->slots));
+	fr_hashmap_clear(&l->id_index);
 	l->sc.flow = f->name;
 	l->sc.check_steps = true;
 	l->sc.step_ids = l->ids;
@@ -850,7 +819,7 @@ int fr_integration_load(struct fr_integration **out, const struct fr_ydoc *doc,
 	free(l.ids);
 	free(l.id_steps);
 	free(l.hidden);
-	free(l.slots);
+	fr_hashmap_finish(&l.id_index);
 	*out = in;
 	return 0;
 }

@@ -7,19 +7,18 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "hashmap.h"
 #include "util.h"
-
-struct anchor {
-	char *name;
-	struct fr_ynode *node;
-};
 
 struct reader {
 	struct fr_ydoc *doc;
 	struct fr_diag *d;
 	struct fr_ynode *stack[FR_YAML_MAX_DEPTH + 1];
 	size_t depth;
-	struct anchor *anchors;
+	/* anchor name -> index in anchor_nodes: a linear search made a file
+	 * of many anchors and aliases quadratic, minutes for a few megabytes */
+	struct fr_hashmap anchors;
+	struct fr_ynode **anchor_nodes;
 	size_t nanchors, anchors_cap;
 	int ndocs;
 	bool aliased;		/* an alias was seen */
@@ -100,62 +99,28 @@ static int check_duplicates(struct reader *r, const struct fr_ynode *map)
 	return bad;
 }
 
-static size_t anchor_hash(const char *name)
-{
-	size_t h = 2166136261u;		/* FNV-1a */
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619u;
-	return h;
-}
-
-/*
- * Anchors live in an open-addressing hash table (anchors_cap slots, a power
- * of two, at most half full): a linear search made a file of many anchors
- * and aliases quadratic, minutes for a few megabytes.
- */
-static struct anchor *anchor_slot(struct anchor *tab, size_t cap,
-				  const char *name)
-{
-	size_t i = anchor_hash(name) & (cap - 1);
-
-	while (tab[i].name && strcmp(tab[i].name, name) != 0)
-		i = (i + 1) & (cap - 1);
-	return &tab[i];
-}
-
 static void remember_anchor(struct reader *r, const yaml_char_t *name,
 			    struct fr_ynode *node)
 {
-	struct anchor *slot;
+	size_t i;
 
 	if (!name)
 		return;
-	if (2 * (r->nanchors + 1) > r->anchors_cap) {
-		size_t cap = r->anchors_cap ? 2 * r->anchors_cap : 64;
-		struct anchor *tab = fr_xcalloc(cap, sizeof(*tab));
-		for (size_t i = 0; i < r->anchors_cap; i++) {
-			if (r->anchors[i].name)
-				*anchor_slot(tab, cap, r->anchors[i].name) =
-					r->anchors[i];
-		}
-		free(r->anchors);
-		r->anchors = tab;
-		r->anchors_cap = cap;
+	/* a later anchor of the same name wins */
+	if (!fr_hashmap_get(&r->anchors, (const char *)name, &i)) {
+		fr_grow(&r->anchor_nodes, &r->anchors_cap, r->nanchors + 1,
+			sizeof(*r->anchor_nodes));
+		i = r->nanchors++;
+		fr_hashmap_put(&r->anchors, (const char *)name, i);
 	}
-	slot = anchor_slot(r->anchors, r->anchors_cap, (const char *)name);
-	if (!slot->name) {	/* a later anchor of the same name wins */
-		slot->name = fr_xstrdup((const char *)name);
-		r->nanchors++;
-	}
-	slot->node = node;
+	r->anchor_nodes[i] = node;
 }
 
 static struct fr_ynode *find_anchor(struct reader *r, const char *name)
 {
-	if (!r->anchors_cap)
-		return NULL;
-	return anchor_slot(r->anchors, r->anchors_cap, name)->node;
+	size_t i;
+
+	return fr_hashmap_get(&r->anchors, name, &i) ? r->anchor_nodes[i] : NULL;
 }
 
 /* Attaches a finished node to its parent, or makes it the root. */
@@ -345,9 +310,8 @@ int fr_ydoc_parse(struct fr_ydoc **out, struct fr_source *src,
 			break;
 	}
 	yaml_parser_delete(&parser);
-	for (size_t i = 0; i < r.anchors_cap; i++)
-		free(r.anchors[i].name);
-	free(r.anchors);
+	fr_hashmap_finish(&r.anchors);
+	free(r.anchor_nodes);
 	if (rc < 0) {
 		fr_ydoc_destroy(doc);
 		return -1;
