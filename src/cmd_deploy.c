@@ -97,25 +97,6 @@ static int collect_targets(struct target **v, size_t *n,
 	return rc;
 }
 
-static int check_sets(const struct fr_project *p, const struct deploy_args *a)
-{
-	int rc = 0;
-
-	for (size_t s = 0; s < a->nsets; s++) {
-		bool known = false;
-		for (size_t i = 0; i < p->nintegrations; i++)
-			known |= fr_integration_config(p->integrations[i],
-						       a->sets[s].key) != NULL;
-		if (!known) {
-			fprintf(stderr, "flowrun: error: --set %s: no integration "
-				"declares config variable '%s'\n", a->sets[s].key,
-				a->sets[s].key);
-			rc = -1;
-		}
-	}
-	return rc;
-}
-
 /* Runs the `which` flows of one target; appends its deployment to report. */
 static int run_target(struct fr_engine *e, struct fr_store *store,
 		      const struct target *t, enum fr_trigger which,
@@ -291,7 +272,10 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 		rc = FR_EXIT_INVALID;
 		goto out;
 	}
-	if (check_sets(p, &a) < 0 || collect_targets(&targets, &ntargets, p, &a, &d) < 0) {
+	if (fr_config_check_sets((const struct fr_integration *const *)
+				 p->integrations, p->nintegrations, a.sets,
+				 a.nsets, &d) < 0 ||
+	    collect_targets(&targets, &ntargets, p, &a, &d) < 0) {
 		fr_diag_flush(&d);
 		fprintf(stderr, "flowrun: nothing was %sed: the configuration is "
 			"incomplete\n", name);

@@ -66,28 +66,6 @@ static json_t *make_trigger(const struct fr_flow *f, json_t *input)
 	return json_object();
 }
 
-static int check_sets(const struct fr_integration *in,
-		      const struct fr_setting *sets, size_t n)
-{
-	int rc = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (fr_integration_config(in, sets[i].key))
-			continue;
-		const char **names = fr_xcalloc(in->nconfig + 1, sizeof(*names));
-		for (size_t j = 0; j < in->nconfig; j++)
-			names[j] = in->config[j].name;
-		const char *hint = fr_schema_suggest(sets[i].key, names, in->nconfig);
-		fprintf(stderr, "flowrun: error: --set %s: integration '%s' has no "
-			"config variable '%s'%s%s%s\n", sets[i].key, in->name,
-			sets[i].key, hint ? "; did you mean '" : "",
-			hint ? hint : "", hint ? "'?" : "");
-		free(names);
-		rc = -1;
-	}
-	return rc;
-}
-
 static int parse_args(struct run_args *a, struct fr_common *common,
 		      const struct fr_cmd *cmd, int argc, char **argv)
 {
@@ -227,7 +205,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!inst)
 		inst = fr_project_instance(p, f->integration, "default");
-	if (check_sets(f->integration, a.sets, a.nsets) < 0 ||
+	if (fr_config_check_sets((const struct fr_integration *const *)
+				 &f->integration, 1, a.sets, a.nsets, &d) < 0 ||
 	    fr_config_resolve(&config, f->integration, inst, a.sets, a.nsets, rd,
 			      &d) < 0) {
 		fr_diag_flush(&d);

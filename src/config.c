@@ -17,6 +17,43 @@ int fr_setting_parse(struct fr_setting *out, char *arg)
 	return 0;
 }
 
+int fr_config_check_sets(const struct fr_integration *const *ins, size_t nins,
+			 const struct fr_setting *sets, size_t nsets,
+			 struct fr_diag *d)
+{
+	const char **names = NULL;
+	size_t nnames = 0, cap = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < nins; i++) {
+		for (size_t j = 0; j < ins[i]->nconfig; j++) {
+			fr_grow(&names, &cap, nnames + 1, sizeof(*names));
+			names[nnames++] = ins[i]->config[j].name;
+		}
+	}
+	for (size_t k = 0; k < nsets; k++) {
+		bool known = false;
+		char *hint;
+		for (size_t i = 0; i < nins && !known; i++)
+			known = fr_integration_config(ins[i], sets[k].key) != NULL;
+		if (known)
+			continue;
+		hint = fr_did_you_mean(sets[k].key, names, nnames);
+		if (nins == 1)
+			fr_diag_hint(d, FR_ERROR, NULL, hint, "--set %s: integration "
+				     "'%s' has no config variable '%s'",
+				     sets[k].key, ins[0]->name, sets[k].key);
+		else
+			fr_diag_hint(d, FR_ERROR, NULL, hint, "--set %s: no "
+				     "integration declares config variable '%s'",
+				     sets[k].key, sets[k].key);
+		free(hint);
+		rc = -1;
+	}
+	free(names);
+	return rc;
+}
+
 static const char *type_name(enum fr_type t)
 {
 	static const char *const names[] = { "any", "string", "number",

@@ -25,6 +25,15 @@ struct fr_setting {
 int fr_setting_parse(struct fr_setting *out, char *arg);
 
 /*
+ * The one check of --set KEY=VALUE names (run, deploy, serve): reports to d
+ * every setting whose KEY no integration of ins declares, with a "did you
+ * mean" among their variables.  Returns -1 when it reported any, else 0.
+ */
+int fr_config_check_sets(const struct fr_integration *const *ins, size_t nins,
+			 const struct fr_setting *sets, size_t nsets,
+			 struct fr_diag *d);
+
+/*
  * Resolves in's config for inst (NULL: the default instance).  On success
  * *out is a new object.  Every missing or invalid value is reported to d,
  * naming the variable and every way to supply it; returns -1 then.

@@ -175,11 +175,11 @@ static void print_excerpt(struct fr_buf *out, const struct fr_loc *loc)
 	fr_buf_puts(out, "^\n");
 }
 
-void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
-		const struct fr_loc *loc, const char *fmt, ...)
+static void vdiag(struct fr_diag *d, enum fr_severity sev,
+		  const struct fr_loc *loc, const char *hint, const char *fmt,
+		  va_list ap)
 {
 	struct fr_buf b;
-	va_list ap;
 
 	count(d, sev);
 	fr_buf_init(&b);
@@ -190,13 +190,33 @@ void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
 		fr_buf_printf(&b, "%s: %s: ", loc->src->path, severity_name(sev));
 	else
 		fr_buf_printf(&b, "flowrun: %s: ", severity_name(sev));
-	va_start(ap, fmt);
 	fr_buf_vprintf(&b, fmt, ap);
-	va_end(ap);
+	if (hint)
+		fr_buf_printf(&b, "; %s", hint);
 	fr_buf_putc(&b, '\n');
 	if (loc && loc->src && loc->line)
 		print_excerpt(&b, loc);
 	hold(d, loc, fr_buf_steal(&b));
+}
+
+void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
+		const struct fr_loc *loc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdiag(d, sev, loc, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void fr_diag_hint(struct fr_diag *d, enum fr_severity sev,
+		  const struct fr_loc *loc, const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdiag(d, sev, loc, hint, fmt, ap);
+	va_end(ap);
 }
 
 void fr_diag(struct fr_diag *d, enum fr_severity sev, const char *fmt, ...)

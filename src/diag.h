@@ -68,6 +68,14 @@ void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
 		const struct fr_loc *loc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * fr_diag_at with a hint on how to fix it (NULL: none), e.g. the "did you
+ * mean 'X'?" of fr_did_you_mean; text output prints "MESSAGE; HINT".
+ */
+void fr_diag_hint(struct fr_diag *d, enum fr_severity sev,
+		  const struct fr_loc *loc, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
 /* A diagnostic with no position: "flowrun: error: ..." */
 void fr_diag(struct fr_diag *d, enum fr_severity sev, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -420,18 +420,14 @@ static struct fr_step *parse_step(struct loader *l, const struct fr_ynode *n)
 			}
 		}
 		if (nunknown == 1) {
-			const char *hint = fr_schema_suggest(unknown->value,
+			char *hint = fr_did_you_mean(unknown->value,
 				step_kinds, FR_ARRAY_LEN(step_kinds) - 1);
-			if (hint)
-				fr_diag_at(l->d, FR_ERROR, &unknown->loc,
-					   "unknown step kind '%s'; did you "
-					   "mean '%s'?", unknown->value, hint);
-			else
-				fr_diag_at(l->d, FR_ERROR, &unknown->loc,
-					   "unknown step kind '%s'; expected "
-					   "one of action, transform, branch, "
-					   "loop, log, set, respond, fail, stop",
-					   unknown->value);
+			fr_diag_hint(l->d, FR_ERROR, &unknown->loc,
+				     hint ? hint : "expected one of action, "
+				     "transform, branch, loop, log, set, "
+				     "respond, fail, stop",
+				     "unknown step kind '%s'", unknown->value);
+			free(hint);
 		} else {
 			fr_diag_at(l->d, FR_ERROR, &n->loc,
 				   "step has no kind; expected one of action, "
@@ -497,11 +493,10 @@ static void parse_verify(struct loader *l, const struct fr_ynode *n,
 				break;
 		}
 		if (!schemes[i]) {
-			const char *hint = fr_schema_suggest(v->value, schemes, i);
-			fr_diag_at(l->d, FR_ERROR, &v->loc,
-				   "unknown verify scheme '%s'%s%s%s", v->value,
-				   hint ? "; did you mean '" : "",
-				   hint ? hint : "", hint ? "'?" : "");
+			char *hint = fr_did_you_mean(v->value, schemes, i);
+			fr_diag_hint(l->d, FR_ERROR, &v->loc, hint,
+				     "unknown verify scheme '%s'", v->value);
+			free(hint);
 		}
 		vf->scheme = fr_xstrdup(v->value);
 	}
@@ -614,10 +609,10 @@ static void parse_trigger(struct loader *l, const struct fr_ynode *n,
 		}
 	}
 	{
-		const char *hint = fr_schema_suggest(name, names, 5);
-		fr_diag_at(l->d, FR_ERROR, &key->loc, "unknown trigger '%s'%s%s%s",
-			   name, hint ? "; did you mean '" : "",
-			   hint ? hint : "", hint ? "'?" : "");
+		char *hint = fr_did_you_mean(name, names, 5);
+		fr_diag_hint(l->d, FR_ERROR, &key->loc, hint,
+			     "unknown trigger '%s'", name);
+		free(hint);
 	}
 	return;
 found:

@@ -227,13 +227,10 @@ static void report_unknown(struct fr_diag *d, const struct fr_loc *loc,
 			   const char *what, const char *name,
 			   const char *const *candidates, size_t n)
 {
-	const char *hint = fr_schema_suggest(name, candidates, n);
+	char *hint = fr_did_you_mean(name, candidates, n);
 
-	if (hint)
-		fr_diag_at(d, FR_ERROR, loc, "unknown %s '%s'; did you mean '%s'?",
-			   what, name, hint);
-	else
-		fr_diag_at(d, FR_ERROR, loc, "unknown %s '%s'", what, name);
+	fr_diag_hint(d, FR_ERROR, loc, hint, "unknown %s '%s'", what, name);
+	free(hint);
 }
 
 static void resolve_connection(struct fr_project *p, struct fr_connection *cn,
@@ -334,11 +331,11 @@ static void resolve_step(const struct fr_step *cs, void *data)
 		names = fr_xcalloc(c->nactions + 1, sizeof(*names));
 		for (size_t i = 0; i < c->nactions; i++)
 			names[i] = c->actions[i].name;
-		const char *hint = fr_schema_suggest(dot + 1, names, c->nactions);
-		fr_diag_at(r->d, FR_ERROR, &s->action_loc,
-			   "unknown action '%s' of connector '%s'%s%s%s", dot + 1,
-			   c->name, hint ? "; did you mean '" : "",
-			   hint ? hint : "", hint ? "'?" : "");
+		char *hint = fr_did_you_mean(dot + 1, names, c->nactions);
+		fr_diag_hint(r->d, FR_ERROR, &s->action_loc, hint,
+			     "unknown action '%s' of connector '%s'", dot + 1,
+			     c->name);
+		free(hint);
 		free(names);
 	}
 }
