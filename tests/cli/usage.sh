@@ -12,6 +12,9 @@ root=$here/../..
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 unset FLOWRUN_CONNECTORS
+# commands run from the repository root: any store they open lives in $tmp,
+# never in the source tree
+export FLOWRUN_STORE="sqlite:$tmp/flowrun.db"
 n=0 fail=0
 
 pass() { n=$((n + 1)); echo "ok $n - $1"; }
