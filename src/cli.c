@@ -108,13 +108,16 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "As deploy, with the flows whose trigger is remove.\n" },
 	{ "validate", cmd_validate,
 	  "check flow, connector and instance files; report every problem",
-	  "usage: flowrun validate [PATH...]\n"
+	  "usage: flowrun validate [PATH...] [--Werror] [--format text|json|github]\n"
 	  "\n"
 	  "PATH is a flow file or a directory of them (default: flows).\n"
 	  "Problems are printed as FILE:LINE:COL: error: MESSAGE; the exit\n"
 	  "status is 3 when there is any error, 0 otherwise.\n"
 	  "\n"
-	  "  --Werror           treat warnings as errors\n" },
+	  "  --Werror           treat warnings as errors\n"
+	  "  --format FORMAT    text (default), json (a list of {file, line,\n"
+	  "                     column, severity, message, hint}; also --json)\n"
+	  "                     or github (::error file=... annotations)\n" },
 	{ "version", cmd_version,
 	  "print the version of flowrun and of its libraries",
 	  "usage: flowrun version [--json]\n" },
