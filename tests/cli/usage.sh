@@ -146,6 +146,15 @@ if command -v dot >/dev/null; then
 	dot -Tsvg "$tmp/out" >/dev/null 2>&1 && pass "graph --flow: dot accepts it" ||
 		flunk "graph --flow: dot accepts it"
 fi
+# the account flow's loop: the step before it stays outside its cluster, and
+# the loop's text is written once
+python3 "$here/dot-clusters.py" "$tmp/out" 2>"$tmp/why" &&
+	pass "graph: edges into a loop are outside its cluster, no label twice" ||
+	{ flunk "graph: edges into a loop are outside its cluster, no label twice"; comment <"$tmp/why"; }
+fr graph tests/e2e/flows/semantics.yaml
+python3 "$here/dot-clusters.py" "$tmp/out" 2>"$tmp/why" &&
+	pass "graph of nested loops and branches: every edge in a cluster holding its ends" ||
+	{ flunk "graph of nested loops and branches: every edge in a cluster holding its ends"; comment <"$tmp/why"; }
 fr graph --flow progix-to-slack/account --format mermaid
 expect "graph --flow INTEGRATION/FLOW exits 0" 0
 [ "$(grep -c '^  subgraph ' "$tmp/out")" -eq 1 ] &&
