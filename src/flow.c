@@ -71,6 +71,22 @@ static bool ident_ok(const char *s)
 	return true;
 }
 
+/* The words of jq 1.6 that cannot follow a $ (its lexer's keywords). */
+static bool jq_keyword(const char *s)
+{
+	static const char *const words[] = {
+		"__loc__", "and", "as", "break", "catch", "def", "elif", "else",
+		"end", "foreach", "if", "import", "include", "label", "module",
+		"or", "reduce", "then", "try",
+	};
+
+	for (size_t i = 0; i < FR_ARRAY_LEN(words); i++) {
+		if (strcmp(s, words[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void parse_retry(struct loader *l, const struct fr_ynode *n,
 			struct fr_retry *r, const char *what)
 {
@@ -229,10 +245,17 @@ static void parse_loop(struct loader *l, const struct fr_ynode *n,
 		s->over = expr_at(l, v);
 	if ((v = fr_ymap_get(n, "as")) && fr_schema_string(l->d, v, "'as'")) {
 		if (!ident_ok(v->value) || strcmp(v->value, "ctx") == 0 ||
-		    strcmp(v->value, "index") == 0)
+		    strcmp(v->value, "index") == 0 ||
+		    strncmp(v->value, "__", 2) == 0)
 			fr_diag_at(l->d, FR_ERROR, &v->loc,
 				   "invalid loop variable '%s'; use a jq "
-				   "identifier other than ctx and index", v->value);
+				   "identifier other than ctx and index, not "
+				   "starting with __", v->value);
+		else if (jq_keyword(v->value))
+			fr_diag_at(l->d, FR_ERROR, &v->loc,
+				   "invalid loop variable '%s': it is a jq "
+				   "keyword, and $%s does not parse; choose "
+				   "another name", v->value, v->value);
 		else {
 			free(s->as);
 			s->as = fr_xstrdup(v->value);
