@@ -286,6 +286,20 @@ static void parse_loop(struct loader *l, const struct fr_ynode *n,
 		l->hidden[i] = true;
 }
 
+/* What the built-in http.request takes (action.c, flowrun-connector(5)). */
+static const char *const http_request_keys[] = {
+	"method", "url", "headers", "query", "body", "expect", "timeout", NULL
+};
+
+static bool has_connection(const struct fr_integration *in, const char *name)
+{
+	for (size_t i = 0; in && i < in->nconnections; i++) {
+		if (strcmp(in->connections[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void parse_action(struct loader *l, const struct fr_ynode *v,
 			 const struct fr_ynode *with, struct fr_step *s)
 {
@@ -296,6 +310,9 @@ static void parse_action(struct loader *l, const struct fr_ynode *v,
 		fr_diag_at(l->d, FR_ERROR, &v->loc,
 			   "action '%s' must be CONNECTION.ACTION", v->value);
 	s->action_name = fr_xstrdup(v->value);
+	if (with && with->kind == FR_YMAP && strcmp(v->value, "http.request") == 0 &&
+	    !has_connection(l->sc.in, "http"))
+		fr_schema_keys(l->d, with, http_request_keys, "http.request's 'with'");
 	if (with) {
 		s->with = tmpl_at(l, with);
 		if (s->with && !fr_tmpl_may_be_object(s->with)) {
