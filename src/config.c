@@ -54,14 +54,14 @@ int fr_config_check_sets(const struct fr_integration *const *ins, size_t nins,
 	return rc;
 }
 
-static const char *type_name(enum fr_type t)
+const char *fr_type_name(enum fr_type t)
 {
 	static const char *const names[] = { "any", "string", "number",
 					     "boolean", "object", "array" };
 	return names[t];
 }
 
-static bool type_ok(enum fr_type t, const json_t *v)
+bool fr_type_ok(enum fr_type t, const json_t *v)
 {
 	switch (t) {
 	case FR_TYPE_STRING:
@@ -77,6 +77,16 @@ static bool type_ok(enum fr_type t, const json_t *v)
 	default:
 		return true;
 	}
+}
+
+const char *fr_json_kind(const json_t *v)
+{
+	return json_is_string(v)    ? "a string"
+	       : json_is_number(v)  ? "a number"
+	       : json_is_boolean(v) ? "a boolean"
+	       : json_is_object(v)  ? "an object"
+	       : json_is_array(v)   ? "an array"
+				    : "null";
 }
 
 /*
@@ -160,15 +170,11 @@ int fr_config_resolve(json_t **out, const struct fr_integration *in,
 		}
 		if (!v)
 			continue;
-		if (!type_ok(cv->type, v)) {
+		if (!fr_type_ok(cv->type, v)) {
 			fr_diag_at(d, FR_ERROR, &cv->loc,
 				   "config value '%s' from %s must be %s, not %s",
-				   cv->name, source, type_name(cv->type),
-				   json_is_string(v) ? "a string"
-				   : json_is_number(v) ? "a number"
-				   : json_is_boolean(v) ? "a boolean"
-				   : json_is_object(v) ? "an object"
-				   : json_is_array(v) ? "an array" : "null");
+				   cv->name, source, fr_type_name(cv->type),
+				   fr_json_kind(v));
 			bad = -1;
 		}
 		if (cv->secret)

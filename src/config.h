@@ -24,6 +24,11 @@ struct fr_setting {
 /* Splits "KEY=VALUE" (arg kept, borrowed); -1 when there is no '='. */
 int fr_setting_parse(struct fr_setting *out, char *arg);
 
+/* A config type's name, whether v has that type, and "a string", "null"... */
+const char *fr_type_name(enum fr_type t);
+bool fr_type_ok(enum fr_type t, const json_t *v);
+const char *fr_json_kind(const json_t *v);
+
 /*
  * The one check of --set KEY=VALUE names (run, deploy, serve): reports to d
  * every setting whose KEY no integration of ins declares, with a "did you

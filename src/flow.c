@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "cron.h"
 #include "expr.h"
 #include "hashmap.h"
@@ -768,6 +769,12 @@ static void parse_config(struct loader *l, const struct fr_ynode *n,
 			else
 				cv->type = (enum fr_type)t;
 		}
+		if (cv->def && !json_is_null(cv->def) &&
+		    !fr_type_ok(cv->type, cv->def))
+			fr_diag_at(l->d, FR_ERROR, &fr_ymap_get(c, "default")->loc,
+				   "the default of config variable '%s' must be "
+				   "%s, not %s", cv->name, fr_type_name(cv->type),
+				   fr_json_kind(cv->def));
 	}
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "connector.h"
 #include "expr.h"
 #include "flow.h"
@@ -201,8 +202,16 @@ static void load_instance(struct fr_project *p, const char *path,
 		inst->integration_name = fr_xstrdup(v->value);
 		inst->loc = v->loc;
 	}
-	if ((v = fr_ymap_get(root, "config")) && fr_schema_is_map(d, v, "'config'"))
+	if ((v = fr_ymap_get(root, "config")) && fr_schema_is_map(d, v, "'config'")) {
 		inst->config = fr_ynode_to_json(v);
+		inst->values = fr_xcalloc(fr_ymap_len(v) + 1, sizeof(*inst->values));
+		for (size_t i = 0; i < fr_ymap_len(v); i++) {
+			struct fr_instance_value *iv = &inst->values[inst->nvalues++];
+			iv->name = fr_xstrdup(fr_ymap_key(v, i)->value);
+			iv->key_loc = fr_ymap_key(v, i)->loc;
+			iv->value_loc = fr_ymap_val(v, i)->loc;
+		}
+	}
 	if (!inst->config)
 		inst->config = json_object();
 	if (!inst->name)
@@ -343,9 +352,6 @@ static void resolve_step(const struct fr_step *cs, void *data)
 static void check_instance(struct fr_project *p, struct fr_instance *inst,
 			   struct fr_diag *d)
 {
-	const char *key;
-	json_t *val;
-
 	if (!inst->integration_name)
 		return;
 	for (size_t i = 0; i < p->nintegrations; i++) {
@@ -354,15 +360,23 @@ static void check_instance(struct fr_project *p, struct fr_instance *inst,
 	}
 	if (!inst->integration)
 		return;	/* an instance of an integration not loaded now */
-	json_object_foreach(inst->config, key, val) {
-		if (!fr_integration_config(inst->integration, key)) {
-			const struct fr_integration *in = inst->integration;
+	for (size_t k = 0; k < inst->nvalues; k++) {
+		const struct fr_instance_value *iv = &inst->values[k];
+		const struct fr_integration *in = inst->integration;
+		const struct fr_config_var *cv = fr_integration_config(in, iv->name);
+		const json_t *val = json_object_get(inst->config, iv->name);
+		if (!cv) {
 			const char **names = fr_xcalloc(in->nconfig + 1, sizeof(*names));
 			for (size_t i = 0; i < in->nconfig; i++)
 				names[i] = in->config[i].name;
-			report_unknown(d, &inst->loc, "config variable", key,
+			report_unknown(d, &iv->key_loc, "config variable", iv->name,
 				       names, in->nconfig);
 			free(names);
+		} else if (val && !json_is_null(val) && !fr_type_ok(cv->type, val)) {
+			fr_diag_at(d, FR_ERROR, &iv->value_loc,
+				   "config value '%s' must be %s, not %s",
+				   iv->name, fr_type_name(cv->type),
+				   fr_json_kind(val));
 		}
 	}
 }
@@ -494,6 +508,9 @@ void fr_project_destroy(struct fr_project *p)
 		free(p->instances[i]->name);
 		free(p->instances[i]->integration_name);
 		json_decref(p->instances[i]->config);
+		for (size_t j = 0; j < p->instances[i]->nvalues; j++)
+			free(p->instances[i]->values[j].name);
+		free(p->instances[i]->values);
 		free(p->instances[i]);
 	}
 	free(p->instances);
