@@ -97,6 +97,32 @@ static struct fr_expr *compile_text(struct fr_scope *sc, const char *text,
 	return e;
 }
 
+static const char *find_close(const char *p);
+
+/* s with blanks cut at both ends, in place. */
+static char *trim(char *s)
+{
+	size_t len;
+
+	s += strspn(s, " \t\r\n");
+	len = strlen(s);
+	while (len && strchr(" \t\r\n", s[len - 1]))
+		s[--len] = '\0';
+	return s;
+}
+
+/* Whether s is one ${{ }} and nothing else (blanks aside). */
+static bool whole_template(const char *s)
+{
+	const char *close;
+
+	s += strspn(s, " \t\r\n");
+	if (strncmp(s, "${{", 3) != 0 || !(close = find_close(s + 3)))
+		return false;
+	close += 2;
+	return close[strspn(close, " \t\r\n")] == '\0';
+}
+
 struct fr_expr *fr_expr_compile(struct fr_scope *sc, const struct fr_ynode *n)
 {
 	if (n->kind != FR_YSCALAR) {
@@ -106,6 +132,17 @@ struct fr_expr *fr_expr_compile(struct fr_scope *sc, const struct fr_ynode *n)
 	}
 	if (strspn(n->value, " \t\r\n") == n->len) {
 		fr_diag_at(sc->d, FR_ERROR, &n->loc, "empty jq program");
+		return NULL;
+	}
+	if (whole_template(n->value)) {
+		const char *open = strstr(n->value, "${{") + 3;
+		const char *close = find_close(open);
+		char *inner = fr_xstrndup(open, (size_t)(close - open));
+		char *hint = fr_xasprintf("write '%s'", trim(inner));
+		fr_diag_hint(sc->d, FR_ERROR, &n->loc, hint,
+			     "this field takes a bare jq program, not ${{ }}");
+		free(hint);
+		free(inner);
 		return NULL;
 	}
 	return compile_text(sc, n->value, &n->loc);

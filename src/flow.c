@@ -368,8 +368,17 @@ static void parse_kind(struct loader *l, struct fr_step *s,
 			s->value = tmpl_at(l, v);
 		break;
 	case FR_STEP_SET:
-		if (fr_schema_is_map(l->d, v, "'set'"))
-			s->value = tmpl_at(l, v);
+		if (!fr_schema_is_map(l->d, v, "'set'"))
+			break;
+		for (size_t i = 0; i < fr_ymap_len(v); i++) {
+			const struct fr_ynode *k = fr_ymap_key(v, i);
+			if (strstr(k->value, "${{"))
+				fr_diag_hint(l->d, FR_WARNING, &k->loc,
+					     "use a fixed key and compute its value",
+					     "a set key is not a template: '%s' "
+					     "is stored as written", k->value);
+		}
+		s->value = tmpl_at(l, v);
 		break;
 	case FR_STEP_RESPOND:
 		if (fr_schema_is_map(l->d, v, "'respond'")) {

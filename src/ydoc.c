@@ -155,6 +155,34 @@ static int attach(struct reader *r, struct fr_ynode *node,
 	return 0;
 }
 
+/*
+ * Whether the line holding offset off has a ${{ outside quotes: in a flow
+ * mapping ({ text: ${{ .x }} }) libyaml stops at its braces, with a message
+ * that does not say why.
+ */
+static bool line_has_template(const struct fr_source *src, size_t off)
+{
+	const char *t = src->text, *p, *end = src->text + src->len;
+	char quote = 0;
+
+	if (off > src->len)
+		off = src->len;
+	p = t + off;
+	while (p > t && p[-1] != '\n')
+		p--;
+	for (; p < end && *p != '\n'; p++) {
+		if (quote) {
+			if (*p == quote)
+				quote = 0;
+		} else if (*p == '"' || *p == '\'') {
+			quote = *p;
+		} else if (end - p >= 3 && memcmp(p, "${{", 3) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void report_parser_error(struct reader *r, yaml_parser_t *p)
 {
 	struct fr_loc loc = loc_of(r->doc->src, p->problem_mark);
@@ -183,11 +211,13 @@ static void report_parser_error(struct reader *r, yaml_parser_t *p)
 	}
 	if (off < r->doc->src->len && r->doc->src->text[off] == '\t')
 		hint = " (tabs are not allowed for indentation; use spaces)";
-	if (p->context)
-		fr_diag_at(r->d, FR_ERROR, &loc, "%s %s%s", problem, p->context,
-			   hint);
-	else
-		fr_diag_at(r->d, FR_ERROR, &loc, "%s%s", problem, hint);
+	fr_diag_hint(r->d, FR_ERROR, &loc,
+		     line_has_template(r->doc->src, off)
+			     ? "a value holding ${{ }} must be quoted: "
+			       "key: \"${{ ... }}\""
+			     : NULL,
+		     "%s%s%s%s", problem, p->context ? " " : "",
+		     p->context ? p->context : "", hint);
 }
 
 /* Handles one event; returns 1 to go on, 0 at the end, -1 on error. */
