@@ -32,6 +32,7 @@ struct target {
 struct deploy_args {
 	const char *instance, *public_url;
 	bool all, dry_run;
+	enum fr_trigger which;		/* deploy or remove */
 	struct fr_setting *sets;
 	size_t nsets;
 };
@@ -53,6 +54,8 @@ static int add_target(struct target **v, size_t *n, const struct fr_project *p,
 {
 	const struct fr_instance *inst = fr_project_instance(p, in, instance);
 	struct target t = { .in = in, .instance = instance };
+	bool *used;
+	int rc;
 
 	if (!inst && strcmp(instance, "default") != 0) {
 		fr_diag(d, FR_ERROR, "no instance '%s' of integration '%s' "
@@ -60,8 +63,17 @@ static int add_target(struct target **v, size_t *n, const struct fr_project *p,
 			in->root, instance);
 		return -1;
 	}
+	/* only the variables the flows to run read must have a value */
+	used = fr_xcalloc(in->nconfig + 1, sizeof(*used));
+	for (size_t i = 0; i < in->nflows; i++) {
+		if (in->flows[i].trigger == a->which)
+			fr_config_mark_used(in, &in->flows[i], used);
+	}
 	t.rd = fr_redact_create();
-	if (fr_config_resolve(&t.config, in, inst, a->sets, a->nsets, t.rd, d) < 0) {
+	rc = fr_config_resolve_used(&t.config, in, inst, a->sets, a->nsets, used,
+				    t.rd, d);
+	free(used);
+	if (rc < 0) {
 		fr_redact_destroy(t.rd);
 		return -1;
 	}
@@ -218,7 +230,7 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find(name);
-	struct deploy_args a = { 0 };
+	struct deploy_args a = { .which = which };
 	struct fr_common common;
 	struct fr_project *p = NULL;
 	struct fr_store *store = NULL;

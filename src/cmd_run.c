@@ -66,6 +66,22 @@ static json_t *make_trigger(const struct fr_flow *f, json_t *input)
 	return json_object();
 }
 
+/* The flow's configuration: only the variables it reads must have a value. */
+static int resolve_config(json_t **out, const struct fr_flow *f,
+			  const struct fr_instance *inst,
+			  const struct run_args *a, struct fr_redact *rd,
+			  struct fr_diag *d)
+{
+	const struct fr_integration *in = f->integration;
+	bool *used = fr_xcalloc(in->nconfig + 1, sizeof(*used));
+	int rc;
+
+	fr_config_mark_used(in, f, used);
+	rc = fr_config_resolve_used(out, in, inst, a->sets, a->nsets, used, rd, d);
+	free(used);
+	return rc;
+}
+
 static int parse_args(struct run_args *a, struct fr_common *common,
 		      const struct fr_cmd *cmd, int argc, char **argv)
 {
@@ -207,8 +223,7 @@ int cmd_run(int argc, char **argv)
 		inst = fr_project_instance(p, f->integration, "default");
 	if (fr_config_check_sets((const struct fr_integration *const *)
 				 &f->integration, 1, a.sets, a.nsets, &d) < 0 ||
-	    fr_config_resolve(&config, f->integration, inst, a.sets, a.nsets, rd,
-			      &d) < 0) {
+	    resolve_config(&config, f, inst, &a, rd, &d) < 0) {
 		fr_diag_flush(&d);
 		rc = FR_EXIT_CONFIG;
 		goto out;

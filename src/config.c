@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expr.h"
+#include "flow.h"
 #include "util.h"
 
 int fr_setting_parse(struct fr_setting *out, char *arg)
@@ -109,6 +111,84 @@ int fr_config_resolve(json_t **out, const struct fr_integration *in,
 		      const struct fr_setting *sets, size_t nsets,
 		      struct fr_redact *r, struct fr_diag *d)
 {
+	return fr_config_resolve_used(out, in, inst, sets, nsets, NULL, r, d);
+}
+
+struct marker {
+	const struct fr_integration *in;
+	bool *used;
+};
+
+static bool ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The textual rule of the reference warnings (expr.c): .config at the root. */
+static void mark_text(struct marker *m, const char *text)
+{
+	for (const char *p = text; (p = strstr(p, ".config")) != NULL; p += 7) {
+		const char *name = p + 7;
+		size_t len = 0;
+		if (p != text && ident_char(p[-1]) &&
+		    !(p - text >= 4 && memcmp(p - 4, "$ctx", 4) == 0))
+			continue;	/* .foo.config: not the context's */
+		if (ident_char(*name))
+			continue;	/* .configs */
+		if (*name == '.')
+			while (ident_char(name[1 + len]))
+				len++;
+		for (size_t i = 0; i < m->in->nconfig; i++) {
+			const char *cn = m->in->config[i].name;
+			if (!len || (strlen(cn) == len &&
+				     memcmp(cn, name + 1, len) == 0))
+				m->used[i] = true;
+		}
+	}
+}
+
+static void mark_expr(const struct fr_expr *e, void *data)
+{
+	if (e && e->text)
+		mark_text(data, e->text);
+}
+
+static void mark_tmpl(struct marker *m, const struct fr_tmpl *t)
+{
+	if (t)
+		fr_tmpl_foreach_expr(t, mark_expr, m);
+}
+
+static void mark_step(const struct fr_step *s, void *data)
+{
+	struct marker *m = data;
+
+	mark_expr(s->cond, m);
+	mark_expr(s->expr, m);
+	mark_expr(s->over, m);
+	for (size_t i = 0; i < s->ncases; i++)
+		mark_expr(s->cases[i].when, m);
+	mark_tmpl(m, s->with);
+	mark_tmpl(m, s->value);
+	if (s->conn)
+		mark_tmpl(m, s->conn->with);
+}
+
+void fr_config_mark_used(const struct fr_integration *in,
+			 const struct fr_flow *f, bool *used)
+{
+	struct marker m = { in, used };
+
+	fr_steps_walk(&f->steps, mark_step, &m);
+}
+
+int fr_config_resolve_used(json_t **out, const struct fr_integration *in,
+			   const struct fr_instance *inst,
+			   const struct fr_setting *sets, size_t nsets,
+			   const bool *used, struct fr_redact *r,
+			   struct fr_diag *d)
+{
 	json_t *cfg = json_object();
 	const char *iname = inst ? inst->name : "default";
 	int bad = 0;
@@ -150,7 +230,7 @@ int fr_config_resolve(json_t **out, const struct fr_integration *in,
 			json_decref(v);
 			v = NULL;
 		}
-		if (!v && cv->required) {
+		if (!v && cv->required && (!used || used[i])) {
 			struct fr_buf how;
 			fr_buf_init(&how);
 			if (cv->env)

@@ -49,4 +49,25 @@ int fr_config_resolve(json_t **out, const struct fr_integration *in,
 		      const struct fr_setting *sets, size_t nsets,
 		      struct fr_redact *r, struct fr_diag *d);
 
+/*
+ * Marks in used[] (one flag per in->config, set by the caller) the variables
+ * flow f reads: named by .config.NAME (or $ctx.config.NAME) in its steps or
+ * in the connections its actions use.  An expression that reads .config as
+ * a whole marks them all.  The webhook trigger's verify and dedupe are not
+ * the flow's: only serve evaluates them.
+ */
+void fr_config_mark_used(const struct fr_integration *in,
+			 const struct fr_flow *f, bool *used);
+
+/*
+ * fr_config_resolve for a run that reads only the variables marked in used
+ * (NULL: all): a variable not marked is resolved when it has a value, and
+ * its absence is no error (run and deploy ask only for what they need).
+ */
+int fr_config_resolve_used(json_t **out, const struct fr_integration *in,
+			   const struct fr_instance *inst,
+			   const struct fr_setting *sets, size_t nsets,
+			   const bool *used, struct fr_redact *r,
+			   struct fr_diag *d);
+
 #endif
