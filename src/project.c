@@ -1,3 +1,4 @@
+#define _XOPEN_SOURCE 700	/* realpath */
 #include "project.h"
 
 #include <dirent.h>
@@ -29,6 +30,28 @@ static void names_add_unique(struct names *ns, const char *s)
 	}
 	fr_grow(&ns->v, &ns->cap, ns->n + 1, sizeof(*ns->v));
 	ns->v[ns->n++] = fr_xstrdup(s);
+}
+
+/* Whether paths a and b name one file or directory (by real path). */
+static bool same_path(const char *a, const char *b)
+{
+	char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+	bool same = ra && rb ? strcmp(ra, rb) == 0 : strcmp(a, b) == 0;
+
+	free(ra);
+	free(rb);
+	return same;
+}
+
+/* Adds a directory unless one of ns is the same directory by another name
+ * (./connectors and --connectors connectors). */
+static void names_add_dir(struct names *ns, const char *dir)
+{
+	for (size_t i = 0; i < ns->n; i++) {
+		if (same_path(ns->v[i], dir))
+			return;
+	}
+	names_add_unique(ns, dir);
 }
 
 static void names_finish(struct names *ns)
@@ -386,7 +409,7 @@ static void add_connector_dirs(struct names *dirs, const char *list)
 	char *copy = fr_xstrdup(list), *save = NULL;
 
 	for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
-		names_add_unique(dirs, t);
+		names_add_dir(dirs, t);
 	free(copy);
 }
 
@@ -430,12 +453,12 @@ int fr_project_load(struct fr_project **out, const char *const *paths,
 		free(root);
 	}
 	for (size_t i = 0; opts && i < opts->nconnector_dirs; i++)
-		names_add_unique(&cdirs, opts->connector_dirs[i]);
+		names_add_dir(&cdirs, opts->connector_dirs[i]);
 	if (env && *env)
 		add_connector_dirs(&cdirs, env);
 	for (size_t i = 0; i < roots.n; i++) {
 		char *dir = fr_xasprintf("%s/connectors", roots.v[i]);
-		names_add_unique(&cdirs, dir);
+		names_add_dir(&cdirs, dir);
 		free(dir);
 	}
 	p->connectors = fr_xcalloc(1, sizeof(*p->connectors));

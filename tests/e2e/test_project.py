@@ -1,4 +1,4 @@
-"""Instance files: their errors point at the bad key or value."""
+"""Loading a project: instance files, connector directories."""
 
 import os
 
@@ -41,3 +41,25 @@ def test_instance_errors_point_at_the_bad_key_and_value(run, tmp_path):
     r = run("run", flows, "--flow", "main", "--instance", "acme")
     assert r.rc == 3, r
     assert "%s:5:3:" % inst in r.stderr, r
+
+
+def test_a_connector_directory_given_twice_is_read_once(run, tmp_path):
+    # flows/ under the test's directory (run's cwd): its connectors are
+    # ./connectors; the same directory given again by other names is the
+    # same directory, not a second definition of every connector
+    serving.make_project(str(tmp_path), serving.EXAMPLE)
+    for args, env in ((["--connectors", "connectors"], {}),
+                      (["--connectors", str(tmp_path / "connectors")], {}),
+                      (["--connectors", "./connectors/"], {}),
+                      ([], {"FLOWRUN_CONNECTORS": "connectors:%s" % (tmp_path / "connectors")})):
+        r = run("validate", "flows", *args, env=env)
+        assert r.rc == 0, (args, env, r)
+        assert "also defined" not in r.stderr, (args, env, r)
+        assert "0 warnings" in r.stdout, (args, env, r)
+    # a real second definition still warns
+    other = tmp_path / "more"
+    other.mkdir()
+    (other / "slack.yaml").write_text((tmp_path / "connectors" / "slack.yaml").read_text())
+    r = run("validate", "flows", "--connectors", str(other))
+    assert r.rc == 0, r
+    assert "connector 'slack' is also defined in" in r.stderr, r
