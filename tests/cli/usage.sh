@@ -86,6 +86,24 @@ done
 fr help frobnicate
 expect "help for an unknown command exits 2" 2
 
+# every option of every getopt table is in --help (usage lines and list)
+# and in the man page
+python3 "$here/options-doc.py" "$FLOWRUN" "$MAN" "$root/src" >"$tmp/out" 2>"$tmp/why" &&
+	pass "every option is in its command's --help and man entry ($(wc -l <"$tmp/out") commands)" ||
+	{ flunk "every option is in its command's --help and man entry"; comment <"$tmp/why"; }
+
+# documentation that must agree with the program
+fr run tests/e2e/flows/semantics.yaml --flow loop --input '{"items": [1]}' --json
+python3 -c 'import json, re, sys; sys.exit(not re.fullmatch(r"ex_[0-9a-f]{28}", json.load(open(sys.argv[1]))["execution"]))' "$tmp/out" &&
+	grep -q 'execution.s id: \*ex\\_\* and 28 hexadecimal digits' "$here/../../man/flowrun-flow.5.scd" &&
+	pass "execution ids are ex_ and 28 hex digits, as flowrun-flow(5) says" ||
+	{ flunk "execution ids are ex_ and 28 hex digits, as flowrun-flow(5) says"; comment <"$tmp/out"; }
+bad=$(sed -n 's/.*@\([A-Za-z0-9_./-]*\).*/\1/p' "$root/README.md" |
+	while read -r f; do [ -e "$root/$f" ] || echo "$f"; done)
+[ -z "$bad" ] && ! grep -qi 'issue notes' "$root/README.md" &&
+	pass "README: every @FILE exists, no pointer to notes not in the repository" ||
+	flunk "README: every @FILE exists, no pointer to notes not in the repository ($bad)"
+
 # version
 fr version
 expect "version exits 0" 0
