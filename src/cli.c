@@ -2,6 +2,7 @@
 #include "cmd.h"
 #include "log.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,15 @@
 #include <jansson.h>
 
 const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
+	{ "completion", cmd_completion,
+	  "print a shell completion script (bash, zsh or fish)",
+	  "usage: flowrun completion bash|zsh|fish\n"
+	  "\n"
+	  "Prints a script that completes commands, their options and files,\n"
+	  "made from flowrun's own command table:\n"
+	  "  bash: source <(flowrun completion bash)   (e.g. in ~/.bashrc)\n"
+	  "  zsh:  flowrun completion zsh > ~/.zfunc/_flowrun  (~/.zfunc in fpath)\n"
+	  "  fish: flowrun completion fish > ~/.config/fish/completions/flowrun.fish\n" },
 	{ "deploy", cmd_deploy,
 	  "validate everything, then run the deploy flows of each instance",
 	  "usage: flowrun deploy [PATH...] [--instance NAME | --all-instances]\n"
@@ -141,6 +151,48 @@ static const char common_usage[] =
 	"  -q, --quiet        print less\n"
 	"  -v, --verbose      print more\n"
 	"  -h, --help         show this help\n";
+
+static size_t scan_options(const char *text, struct fr_cmd_option *out,
+			   size_t n, size_t max)
+{
+	for (const char *p = text; (p = strstr(p, "--")) != NULL;) {
+		size_t len = 0, i;
+		bool value;
+		p += 2;
+		if (p - 2 > text && !strchr(" [|\t", p[-3]))
+			continue;
+		while (len < sizeof(out->name) - 1 &&
+		       (isalnum((unsigned char)p[len]) || p[len] == '-'))
+			len++;
+		if (len == 0 || !isalpha((unsigned char)p[0]))
+			continue;
+		value = p[len] == ' ' && isupper((unsigned char)p[len + 1]);
+		for (i = 0; i < n; i++) {
+			if (strlen(out[i].name) == len &&
+			    memcmp(out[i].name, p, len) == 0)
+				break;
+		}
+		if (i == n) {
+			if (n == max)
+				return n;
+			memcpy(out[n].name, p, len);
+			out[n].name[len] = '\0';
+			out[n].value = false;
+			n++;
+		}
+		out[i].value |= value;
+		p += len;
+	}
+	return n;
+}
+
+size_t fr_cmd_options(const struct fr_cmd *cmd, struct fr_cmd_option *out,
+		      size_t max)
+{
+	size_t n = scan_options(cmd->usage, out, 0, max);
+
+	return scan_options(common_usage, out, n, max);
+}
 
 const struct fr_cmd *fr_cmd_find(const char *name)
 {

@@ -92,6 +92,41 @@ python3 "$here/options-doc.py" "$FLOWRUN" "$MAN" "$root/src" >"$tmp/out" 2>"$tmp
 	pass "every option is in its command's --help and man entry ($(wc -l <"$tmp/out") commands)" ||
 	{ flunk "every option is in its command's --help and man entry"; comment <"$tmp/why"; }
 
+# completion scripts, made from the command table
+fr completion bash
+expect "completion bash exits 0" 0
+cp "$tmp/out" "$tmp/completion.bash"
+bash -n "$tmp/completion.bash" 2>"$tmp/why" && pass "bash -n accepts the bash completion" ||
+	{ flunk "bash -n accepts the bash completion"; comment <"$tmp/why"; }
+# complete "flowrun ru", "flowrun run --re", "flowrun serve --http", "flowrun completion z"
+got=$(bash -c '. "$1"
+	c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _flowrun; echo "${COMPREPLY[*]}"; }
+	c flowrun ru; c flowrun run --re; c flowrun serve --http; c flowrun completion z
+	c flowrun validate --W; c flowrun run fl' _ "$tmp/completion.bash" 2>&1)
+want=$(printf 'run runs\n--record\n--http-threads\nzsh\n--Werror\n')
+[ "$got" = "$want" ] && pass "bash completion completes commands, options, shells; files otherwise" ||
+	{ flunk "bash completion completes commands, options, shells; files otherwise"; echo "$got" | comment; }
+for sh in zsh fish; do
+	fr completion $sh
+	expect "completion $sh exits 0" 0
+	ok=1
+	for c in $commands completion; do
+		grep -q "$c" "$tmp/out" || { ok=0; echo "# $sh: no $c"; }
+	done
+	for o in record http-threads queue-limit Werror all-instances; do
+		grep -q -- "$o" "$tmp/out" || { ok=0; echo "# $sh: no --$o"; }
+	done
+	if command -v $sh >/dev/null; then
+		$sh -n "$tmp/out" 2>"$tmp/why" || { ok=0; comment <"$tmp/why"; }
+	fi
+	[ $ok = 1 ] && pass "$sh completion names every command and their options" ||
+		flunk "$sh completion names every command and their options"
+done
+fr completion tcsh
+expect "completion of an unknown shell exits 2" 2
+grep -q "no completion for 'tcsh'" "$tmp/err" && pass "completion: unknown shell named" ||
+	flunk "completion: unknown shell named"
+
 # documentation that must agree with the program
 fr run tests/e2e/flows/semantics.yaml --flow loop --input '{"items": [1]}' --json
 python3 -c 'import json, re, sys; sys.exit(not re.fullmatch(r"ex_[0-9a-f]{28}", json.load(open(sys.argv[1]))["execution"]))' "$tmp/out" &&
