@@ -194,6 +194,43 @@ size_t fr_cmd_options(const struct fr_cmd *cmd, struct fr_cmd_option *out,
 	return scan_options(common_usage, out, n, max);
 }
 
+char *fr_cmd_suggest(const char *name)
+{
+	const char *names[64];
+	size_t n = 0;
+
+	for (size_t i = 0; i < fr_ncommands && n < FR_ARRAY_LEN(names); i++)
+		names[n++] = fr_commands[i].name;
+	return fr_did_you_mean(name, names, n);
+}
+
+char **fr_cmd_argv;
+
+/* "did you mean '--X'?" for the option getopt refused, or NULL. */
+static char *suggest_option(const struct fr_cmd *cmd)
+{
+	struct fr_cmd_option o[64];
+	const char *names[64], *arg, *best;
+	size_t n, len;
+	char *word, *hint;
+
+	if (!fr_cmd_argv || optind < 1 || !(arg = fr_cmd_argv[optind - 1]) ||
+	    strncmp(arg, "--", 2) != 0)
+		return NULL;
+	n = fr_cmd_options(cmd, o, FR_ARRAY_LEN(o));
+	len = strcspn(arg + 2, "=");
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(o[i].name) == len && memcmp(o[i].name, arg + 2, len) == 0)
+			return NULL;	/* known: its value was missing */
+		names[i] = o[i].name;
+	}
+	word = fr_xstrndup(arg + 2, len);
+	best = fr_suggest(word, names, n);
+	hint = best ? fr_xasprintf("did you mean '--%s'?", best) : NULL;
+	free(word);
+	return hint;
+}
+
 const struct fr_cmd *fr_cmd_find(const char *name)
 {
 	for (size_t i = 0; i < fr_ncommands; i++) {
@@ -297,9 +334,14 @@ int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
 		c->verbosity++;
 		fr_common_log(c, false);
 		return -1;
-	default:	/* getopt printed the problem */
+	default: {	/* getopt printed the problem */
+		char *hint = suggest_option(cmd);
+		if (hint)
+			fprintf(stderr, "flowrun %s: %s\n", cmd->name, hint);
+		free(hint);
 		fprintf(stderr, "see 'flowrun %s --help'\n", cmd->name);
 		return FR_EXIT_USAGE;
+	}
 	}
 }
 

@@ -31,6 +31,12 @@ extern const struct fr_cmd fr_commands[];
 extern const size_t fr_ncommands;
 const struct fr_cmd *fr_cmd_find(const char *name);
 
+/* "did you mean 'X'?" for an unknown command name (caller frees), or NULL. */
+char *fr_cmd_suggest(const char *name);
+
+/* The command's argv (main sets it), for the "did you mean" of options. */
+extern char **fr_cmd_argv;
+
 /* A long option of a command, as its --help text writes it. */
 struct fr_cmd_option {
 	char name[32];		/* without the dashes */

@@ -66,6 +66,50 @@ static json_t *make_trigger(const struct fr_flow *f, json_t *input)
 	return json_object();
 }
 
+/* "did you mean" among the flows, named as the user named it (caller frees). */
+static char *suggest_flow(const struct fr_project *p, const char *name)
+{
+	bool full = strchr(name, '/') != NULL;
+	char **names = NULL, *hint;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < p->nintegrations; i++) {
+		const struct fr_integration *in = p->integrations[i];
+		for (size_t j = 0; j < in->nflows; j++) {
+			fr_grow(&names, &cap, n + 1, sizeof(*names));
+			names[n++] = full ? fr_xasprintf("%s/%s", in->name,
+							 in->flows[j].name)
+					  : fr_xstrdup(in->flows[j].name);
+		}
+	}
+	hint = fr_did_you_mean(name, (const char *const *)names, n);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return hint;
+}
+
+/* "did you mean" among the CONNECTION.ACTION names of in (caller frees). */
+static char *suggest_action(const struct fr_integration *in, const char *name)
+{
+	char **names = NULL, *hint;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < in->nconnections; i++) {
+		const struct fr_connection *cn = &in->connections[i];
+		for (size_t j = 0; cn->connector && j < cn->connector->nactions; j++) {
+			fr_grow(&names, &cap, n + 1, sizeof(*names));
+			names[n++] = fr_xasprintf("%s.%s", cn->name,
+						  cn->connector->actions[j].name);
+		}
+	}
+	hint = fr_did_you_mean(name, (const char *const *)names, n);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return hint;
+}
+
 /* The flow's configuration: only the variables it reads must have a value. */
 static int resolve_config(json_t **out, const struct fr_flow *f,
 			  const struct fr_instance *inst,
@@ -183,8 +227,11 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (!(f = fr_project_flow(p, a.flow))) {
+		char *hint = suggest_flow(p, a.flow);
 		fprintf(stderr, "flowrun run: no flow '%s' (or more than one: "
-				"write INTEGRATION/FLOW); the flows are:\n", a.flow);
+				"write INTEGRATION/FLOW); %s%sthe flows are:\n", a.flow,
+			hint ? hint : "", hint ? " " : "");
+		free(hint);
 		for (size_t i = 0; i < p->nintegrations; i++)
 			for (size_t j = 0; j < p->integrations[i]->nflows; j++)
 				fprintf(stderr, "  %s/%s\n", p->integrations[i]->name,
@@ -203,9 +250,12 @@ int cmd_run(int argc, char **argv)
 				found = true;
 		}
 		if (!found && strcmp(a.mocks[i].action, "http.request") != 0) {
+			char *hint = suggest_action(f->integration, a.mocks[i].action);
 			fprintf(stderr, "flowrun run: --mock %s: integration '%s' has "
-				"no such action\n", a.mocks[i].action,
-				f->integration->name);
+				"no such action%s%s\n", a.mocks[i].action,
+				f->integration->name, hint ? "; " : "",
+				hint ? hint : "");
+			free(hint);
 			rc = FR_EXIT_USAGE;
 			goto out;
 		}

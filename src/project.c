@@ -443,9 +443,16 @@ int fr_project_load(struct fr_project **out, const char *const *paths,
 		}
 	}
 	if (files.n == 0 && rc == 0) {
-		fr_diag(d, FR_ERROR, "no flow files (*.yaml) in %s%s",
-			n == 1 ? paths[0] : "the paths given",
-			n == 1 && paths == default_path ? " (give a PATH)" : "");
+		char *sub = n == 1 ? fr_xasprintf("%s/flows", paths[0]) : NULL;
+		struct stat st;
+		char *hint = sub && stat(sub, &st) == 0 && S_ISDIR(st.st_mode)
+				     ? fr_xasprintf("did you mean '%s'?", sub)
+				     : NULL;
+		fr_diag_hint(d, FR_ERROR, NULL, hint, "no flow files (*.yaml) in %s%s",
+			     n == 1 ? paths[0] : "the paths given",
+			     n == 1 && paths == default_path ? " (give a PATH)" : "");
+		free(hint);
+		free(sub);
 	}
 	for (size_t i = 0; i < files.n; i++) {
 		char *root = root_of(files.v[i]);

@@ -92,6 +92,40 @@ python3 "$here/options-doc.py" "$FLOWRUN" "$MAN" "$root/src" >"$tmp/out" 2>"$tmp
 	pass "every option is in its command's --help and man entry ($(wc -l <"$tmp/out") commands)" ||
 	{ flunk "every option is in its command's --help and man entry"; comment <"$tmp/why"; }
 
+# "did you mean" for commands, options, flows, mocks and a project directory
+didyou() {	# didyou NAME WANT: stderr of the last command holds WANT
+	grep -qF -- "$2" "$tmp/err" && pass "$1" || { flunk "$1"; comment <"$tmp/err"; }
+}
+fr valdate
+expect "a misspelt command exits 2" 2
+didyou "a misspelt command: did you mean" "'valdate' is not a command; did you mean 'validate'?"
+fr help valdate
+didyou "help of a misspelt command: did you mean" "did you mean 'validate'?"
+fr run --flwo account
+expect "a misspelt option exits 2" 2
+didyou "a misspelt option: did you mean" "flowrun run: did you mean '--flow'?"
+fr serve --htp-threads 2
+didyou "a misspelt serve option: did you mean" "did you mean '--http-threads'?"
+fr validate --Werorr
+didyou "a misspelt validate option: did you mean" "did you mean '--Werror'?"
+fr run --flow
+! grep -q "did you mean" "$tmp/err" && pass "a known option without its value: no did you mean" ||
+	flunk "a known option without its value: no did you mean"
+fr run --flow acount
+expect "a misspelt flow exits 2" 2
+didyou "a misspelt flow: did you mean" "no flow 'acount' (or more than one: write INTEGRATION/FLOW); did you mean 'account'?"
+fr run --flow progix-to-slak/account
+didyou "a misspelt INTEGRATION/FLOW: did you mean" "did you mean 'progix-to-slack/account'?"
+fr run --flow account --mock 'progix.get_acounts=[]'
+expect "a misspelt mock exits 2" 2
+didyou "a misspelt mock: did you mean" "--mock progix.get_acounts: integration 'progix-to-slack' has no such action; did you mean 'progix.get_accounts'?"
+fr validate .
+expect "validate of a directory without flow files exits 3" 3
+didyou "validate DIR with DIR/flows: did you mean" "no flow files (*.yaml) in .; did you mean './flows'?"
+fr validate src
+! grep -q "did you mean" "$tmp/err" && pass "validate DIR without DIR/flows: no did you mean" ||
+	flunk "validate DIR without DIR/flows: no did you mean"
+
 # completion scripts, made from the command table
 fr completion bash
 expect "completion bash exits 0" 0
