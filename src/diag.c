@@ -8,7 +8,11 @@
 
 #include "util.h"
 
-/* One diagnostic as data; text is the whole text form, excerpt included. */
+/*
+ * One diagnostic as data.  The text form (with its excerpt) is made when it
+ * is printed, from the source held here: of 200,000 problems only the
+ * first d->max are printed, and only those cost an excerpt.
+ */
 struct fr_diag_entry {
 	char *path;		/* NULL: no file */
 	unsigned line, col;	/* 0: no position */
@@ -16,7 +20,7 @@ struct fr_diag_entry {
 	enum fr_severity sev;
 	char *message;
 	char *hint;		/* NULL: none */
-	char *text;
+	struct fr_source *src;	/* a reference, for the excerpt; or NULL */
 };
 
 struct fr_source *fr_source_create(const char *path, char *text, size_t len)
@@ -152,46 +156,6 @@ static json_t *entry_json(const struct fr_diag_entry *e)
 	return j;
 }
 
-void fr_diag_flush(struct fr_diag *d)
-{
-	if (d->nheld)
-		qsort(d->held, d->nheld, sizeof(*d->held), cmp_entry);
-	if (d->format == FR_DIAG_JSON && !d->json)
-		d->json = json_array();
-	for (size_t i = 0; i < d->nheld; i++) {
-		struct fr_diag_entry *e = &d->held[i];
-		if (d->format == FR_DIAG_JSON)
-			json_array_append_new(d->json, entry_json(e));
-		else if (d->max && i >= d->max) {
-			if (i == d->max)
-				fprintf(d->out, "%sflowrun: note: %zu more "
-					"problems not shown\n",
-					d->format == FR_DIAG_GITHUB ? "::notice::"
-								    : "",
-					d->nheld - d->max);
-		} else if (d->format == FR_DIAG_GITHUB)
-			print_github(d->out, e);
-		else
-			fputs(e->text, d->out);
-		free(e->text);
-		free(e->message);
-		free(e->hint);
-		free(e->path);
-	}
-	free(d->held);
-	d->held = NULL;
-	d->nheld = d->held_cap = 0;
-	fflush(d->out);
-}
-
-json_t *fr_diag_take_json(struct fr_diag *d)
-{
-	json_t *j = d->json ? d->json : json_array();
-
-	d->json = NULL;
-	return j;
-}
-
 /*
  * Prints the line `loc` points into, then a caret under its column.  Tabs in
  * the line are kept in the caret line so the caret lines up in a terminal;
@@ -235,11 +199,73 @@ static void print_excerpt(struct fr_buf *out, const struct fr_loc *loc)
 	fr_buf_puts(out, "^\n");
 }
 
+/* The text form: FILE:LINE:COL: SEVERITY: MESSAGE[; HINT], then the excerpt. */
+static void print_text(FILE *out, const struct fr_diag_entry *e)
+{
+	struct fr_buf b;
+
+	fr_buf_init(&b);
+	if (e->line)
+		fr_buf_printf(&b, "%s:%u:%u: %s: ", e->path, e->line, e->col,
+			      severity_name(e->sev));
+	else if (e->path)
+		fr_buf_printf(&b, "%s: %s: ", e->path, severity_name(e->sev));
+	else
+		fr_buf_printf(&b, "flowrun: %s: ", severity_name(e->sev));
+	fr_buf_puts(&b, e->message);
+	if (e->hint)
+		fr_buf_printf(&b, "; %s", e->hint);
+	fr_buf_putc(&b, '\n');
+	if (e->src)
+		print_excerpt(&b, &(struct fr_loc){ e->src, e->line, e->col });
+	fputs(fr_buf_cstr(&b), out);
+	fr_buf_finish(&b);
+}
+
+void fr_diag_flush(struct fr_diag *d)
+{
+	if (d->nheld)
+		qsort(d->held, d->nheld, sizeof(*d->held), cmp_entry);
+	if (d->format == FR_DIAG_JSON && !d->json)
+		d->json = json_array();
+	for (size_t i = 0; i < d->nheld; i++) {
+		struct fr_diag_entry *e = &d->held[i];
+		if (d->format == FR_DIAG_JSON)
+			json_array_append_new(d->json, entry_json(e));
+		else if (d->max && i >= d->max) {
+			if (i == d->max)
+				fprintf(d->out, "%sflowrun: note: %zu more "
+					"problems not shown\n",
+					d->format == FR_DIAG_GITHUB ? "::notice::"
+								    : "",
+					d->nheld - d->max);
+		} else if (d->format == FR_DIAG_GITHUB)
+			print_github(d->out, e);
+		else
+			print_text(d->out, e);
+		fr_source_unref(e->src);
+		free(e->message);
+		free(e->hint);
+		free(e->path);
+	}
+	free(d->held);
+	d->held = NULL;
+	d->nheld = d->held_cap = 0;
+	fflush(d->out);
+}
+
+json_t *fr_diag_take_json(struct fr_diag *d)
+{
+	json_t *j = d->json ? d->json : json_array();
+
+	d->json = NULL;
+	return j;
+}
+
 static void hold(struct fr_diag *d, enum fr_severity sev,
 		 const struct fr_loc *loc, char *message, const char *hint)
 {
 	struct fr_diag_entry *e;
-	struct fr_buf b;
 
 	fr_grow(&d->held, &d->held_cap, d->nheld + 1, sizeof(*d->held));
 	e = &d->held[d->nheld];
@@ -250,21 +276,8 @@ static void hold(struct fr_diag *d, enum fr_severity sev,
 	e->sev = sev;
 	e->message = message;
 	e->hint = hint ? fr_xstrdup(hint) : NULL;
-	fr_buf_init(&b);
-	if (e->line)
-		fr_buf_printf(&b, "%s:%u:%u: %s: ", e->path, e->line, e->col,
-			      severity_name(sev));
-	else if (e->path)
-		fr_buf_printf(&b, "%s: %s: ", e->path, severity_name(sev));
-	else
-		fr_buf_printf(&b, "flowrun: %s: ", severity_name(sev));
-	fr_buf_puts(&b, message);
-	if (hint)
-		fr_buf_printf(&b, "; %s", hint);
-	fr_buf_putc(&b, '\n');
-	if (e->line)
-		print_excerpt(&b, loc);
-	e->text = fr_buf_steal(&b);
+	/* sources are shared read-only; the reference keeps it for the excerpt */
+	e->src = e->line ? fr_source_ref((struct fr_source *)loc->src) : NULL;
 }
 
 static void count(struct fr_diag *d, enum fr_severity sev)
