@@ -95,7 +95,7 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "                     [--public-url URL] [--grace DURATION]\n"
 	  "                     [--instance NAME] [--set KEY=VALUE]...\n"
 	  "                     [--http-threads N] [--sync-timeout DURATION]\n"
-	  "                     [--queue-limit N]\n"
+	  "                     [--queue-limit N] [--lease DURATION]\n"
 	  "\n"
 	  "  --listen ADDR:PORT   where to listen (default 127.0.0.1:8080; port 0:\n"
 	  "                       any free port, printed at start)\n"
@@ -107,6 +107,8 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "                       executions (default 30s)\n"
 	  "  --sync-timeout D     how long a sync request waits (default 30s)\n"
 	  "  --queue-limit N      deliveries waiting before 503 (default 100000)\n"
+	  "  --lease DURATION     how long a claimed delivery stays this\n"
+	  "                       process's without renewal (default 30s)\n"
 	  "  --instance NAME      serve only this instance\n"
 	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",

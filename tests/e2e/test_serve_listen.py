@@ -27,7 +27,7 @@ def serve_on(flowrun_bin, env, cwd, listen):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         log.seek(0)
-        m = re.search(r"flowrun: serving on port (\d+)", log.read())
+        m = re.search(r"serving on port (\d+)", log.read())
         if m:
             return p, int(m.group(1))
         if p.poll() is not None:
