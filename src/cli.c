@@ -2,6 +2,7 @@
 #include "cmd.h"
 #include "log.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,15 @@
 #include <jansson.h>
 
 const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
+	{ "completion", cmd_completion,
+	  "print a shell completion script (bash, zsh or fish)",
+	  "usage: flowrun completion bash|zsh|fish\n"
+	  "\n"
+	  "Prints a script that completes commands, their options and files,\n"
+	  "made from flowrun's own command table:\n"
+	  "  bash: source <(flowrun completion bash)   (e.g. in ~/.bashrc)\n"
+	  "  zsh:  flowrun completion zsh > ~/.zfunc/_flowrun  (~/.zfunc in fpath)\n"
+	  "  fish: flowrun completion fish > ~/.config/fish/completions/flowrun.fish\n" },
 	{ "deploy", cmd_deploy,
 	  "validate everything, then run the deploy flows of each instance",
 	  "usage: flowrun deploy [PATH...] [--instance NAME | --all-instances]\n"
@@ -54,7 +64,8 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "                   [--instance NAME] [--set KEY=VALUE]... [--dry-run]\n"
 	  "                   [--offline] [--mock CONN.ACTION|STEP_ID=JSON|@FILE]...\n"
 	  "                   [--header NAME:VALUE]... [--query KEY=VALUE]...\n"
-	  "                   [--record FILE] [--record-execution] [--delivery ID]\n"
+	  "                   [--public-url URL] [--record FILE] [--record-execution]\n"
+	  "                   [--delivery ID]\n"
 	  "\n"
 	  "  --flow NAME          the flow to run (INTEGRATION/FLOW or FLOW)\n"
 	  "  --input VALUE        the trigger input: JSON, @FILE or - (stdin);\n"
@@ -90,6 +101,8 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "usage: flowrun serve [PATH...] [--listen ADDR:PORT] [--workers N]\n"
 	  "                     [--public-url URL] [--grace DURATION]\n"
 	  "                     [--instance NAME] [--set KEY=VALUE]...\n"
+	  "                     [--http-threads N] [--sync-timeout DURATION]\n"
+	  "                     [--queue-limit N] [--lease DURATION]\n"
 	  "\n"
 	  "  --listen ADDR:PORT   where to listen (default 127.0.0.1:8080; port 0:\n"
 	  "                       any free port, printed at start)\n"
@@ -101,6 +114,8 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "                       executions (default 30s)\n"
 	  "  --sync-timeout D     how long a sync request waits (default 30s)\n"
 	  "  --queue-limit N      deliveries waiting before 503 (default 100000)\n"
+	  "  --lease DURATION     how long a claimed delivery stays this\n"
+	  "                       process's without renewal (default 30s)\n"
 	  "  --instance NAME      serve only this instance\n"
 	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",
@@ -118,13 +133,16 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "As deploy, with the flows whose trigger is remove.\n" },
 	{ "validate", cmd_validate,
 	  "check flow, connector and instance files; report every problem",
-	  "usage: flowrun validate [PATH...]\n"
+	  "usage: flowrun validate [PATH...] [--Werror] [--format text|json|github]\n"
 	  "\n"
 	  "PATH is a flow file or a directory of them (default: flows).\n"
 	  "Problems are printed as FILE:LINE:COL: error: MESSAGE; the exit\n"
 	  "status is 3 when there is any error, 0 otherwise.\n"
 	  "\n"
-	  "  --Werror           treat warnings as errors\n" },
+	  "  --Werror           treat warnings as errors\n"
+	  "  --format FORMAT    text (default), json (a list of {file, line,\n"
+	  "                     column, severity, message, hint}; also --json)\n"
+	  "                     or github (::error file=... annotations)\n" },
 	{ "test", cmd_test, "run the flows' test files offline (*.test.yaml)",
 	  "usage: flowrun test [PATH...] [--filter TEXT] [--junit FILE] [--coverage]\n"
 	  "                    [--update] [--jobs N] [--json]\n"
@@ -160,6 +178,85 @@ static const char common_usage[] =
 	"  -q, --quiet        print less\n"
 	"  -v, --verbose      print more\n"
 	"  -h, --help         show this help\n";
+
+static size_t scan_options(const char *text, struct fr_cmd_option *out,
+			   size_t n, size_t max)
+{
+	for (const char *p = text; (p = strstr(p, "--")) != NULL;) {
+		size_t len = 0, i;
+		bool value;
+		p += 2;
+		if (p - 2 > text && !strchr(" [|\t", p[-3]))
+			continue;
+		while (len < sizeof(out->name) - 1 &&
+		       (isalnum((unsigned char)p[len]) || p[len] == '-'))
+			len++;
+		if (len == 0 || !isalpha((unsigned char)p[0]))
+			continue;
+		value = p[len] == ' ' && isupper((unsigned char)p[len + 1]);
+		for (i = 0; i < n; i++) {
+			if (strlen(out[i].name) == len &&
+			    memcmp(out[i].name, p, len) == 0)
+				break;
+		}
+		if (i == n) {
+			if (n == max)
+				return n;
+			memcpy(out[n].name, p, len);
+			out[n].name[len] = '\0';
+			out[n].value = false;
+			n++;
+		}
+		out[i].value |= value;
+		p += len;
+	}
+	return n;
+}
+
+size_t fr_cmd_options(const struct fr_cmd *cmd, struct fr_cmd_option *out,
+		      size_t max)
+{
+	size_t n = scan_options(cmd->usage, out, 0, max);
+
+	return scan_options(common_usage, out, n, max);
+}
+
+char *fr_cmd_suggest(const char *name)
+{
+	const char *names[64];
+	size_t n = 0;
+
+	for (size_t i = 0; i < fr_ncommands && n < FR_ARRAY_LEN(names); i++)
+		names[n++] = fr_commands[i].name;
+	return fr_did_you_mean(name, names, n);
+}
+
+char **fr_cmd_argv;
+
+/* "did you mean '--X'?" for the option getopt refused, or NULL. */
+static char *suggest_option(const struct fr_cmd *cmd)
+{
+	struct fr_cmd_option o[64];
+	const char *names[64], *arg, *best;
+	size_t n, len;
+	char *word, *hint;
+
+	if (!fr_cmd_argv || optind < 1 || !(arg = fr_cmd_argv[optind - 1]) ||
+	    strncmp(arg, "--", 2) != 0)
+		return NULL;
+	n = fr_cmd_options(cmd, o, FR_ARRAY_LEN(o));
+	len = strcspn(arg + 2, "=");
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(o[i].name) == len && memcmp(o[i].name, arg + 2, len) == 0)
+			return NULL;	/* known: its value was missing */
+		names[i] = o[i].name;
+	}
+	word = fr_xstrndup(arg + 2, len);
+	best = fr_suggest(word, names, n);
+	hint = best ? fr_xasprintf("did you mean '--%s'?", best) : NULL;
+	free(word);
+	return hint;
+}
 
 const struct fr_cmd *fr_cmd_find(const char *name)
 {
@@ -264,9 +361,14 @@ int fr_common_option(struct fr_common *c, const struct fr_cmd *cmd, int opt,
 		c->verbosity++;
 		fr_common_log(c, false);
 		return -1;
-	default:	/* getopt printed the problem */
+	default: {	/* getopt printed the problem */
+		char *hint = suggest_option(cmd);
+		if (hint)
+			fprintf(stderr, "flowrun %s: %s\n", cmd->name, hint);
+		free(hint);
 		fprintf(stderr, "see 'flowrun %s --help'\n", cmd->name);
 		return FR_EXIT_USAGE;
+	}
 	}
 }
 

@@ -31,6 +31,27 @@ extern const struct fr_cmd fr_commands[];
 extern const size_t fr_ncommands;
 const struct fr_cmd *fr_cmd_find(const char *name);
 
+/* "did you mean 'X'?" for an unknown command name (caller frees), or NULL. */
+char *fr_cmd_suggest(const char *name);
+
+/* The command's argv (main sets it), for the "did you mean" of options. */
+extern char **fr_cmd_argv;
+
+/* A long option of a command, as its --help text writes it. */
+struct fr_cmd_option {
+	char name[32];		/* without the dashes */
+	bool value;		/* takes a value (--flow NAME) */
+};
+
+/*
+ * The long options of cmd: those its usage text names, then the options
+ * every command takes; returns how many (at most max).  tests/cli/usage.sh
+ * checks that the usage text names every option of the getopt table, so
+ * this list is complete; completion scripts and "did you mean" use it.
+ */
+size_t fr_cmd_options(const struct fr_cmd *cmd, struct fr_cmd_option *out,
+		      size_t max);
+
 /* Options every command takes (see flowrun(1), GLOBAL OPTIONS). */
 struct fr_common {
 	const char *store;
@@ -87,6 +108,7 @@ int fr_common_store(struct fr_store **out, const struct fr_common *c);
 int fr_common_load(struct fr_project **out, const struct fr_common *c,
 		   char **paths, size_t n, struct fr_diag *d);
 
+int cmd_completion(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_help(int argc, char **argv);

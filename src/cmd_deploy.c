@@ -32,6 +32,7 @@ struct target {
 struct deploy_args {
 	const char *instance, *public_url;
 	bool all, dry_run;
+	enum fr_trigger which;		/* deploy or remove */
 	struct fr_setting *sets;
 	size_t nsets;
 };
@@ -53,6 +54,8 @@ static int add_target(struct target **v, size_t *n, const struct fr_project *p,
 {
 	const struct fr_instance *inst = fr_project_instance(p, in, instance);
 	struct target t = { .in = in, .instance = instance };
+	bool *used;
+	int rc;
 
 	if (!inst && strcmp(instance, "default") != 0) {
 		fr_diag(d, FR_ERROR, "no instance '%s' of integration '%s' "
@@ -60,8 +63,17 @@ static int add_target(struct target **v, size_t *n, const struct fr_project *p,
 			in->root, instance);
 		return -1;
 	}
+	/* only the variables the flows to run read must have a value */
+	used = fr_xcalloc(in->nconfig + 1, sizeof(*used));
+	for (size_t i = 0; i < in->nflows; i++) {
+		if (in->flows[i].trigger == a->which)
+			fr_config_mark_used(in, &in->flows[i], used);
+	}
 	t.rd = fr_redact_create();
-	if (fr_config_resolve(&t.config, in, inst, a->sets, a->nsets, t.rd, d) < 0) {
+	rc = fr_config_resolve_used(&t.config, in, inst, a->sets, a->nsets, used,
+				    t.rd, d);
+	free(used);
+	if (rc < 0) {
 		fr_redact_destroy(t.rd);
 		return -1;
 	}
@@ -93,25 +105,6 @@ static int collect_targets(struct target **v, size_t *n,
 		}
 		if (!any)
 			rc |= add_target(v, n, p, in, "default", a, d);
-	}
-	return rc;
-}
-
-static int check_sets(const struct fr_project *p, const struct deploy_args *a)
-{
-	int rc = 0;
-
-	for (size_t s = 0; s < a->nsets; s++) {
-		bool known = false;
-		for (size_t i = 0; i < p->nintegrations; i++)
-			known |= fr_integration_config(p->integrations[i],
-						       a->sets[s].key) != NULL;
-		if (!known) {
-			fprintf(stderr, "flowrun: error: --set %s: no integration "
-				"declares config variable '%s'\n", a->sets[s].key,
-				a->sets[s].key);
-			rc = -1;
-		}
 	}
 	return rc;
 }
@@ -237,7 +230,7 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find(name);
-	struct deploy_args a = { 0 };
+	struct deploy_args a = { .which = which };
 	struct fr_common common;
 	struct fr_project *p = NULL;
 	struct fr_store *store = NULL;
@@ -291,7 +284,10 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 		rc = FR_EXIT_INVALID;
 		goto out;
 	}
-	if (check_sets(p, &a) < 0 || collect_targets(&targets, &ntargets, p, &a, &d) < 0) {
+	if (fr_config_check_sets((const struct fr_integration *const *)
+				 p->integrations, p->nintegrations, a.sets,
+				 a.nsets, &d) < 0 ||
+	    collect_targets(&targets, &ntargets, p, &a, &d) < 0) {
 		fr_diag_flush(&d);
 		fprintf(stderr, "flowrun: nothing was %sed: the configuration is "
 			"incomplete\n", name);

@@ -3,8 +3,9 @@
  *
  * Each flow is a cluster that starts at its trigger.  A step is a node; a
  * branch is a diamond whose edges to each case are labelled "NAME: WHEN";
- * the cases join again at the next step.  A loop is a cluster holding its
- * body, entered from and returning to the loop's own node.
+ * the cases join again at the next step.  A loop is a cluster "loop body"
+ * holding its own node and its body, entered from and returning to that
+ * node; edges between clusters are written in the enclosing one.
  */
 #include <stdio.h>
 #include <string.h>
@@ -205,15 +206,18 @@ static void step(struct graph *g, const struct fr_step *s, struct tails *t)
 	snprintf(id, sizeof(id), "f%zu_s%zu", g->flow, g->next++);
 	if (s->kind == FR_STEP_LOOP) {
 		struct tails body = { 0 };
-		cluster_open(g, id, text);
+		/* the node carries the loop's text, the cluster only says what
+		 * it holds; the edge in is written outside the cluster, where an
+		 * edge statement would pull the step before it into the loop */
+		cluster_open(g, id, "loop body");
 		node(g, id, "box", text);
-		connect(g, t, id);
 		tails_add(&body, id, "each");
 		steps(g, &s->body, &body);
 		for (size_t i = 0; i < body.n; i++)
 			edge(g, body.ids[i], id, "next", true);
 		tails_clear(&body);
 		cluster_close(g);
+		connect(g, t, id);
 		tails_add(t, id, "done");
 	} else if (s->kind == FR_STEP_BRANCH) {
 		struct tails out = { 0 };

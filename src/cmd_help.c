@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -14,8 +15,11 @@ int cmd_help(int argc, char **argv)
 	if (argc > 1) {
 		cmd = fr_cmd_find(argv[1]);
 		if (!cmd) {
-			fprintf(stderr, "flowrun: '%s' is not a command; see "
-					"'flowrun help'\n", argv[1]);
+			char *hint = fr_cmd_suggest(argv[1]);
+			fprintf(stderr, "flowrun: '%s' is not a command; %s%ssee "
+					"'flowrun help'\n", argv[1], hint ? hint : "",
+				hint ? " " : "");
+			free(hint);
 			return FR_EXIT_USAGE;
 		}
 		char *args[] = { (char *)cmd->name, "--help", NULL };

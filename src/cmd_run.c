@@ -161,25 +161,63 @@ static int load_delivery(struct run_args *a, const struct fr_common *common,
 	return rc;
 }
 
-static int check_sets(const struct fr_integration *in,
-		      const struct fr_setting *sets, size_t n)
+/* "did you mean" among the flows, named as the user named it (caller frees). */
+static char *suggest_flow(const struct fr_project *p, const char *name)
 {
-	int rc = 0;
+	bool full = strchr(name, '/') != NULL;
+	char **names = NULL, *hint;
+	size_t n = 0, cap = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (fr_integration_config(in, sets[i].key))
-			continue;
-		const char **names = fr_xcalloc(in->nconfig + 1, sizeof(*names));
-		for (size_t j = 0; j < in->nconfig; j++)
-			names[j] = in->config[j].name;
-		const char *hint = fr_schema_suggest(sets[i].key, names, in->nconfig);
-		fprintf(stderr, "flowrun: error: --set %s: integration '%s' has no "
-			"config variable '%s'%s%s%s\n", sets[i].key, in->name,
-			sets[i].key, hint ? "; did you mean '" : "",
-			hint ? hint : "", hint ? "'?" : "");
-		free(names);
-		rc = -1;
+	for (size_t i = 0; i < p->nintegrations; i++) {
+		const struct fr_integration *in = p->integrations[i];
+		for (size_t j = 0; j < in->nflows; j++) {
+			fr_grow(&names, &cap, n + 1, sizeof(*names));
+			names[n++] = full ? fr_xasprintf("%s/%s", in->name,
+							 in->flows[j].name)
+					  : fr_xstrdup(in->flows[j].name);
+		}
 	}
+	hint = fr_did_you_mean(name, (const char *const *)names, n);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return hint;
+}
+
+/* "did you mean" among the CONNECTION.ACTION names of in (caller frees). */
+static char *suggest_action(const struct fr_integration *in, const char *name)
+{
+	char **names = NULL, *hint;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < in->nconnections; i++) {
+		const struct fr_connection *cn = &in->connections[i];
+		for (size_t j = 0; cn->connector && j < cn->connector->nactions; j++) {
+			fr_grow(&names, &cap, n + 1, sizeof(*names));
+			names[n++] = fr_xasprintf("%s.%s", cn->name,
+						  cn->connector->actions[j].name);
+		}
+	}
+	hint = fr_did_you_mean(name, (const char *const *)names, n);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return hint;
+}
+
+/* The flow's configuration: only the variables it reads must have a value. */
+static int resolve_config(json_t **out, const struct fr_flow *f,
+			  const struct fr_instance *inst,
+			  const struct run_args *a, struct fr_redact *rd,
+			  struct fr_diag *d)
+{
+	const struct fr_integration *in = f->integration;
+	bool *used = fr_xcalloc(in->nconfig + 1, sizeof(*used));
+	int rc;
+
+	fr_config_mark_used(in, f, used);
+	rc = fr_config_resolve_used(out, in, inst, a->sets, a->nsets, used, rd, d);
+	free(used);
 	return rc;
 }
 
@@ -326,8 +364,11 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (!(f = fr_project_flow(p, a.flow))) {
+		char *hint = suggest_flow(p, a.flow);
 		fprintf(stderr, "flowrun run: no flow '%s' (or more than one: "
-				"write INTEGRATION/FLOW); the flows are:\n", a.flow);
+				"write INTEGRATION/FLOW); %s%sthe flows are:\n", a.flow,
+			hint ? hint : "", hint ? " " : "");
+		free(hint);
 		for (size_t i = 0; i < p->nintegrations; i++)
 			for (size_t j = 0; j < p->integrations[i]->nflows; j++)
 				fprintf(stderr, "  %s/%s\n", p->integrations[i]->name,
@@ -348,9 +389,18 @@ int cmd_run(int argc, char **argv)
 		if (!dot && action_step(&f->steps, a.mocks[i].action))
 			found = true;
 		if (!found && strcmp(a.mocks[i].action, "http.request") != 0) {
-			fprintf(stderr, "flowrun run: --mock %s: %s\n", a.mocks[i].action,
-				dot ? "the integration has no such action"
-				    : "the flow has no action step with this id");
+			char *hint = dot ? suggest_action(f->integration,
+							 a.mocks[i].action) : NULL;
+			if (dot)
+				fprintf(stderr, "flowrun run: --mock %s: integration "
+					"'%s' has no such action%s%s\n",
+					a.mocks[i].action, f->integration->name,
+					hint ? "; " : "", hint ? hint : "");
+			else
+				fprintf(stderr, "flowrun run: --mock %s: the flow has "
+					"no action step with this id\n",
+					a.mocks[i].action);
+			free(hint);
 			rc = FR_EXIT_USAGE;
 			goto out;
 		}
@@ -374,9 +424,9 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!inst)
 		inst = fr_project_instance(p, f->integration, "default");
-	if (check_sets(f->integration, a.sets, a.nsets) < 0 ||
-	    fr_config_resolve(&config, f->integration, inst, a.sets, a.nsets, rd,
-			      &d) < 0) {
+	if (fr_config_check_sets((const struct fr_integration *const *)
+				 &f->integration, 1, a.sets, a.nsets, &d) < 0 ||
+	    resolve_config(&config, f, inst, &a, rd, &d) < 0) {
 		fr_diag_flush(&d);
 		rc = FR_EXIT_CONFIG;
 		goto out;

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expr.h"
+#include "flow.h"
 #include "util.h"
 
 int fr_setting_parse(struct fr_setting *out, char *arg)
@@ -17,14 +19,51 @@ int fr_setting_parse(struct fr_setting *out, char *arg)
 	return 0;
 }
 
-static const char *type_name(enum fr_type t)
+int fr_config_check_sets(const struct fr_integration *const *ins, size_t nins,
+			 const struct fr_setting *sets, size_t nsets,
+			 struct fr_diag *d)
+{
+	const char **names = NULL;
+	size_t nnames = 0, cap = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < nins; i++) {
+		for (size_t j = 0; j < ins[i]->nconfig; j++) {
+			fr_grow(&names, &cap, nnames + 1, sizeof(*names));
+			names[nnames++] = ins[i]->config[j].name;
+		}
+	}
+	for (size_t k = 0; k < nsets; k++) {
+		bool known = false;
+		char *hint;
+		for (size_t i = 0; i < nins && !known; i++)
+			known = fr_integration_config(ins[i], sets[k].key) != NULL;
+		if (known)
+			continue;
+		hint = fr_did_you_mean(sets[k].key, names, nnames);
+		if (nins == 1)
+			fr_diag_hint(d, FR_ERROR, NULL, hint, "--set %s: integration "
+				     "'%s' has no config variable '%s'",
+				     sets[k].key, ins[0]->name, sets[k].key);
+		else
+			fr_diag_hint(d, FR_ERROR, NULL, hint, "--set %s: no "
+				     "integration declares config variable '%s'",
+				     sets[k].key, sets[k].key);
+		free(hint);
+		rc = -1;
+	}
+	free(names);
+	return rc;
+}
+
+const char *fr_type_name(enum fr_type t)
 {
 	static const char *const names[] = { "any", "string", "number",
 					     "boolean", "object", "array" };
 	return names[t];
 }
 
-static bool type_ok(enum fr_type t, const json_t *v)
+bool fr_type_ok(enum fr_type t, const json_t *v)
 {
 	switch (t) {
 	case FR_TYPE_STRING:
@@ -40,6 +79,16 @@ static bool type_ok(enum fr_type t, const json_t *v)
 	default:
 		return true;
 	}
+}
+
+const char *fr_json_kind(const json_t *v)
+{
+	return json_is_string(v)    ? "a string"
+	       : json_is_number(v)  ? "a number"
+	       : json_is_boolean(v) ? "a boolean"
+	       : json_is_object(v)  ? "an object"
+	       : json_is_array(v)   ? "an array"
+				    : "null";
 }
 
 /*
@@ -61,6 +110,84 @@ int fr_config_resolve(json_t **out, const struct fr_integration *in,
 		      const struct fr_instance *inst,
 		      const struct fr_setting *sets, size_t nsets,
 		      struct fr_redact *r, struct fr_diag *d)
+{
+	return fr_config_resolve_used(out, in, inst, sets, nsets, NULL, r, d);
+}
+
+struct marker {
+	const struct fr_integration *in;
+	bool *used;
+};
+
+static bool ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The textual rule of the reference warnings (expr.c): .config at the root. */
+static void mark_text(struct marker *m, const char *text)
+{
+	for (const char *p = text; (p = strstr(p, ".config")) != NULL; p += 7) {
+		const char *name = p + 7;
+		size_t len = 0;
+		if (p != text && ident_char(p[-1]) &&
+		    !(p - text >= 4 && memcmp(p - 4, "$ctx", 4) == 0))
+			continue;	/* .foo.config: not the context's */
+		if (ident_char(*name))
+			continue;	/* .configs */
+		if (*name == '.')
+			while (ident_char(name[1 + len]))
+				len++;
+		for (size_t i = 0; i < m->in->nconfig; i++) {
+			const char *cn = m->in->config[i].name;
+			if (!len || (strlen(cn) == len &&
+				     memcmp(cn, name + 1, len) == 0))
+				m->used[i] = true;
+		}
+	}
+}
+
+static void mark_expr(const struct fr_expr *e, void *data)
+{
+	if (e && e->text)
+		mark_text(data, e->text);
+}
+
+static void mark_tmpl(struct marker *m, const struct fr_tmpl *t)
+{
+	if (t)
+		fr_tmpl_foreach_expr(t, mark_expr, m);
+}
+
+static void mark_step(const struct fr_step *s, void *data)
+{
+	struct marker *m = data;
+
+	mark_expr(s->cond, m);
+	mark_expr(s->expr, m);
+	mark_expr(s->over, m);
+	for (size_t i = 0; i < s->ncases; i++)
+		mark_expr(s->cases[i].when, m);
+	mark_tmpl(m, s->with);
+	mark_tmpl(m, s->value);
+	if (s->conn)
+		mark_tmpl(m, s->conn->with);
+}
+
+void fr_config_mark_used(const struct fr_integration *in,
+			 const struct fr_flow *f, bool *used)
+{
+	struct marker m = { in, used };
+
+	fr_steps_walk(&f->steps, mark_step, &m);
+}
+
+int fr_config_resolve_used(json_t **out, const struct fr_integration *in,
+			   const struct fr_instance *inst,
+			   const struct fr_setting *sets, size_t nsets,
+			   const bool *used, struct fr_redact *r,
+			   struct fr_diag *d)
 {
 	json_t *cfg = json_object();
 	const char *iname = inst ? inst->name : "default";
@@ -103,7 +230,7 @@ int fr_config_resolve(json_t **out, const struct fr_integration *in,
 			json_decref(v);
 			v = NULL;
 		}
-		if (!v && cv->required) {
+		if (!v && cv->required && (!used || used[i])) {
 			struct fr_buf how;
 			fr_buf_init(&how);
 			if (cv->env)
@@ -123,15 +250,11 @@ int fr_config_resolve(json_t **out, const struct fr_integration *in,
 		}
 		if (!v)
 			continue;
-		if (!type_ok(cv->type, v)) {
+		if (!fr_type_ok(cv->type, v)) {
 			fr_diag_at(d, FR_ERROR, &cv->loc,
 				   "config value '%s' from %s must be %s, not %s",
-				   cv->name, source, type_name(cv->type),
-				   json_is_string(v) ? "a string"
-				   : json_is_number(v) ? "a number"
-				   : json_is_boolean(v) ? "a boolean"
-				   : json_is_object(v) ? "an object"
-				   : json_is_array(v) ? "an array" : "null");
+				   cv->name, source, fr_type_name(cv->type),
+				   fr_json_kind(v));
 			bad = -1;
 		}
 		if (cv->secret)

@@ -4,13 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "util.h"
 
+/*
+ * One diagnostic as data.  The text form (with its excerpt) is made when it
+ * is printed, from the source held here: of 200,000 problems only the
+ * first d->max are printed, and only those cost an excerpt.
+ */
 struct fr_diag_entry {
-	char *path;		/* NULL: no position */
-	unsigned line, col;
+	char *path;		/* NULL: no file */
+	unsigned line, col;	/* 0: no position */
 	size_t seq;
-	char *text;
+	enum fr_severity sev;
+	char *message;
+	char *hint;		/* NULL: none */
+	struct fr_source *src;	/* a reference, for the excerpt; or NULL */
 };
 
 struct fr_source *fr_source_create(const char *path, char *text, size_t len)
@@ -62,6 +72,8 @@ void fr_diag_init(struct fr_diag *d, FILE *out)
 	d->max = 200;
 	d->held = NULL;
 	d->nheld = d->held_cap = 0;
+	d->format = FR_DIAG_TEXT;
+	d->json = NULL;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -80,38 +92,6 @@ static int cmp_entry(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
-void fr_diag_flush(struct fr_diag *d)
-{
-	if (d->nheld)
-		qsort(d->held, d->nheld, sizeof(*d->held), cmp_entry);
-	for (size_t i = 0; i < d->nheld; i++) {
-		if (!d->max || i < d->max)
-			fputs(d->held[i].text, d->out);
-		else if (i == d->max)
-			fprintf(d->out, "flowrun: note: %zu more problems not "
-					"shown\n", d->nheld - d->max);
-		free(d->held[i].text);
-		free(d->held[i].path);
-	}
-	free(d->held);
-	d->held = NULL;
-	d->nheld = d->held_cap = 0;
-	fflush(d->out);
-}
-
-static void hold(struct fr_diag *d, const struct fr_loc *loc, char *text)
-{
-	struct fr_diag_entry *e;
-
-	fr_grow(&d->held, &d->held_cap, d->nheld + 1, sizeof(*d->held));
-	e = &d->held[d->nheld];
-	e->path = loc && loc->src ? fr_xstrdup(loc->src->path) : NULL;
-	e->line = loc ? loc->line : 0;
-	e->col = loc ? loc->col : 0;
-	e->seq = d->nheld++;
-	e->text = text;
-}
-
 static const char *severity_name(enum fr_severity sev)
 {
 	switch (sev) {
@@ -124,12 +104,56 @@ static const char *severity_name(enum fr_severity sev)
 	}
 }
 
-static void count(struct fr_diag *d, enum fr_severity sev)
+/* GitHub workflow command data: %, CR and LF escaped; in properties : and , too */
+static void put_github(FILE *out, const char *s, bool property)
 {
-	if (sev == FR_ERROR)
-		d->nerrors++;
-	else if (sev == FR_WARNING)
-		d->nwarnings++;
+	for (; *s; s++) {
+		if (*s == '%')
+			fputs("%25", out);
+		else if (*s == '\r')
+			fputs("%0D", out);
+		else if (*s == '\n')
+			fputs("%0A", out);
+		else if (property && *s == ':')
+			fputs("%3A", out);
+		else if (property && *s == ',')
+			fputs("%2C", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+static void print_github(FILE *out, const struct fr_diag_entry *e)
+{
+	fprintf(out, "::%s", e->sev == FR_ERROR	     ? "error"
+			     : e->sev == FR_WARNING ? "warning"
+						     : "notice");
+	if (e->path) {
+		fputs(" file=", out);
+		put_github(out, e->path, true);
+		if (e->line)
+			fprintf(out, ",line=%u,col=%u", e->line, e->col);
+	}
+	fputs("::", out);
+	put_github(out, e->message, false);
+	if (e->hint) {
+		fputs("; ", out);
+		put_github(out, e->hint, false);
+	}
+	fputc('\n', out);
+}
+
+static json_t *entry_json(const struct fr_diag_entry *e)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "file", e->path ? json_string(e->path) : json_null());
+	json_object_set_new(j, "line", e->line ? json_integer(e->line) : json_null());
+	json_object_set_new(j, "column", e->line ? json_integer(e->col) : json_null());
+	json_object_set_new(j, "severity", json_string(severity_name(e->sev)));
+	json_object_set_new(j, "message", json_string(e->message));
+	json_object_set_new(j, "hint", e->hint ? json_string(e->hint) : json_null());
+	return j;
 }
 
 /*
@@ -175,41 +199,132 @@ static void print_excerpt(struct fr_buf *out, const struct fr_loc *loc)
 	fr_buf_puts(out, "^\n");
 }
 
-void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
-		const struct fr_loc *loc, const char *fmt, ...)
+/* The text form: FILE:LINE:COL: SEVERITY: MESSAGE[; HINT], then the excerpt. */
+static void print_text(FILE *out, const struct fr_diag_entry *e)
 {
 	struct fr_buf b;
-	va_list ap;
+
+	fr_buf_init(&b);
+	if (e->line)
+		fr_buf_printf(&b, "%s:%u:%u: %s: ", e->path, e->line, e->col,
+			      severity_name(e->sev));
+	else if (e->path)
+		fr_buf_printf(&b, "%s: %s: ", e->path, severity_name(e->sev));
+	else
+		fr_buf_printf(&b, "flowrun: %s: ", severity_name(e->sev));
+	fr_buf_puts(&b, e->message);
+	if (e->hint)
+		fr_buf_printf(&b, "; %s", e->hint);
+	fr_buf_putc(&b, '\n');
+	if (e->src)
+		print_excerpt(&b, &(struct fr_loc){ e->src, e->line, e->col });
+	fputs(fr_buf_cstr(&b), out);
+	fr_buf_finish(&b);
+}
+
+void fr_diag_flush(struct fr_diag *d)
+{
+	if (d->nheld)
+		qsort(d->held, d->nheld, sizeof(*d->held), cmp_entry);
+	if (d->format == FR_DIAG_JSON && !d->json)
+		d->json = json_array();
+	for (size_t i = 0; i < d->nheld; i++) {
+		struct fr_diag_entry *e = &d->held[i];
+		if (d->format == FR_DIAG_JSON)
+			json_array_append_new(d->json, entry_json(e));
+		else if (d->max && i >= d->max) {
+			if (i == d->max)
+				fprintf(d->out, "%sflowrun: note: %zu more "
+					"problems not shown\n",
+					d->format == FR_DIAG_GITHUB ? "::notice::"
+								    : "",
+					d->nheld - d->max);
+		} else if (d->format == FR_DIAG_GITHUB)
+			print_github(d->out, e);
+		else
+			print_text(d->out, e);
+		fr_source_unref(e->src);
+		free(e->message);
+		free(e->hint);
+		free(e->path);
+	}
+	free(d->held);
+	d->held = NULL;
+	d->nheld = d->held_cap = 0;
+	fflush(d->out);
+}
+
+json_t *fr_diag_take_json(struct fr_diag *d)
+{
+	json_t *j = d->json ? d->json : json_array();
+
+	d->json = NULL;
+	return j;
+}
+
+static void hold(struct fr_diag *d, enum fr_severity sev,
+		 const struct fr_loc *loc, char *message, const char *hint)
+{
+	struct fr_diag_entry *e;
+
+	fr_grow(&d->held, &d->held_cap, d->nheld + 1, sizeof(*d->held));
+	e = &d->held[d->nheld];
+	e->path = loc && loc->src ? fr_xstrdup(loc->src->path) : NULL;
+	e->line = loc && loc->src ? loc->line : 0;
+	e->col = e->line ? loc->col : 0;
+	e->seq = d->nheld++;
+	e->sev = sev;
+	e->message = message;
+	e->hint = hint ? fr_xstrdup(hint) : NULL;
+	/* sources are shared read-only; the reference keeps it for the excerpt */
+	e->src = e->line ? fr_source_ref((struct fr_source *)loc->src) : NULL;
+}
+
+static void count(struct fr_diag *d, enum fr_severity sev)
+{
+	if (sev == FR_ERROR)
+		d->nerrors++;
+	else if (sev == FR_WARNING)
+		d->nwarnings++;
+}
+
+static void vdiag(struct fr_diag *d, enum fr_severity sev,
+		  const struct fr_loc *loc, const char *hint, const char *fmt,
+		  va_list ap)
+{
+	struct fr_buf b;
 
 	count(d, sev);
 	fr_buf_init(&b);
-	if (loc && loc->src && loc->line)
-		fr_buf_printf(&b, "%s:%u:%u: %s: ", loc->src->path, loc->line,
-			      loc->col, severity_name(sev));
-	else if (loc && loc->src)
-		fr_buf_printf(&b, "%s: %s: ", loc->src->path, severity_name(sev));
-	else
-		fr_buf_printf(&b, "flowrun: %s: ", severity_name(sev));
-	va_start(ap, fmt);
 	fr_buf_vprintf(&b, fmt, ap);
+	hold(d, sev, loc, fr_buf_steal(&b), hint);
+}
+
+void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
+		const struct fr_loc *loc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdiag(d, sev, loc, NULL, fmt, ap);
 	va_end(ap);
-	fr_buf_putc(&b, '\n');
-	if (loc && loc->src && loc->line)
-		print_excerpt(&b, loc);
-	hold(d, loc, fr_buf_steal(&b));
+}
+
+void fr_diag_hint(struct fr_diag *d, enum fr_severity sev,
+		  const struct fr_loc *loc, const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdiag(d, sev, loc, hint, fmt, ap);
+	va_end(ap);
 }
 
 void fr_diag(struct fr_diag *d, enum fr_severity sev, const char *fmt, ...)
 {
-	struct fr_buf b;
 	va_list ap;
 
-	count(d, sev);
-	fr_buf_init(&b);
-	fr_buf_printf(&b, "flowrun: %s: ", severity_name(sev));
 	va_start(ap, fmt);
-	fr_buf_vprintf(&b, fmt, ap);
+	vdiag(d, sev, NULL, NULL, fmt, ap);
 	va_end(ap);
-	fr_buf_putc(&b, '\n');
-	hold(d, NULL, fr_buf_steal(&b));
 }

@@ -39,6 +39,15 @@ struct fr_loc {
 
 enum fr_severity { FR_ERROR, FR_WARNING, FR_NOTE };
 
+/*
+ * How fr_diag_flush prints: the compiler-like text above; GitHub Actions
+ * workflow commands (::error file=F,line=L,col=C::MESSAGE; HINT); or, for
+ * JSON, nothing: the diagnostics are collected as a JSON array of {file,
+ * line, column, severity, message, hint} (null where there is none) for
+ * fr_diag_take_json.  The text and GitHub forms stop after d->max.
+ */
+enum fr_diag_format { FR_DIAG_TEXT, FR_DIAG_JSON, FR_DIAG_GITHUB };
+
 struct fr_diag_entry;
 
 struct fr_diag {
@@ -47,6 +56,8 @@ struct fr_diag {
 	unsigned max;		/* stop printing after this many; 0 = no cap */
 	struct fr_diag_entry *held;	/* waiting for fr_diag_flush */
 	size_t nheld, held_cap;
+	enum fr_diag_format format;	/* FR_DIAG_TEXT after fr_diag_init */
+	struct json_t *json;		/* FR_DIAG_JSON: flushed so far */
 };
 
 /* Takes ownership of text (malloc'd, NUL-terminated). */
@@ -64,9 +75,23 @@ void fr_diag_init(struct fr_diag *d, FILE *out);
  */
 void fr_diag_flush(struct fr_diag *d);
 
+/*
+ * FR_DIAG_JSON: the array of everything flushed so far (a new reference;
+ * an empty array when there was nothing); the diag starts a new one.
+ */
+struct json_t *fr_diag_take_json(struct fr_diag *d);
+
 void fr_diag_at(struct fr_diag *d, enum fr_severity sev,
 		const struct fr_loc *loc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/*
+ * fr_diag_at with a hint on how to fix it (NULL: none), e.g. the "did you
+ * mean 'X'?" of fr_did_you_mean; text output prints "MESSAGE; HINT".
+ */
+void fr_diag_hint(struct fr_diag *d, enum fr_severity sev,
+		  const struct fr_loc *loc, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /* A diagnostic with no position: "flowrun: error: ..." */
 void fr_diag(struct fr_diag *d, enum fr_severity sev, const char *fmt, ...)

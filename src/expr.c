@@ -42,6 +42,34 @@ static bool known(const char **names, const bool *hidden, size_t n,
 	return false;
 }
 
+/* "did you mean" among the steps visible here (caller frees), or NULL. */
+static char *suggest_step(const struct fr_scope *sc, const char *name)
+{
+	const char **ids = fr_xcalloc(sc->nstep_ids + 1, sizeof(*ids));
+	size_t n = 0;
+	char *hint;
+
+	for (size_t i = 0; i < sc->nstep_ids; i++) {
+		if (!sc->hidden || !sc->hidden[i])
+			ids[n++] = sc->step_ids[i];
+	}
+	hint = fr_did_you_mean(name, ids, n);
+	free(ids);
+	return hint;
+}
+
+static char *suggest_config(const struct fr_integration *in, const char *name)
+{
+	const char **names = fr_xcalloc(in->nconfig + 1, sizeof(*names));
+	char *hint;
+
+	for (size_t i = 0; i < in->nconfig; i++)
+		names[i] = in->config[i].name;
+	hint = fr_did_you_mean(name, names, in->nconfig);
+	free(names);
+	return hint;
+}
+
 /*
  * Finds `.steps.NAME` and `.config.NAME` at the root of the context (not
  * `.foo.steps.x`) and warns when NAME is no earlier step or declared
@@ -68,17 +96,25 @@ static void check_refs(struct fr_scope *sc, const char *text,
 				continue;
 			if (r == 0 && sc->check_steps &&
 			    !known(sc->step_ids, sc->hidden, sc->nstep_ids, name,
-				   len))
-				fr_diag_at(sc->d, FR_WARNING, loc,
-					   "'.steps.%.*s' names no earlier step "
-					   "of flow '%s'", (int)len, name,
-					   sc->flow ? sc->flow : "?");
+				   len)) {
+				char *s = fr_xstrndup(name, len);
+				char *hint = suggest_step(sc, s);
+				fr_diag_hint(sc->d, FR_WARNING, loc, hint,
+					     "'.steps.%s' names no earlier step "
+					     "of flow '%s'", s,
+					     sc->flow ? sc->flow : "?");
+				free(hint);
+				free(s);
+			}
 			if (r == 1 && sc->in) {
 				char *s = fr_xstrndup(name, len);
-				if (!fr_integration_config(sc->in, s))
-					fr_diag_at(sc->d, FR_WARNING, loc,
-						   "'.config.%s' names no declared "
-						   "config variable", s);
+				if (!fr_integration_config(sc->in, s)) {
+					char *hint = suggest_config(sc->in, s);
+					fr_diag_hint(sc->d, FR_WARNING, loc, hint,
+						     "'.config.%s' names no "
+						     "declared config variable", s);
+					free(hint);
+				}
 				free(s);
 			}
 		}
@@ -97,6 +133,32 @@ static struct fr_expr *compile_text(struct fr_scope *sc, const char *text,
 	return e;
 }
 
+static const char *find_close(const char *p);
+
+/* s with blanks cut at both ends, in place. */
+static char *trim(char *s)
+{
+	size_t len;
+
+	s += strspn(s, " \t\r\n");
+	len = strlen(s);
+	while (len && strchr(" \t\r\n", s[len - 1]))
+		s[--len] = '\0';
+	return s;
+}
+
+/* Whether s is one ${{ }} and nothing else (blanks aside). */
+static bool whole_template(const char *s)
+{
+	const char *close;
+
+	s += strspn(s, " \t\r\n");
+	if (strncmp(s, "${{", 3) != 0 || !(close = find_close(s + 3)))
+		return false;
+	close += 2;
+	return close[strspn(close, " \t\r\n")] == '\0';
+}
+
 struct fr_expr *fr_expr_compile(struct fr_scope *sc, const struct fr_ynode *n)
 {
 	if (n->kind != FR_YSCALAR) {
@@ -106,6 +168,17 @@ struct fr_expr *fr_expr_compile(struct fr_scope *sc, const struct fr_ynode *n)
 	}
 	if (strspn(n->value, " \t\r\n") == n->len) {
 		fr_diag_at(sc->d, FR_ERROR, &n->loc, "empty jq program");
+		return NULL;
+	}
+	if (whole_template(n->value)) {
+		const char *open = strstr(n->value, "${{") + 3;
+		const char *close = find_close(open);
+		char *inner = fr_xstrndup(open, (size_t)(close - open));
+		char *hint = fr_xasprintf("write '%s'", trim(inner));
+		fr_diag_hint(sc->d, FR_ERROR, &n->loc, hint,
+			     "this field takes a bare jq program, not ${{ }}");
+		free(hint);
+		free(inner);
 		return NULL;
 	}
 	return compile_text(sc, n->value, &n->loc);

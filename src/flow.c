@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "cron.h"
 #include "expr.h"
+#include "hashmap.h"
 #include "json.h"
 #include "schema.h"
 #include "util.h"
@@ -23,46 +25,15 @@ struct loader {
 	const struct fr_step **id_steps;
 	bool *hidden;		/* ids not visible here (loop bodies) */
 	size_t nids, ids_cap;
-	size_t *slots;		/* hash of ids: index + 1, 0 = empty */
-	size_t nslots;
+	struct fr_hashmap id_index;	/* id -> index in ids */
 };
 
-static size_t hash_str(const char *s)
-{
-	size_t h = 1469598103934665603u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
-}
-
-/* The index of id among the flow's ids, or -1; O(1) for huge flows. */
+/* The index of id among the flow's ids, or -1. */
 static long find_id(const struct loader *l, const char *id)
 {
-	if (!l->nslots)
-		return -1;
-	for (size_t i = hash_str(id) & (l->nslots - 1);; i = (i + 1) & (l->nslots - 1)) {
-		if (!l->slots[i])
-			return -1;
-		if (strcmp(l->ids[l->slots[i] - 1], id) == 0)
-			return (long)l->slots[i] - 1;
-	}
-}
+	size_t i;
 
-static void index_id(struct loader *l, size_t index)
-{
-	if (2 * (l->nids + 1) > l->nslots) {
-		size_t old = l->nslots;
-		l->nslots = old ? 2 * old : 64;
-		free(l->slots);
-		l->slots = fr_xcalloc(l->nslots, sizeof(*l->slots));
-		for (size_t k = 0; k < index; k++)
-			index_id(l, k);
-	}
-	size_t i = hash_str(l->ids[index]) & (l->nslots - 1);
-	while (l->slots[i])
-		i = (i + 1) & (l->nslots - 1);
-	l->slots[i] = index + 1;
+	return fr_hashmap_get(&l->id_index, id, &i) ? (long)i : -1;
 }
 
 static const char *const step_kinds[] = { "action", "transform", "branch",
@@ -99,6 +70,22 @@ static bool ident_ok(const char *s)
 			return false;
 	}
 	return true;
+}
+
+/* The words of jq 1.6 that cannot follow a $ (its lexer's keywords). */
+static bool jq_keyword(const char *s)
+{
+	static const char *const words[] = {
+		"__loc__", "and", "as", "break", "catch", "def", "elif", "else",
+		"end", "foreach", "if", "import", "include", "label", "module",
+		"or", "reduce", "then", "try",
+	};
+
+	for (size_t i = 0; i < FR_ARRAY_LEN(words); i++) {
+		if (strcmp(s, words[i]) == 0)
+			return true;
+	}
+	return false;
 }
 
 static void parse_retry(struct loader *l, const struct fr_ynode *n,
@@ -190,7 +177,7 @@ static void add_id(struct loader *l, struct fr_step *s, const struct fr_ynode *n
 	l->id_steps[l->nids] = s;
 	l->hidden[l->nids] = false;
 	l->nids++;
-	index_id(l, l->nids - 1);
+	fr_hashmap_put(&l->id_index, s->id, l->nids - 1);
 	l->sc.nstep_ids = l->nids;
 	l->sc.step_ids = l->ids;
 	l->sc.hidden = l->hidden;
@@ -259,10 +246,17 @@ static void parse_loop(struct loader *l, const struct fr_ynode *n,
 		s->over = expr_at(l, v);
 	if ((v = fr_ymap_get(n, "as")) && fr_schema_string(l->d, v, "'as'")) {
 		if (!ident_ok(v->value) || strcmp(v->value, "ctx") == 0 ||
-		    strcmp(v->value, "index") == 0)
+		    strcmp(v->value, "index") == 0 ||
+		    strncmp(v->value, "__", 2) == 0)
 			fr_diag_at(l->d, FR_ERROR, &v->loc,
 				   "invalid loop variable '%s'; use a jq "
-				   "identifier other than ctx and index", v->value);
+				   "identifier other than ctx and index, not "
+				   "starting with __", v->value);
+		else if (jq_keyword(v->value))
+			fr_diag_at(l->d, FR_ERROR, &v->loc,
+				   "invalid loop variable '%s': it is a jq "
+				   "keyword, and $%s does not parse; choose "
+				   "another name", v->value, v->value);
 		else {
 			free(s->as);
 			s->as = fr_xstrdup(v->value);
@@ -293,6 +287,20 @@ static void parse_loop(struct loader *l, const struct fr_ynode *n,
 		l->hidden[i] = true;
 }
 
+/* What the built-in http.request takes (action.c, flowrun-connector(5)). */
+static const char *const http_request_keys[] = {
+	"method", "url", "headers", "query", "body", "expect", "timeout", NULL
+};
+
+static bool has_connection(const struct fr_integration *in, const char *name)
+{
+	for (size_t i = 0; in && i < in->nconnections; i++) {
+		if (strcmp(in->connections[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void parse_action(struct loader *l, const struct fr_ynode *v,
 			 const struct fr_ynode *with, struct fr_step *s)
 {
@@ -303,6 +311,9 @@ static void parse_action(struct loader *l, const struct fr_ynode *v,
 		fr_diag_at(l->d, FR_ERROR, &v->loc,
 			   "action '%s' must be CONNECTION.ACTION", v->value);
 	s->action_name = fr_xstrdup(v->value);
+	if (with && with->kind == FR_YMAP && strcmp(v->value, "http.request") == 0 &&
+	    !has_connection(l->sc.in, "http"))
+		fr_schema_keys(l->d, with, http_request_keys, "http.request's 'with'");
 	if (with) {
 		s->with = tmpl_at(l, with);
 		if (s->with && !fr_tmpl_may_be_object(s->with)) {
@@ -357,8 +368,17 @@ static void parse_kind(struct loader *l, struct fr_step *s,
 			s->value = tmpl_at(l, v);
 		break;
 	case FR_STEP_SET:
-		if (fr_schema_is_map(l->d, v, "'set'"))
-			s->value = tmpl_at(l, v);
+		if (!fr_schema_is_map(l->d, v, "'set'"))
+			break;
+		for (size_t i = 0; i < fr_ymap_len(v); i++) {
+			const struct fr_ynode *k = fr_ymap_key(v, i);
+			if (strstr(k->value, "${{"))
+				fr_diag_hint(l->d, FR_WARNING, &k->loc,
+					     "use a fixed key and compute its value",
+					     "a set key is not a template: '%s' "
+					     "is stored as written", k->value);
+		}
+		s->value = tmpl_at(l, v);
 		break;
 	case FR_STEP_UPDATE:
 		/* KEY: a jq program over the key's current value */
@@ -467,18 +487,14 @@ static struct fr_step *parse_step(struct loader *l, const struct fr_ynode *n)
 			}
 		}
 		if (nunknown == 1) {
-			const char *hint = fr_schema_suggest(unknown->value,
+			char *hint = fr_did_you_mean(unknown->value,
 				step_kinds, FR_ARRAY_LEN(step_kinds) - 1);
-			if (hint)
-				fr_diag_at(l->d, FR_ERROR, &unknown->loc,
-					   "unknown step kind '%s'; did you "
-					   "mean '%s'?", unknown->value, hint);
-			else
-				fr_diag_at(l->d, FR_ERROR, &unknown->loc,
-					   "unknown step kind '%s'; expected "
-					   "one of action, transform, branch, "
-					   "loop, log, set, respond, fail, stop",
-					   unknown->value);
+			fr_diag_hint(l->d, FR_ERROR, &unknown->loc,
+				     hint ? hint : "expected one of action, "
+				     "transform, branch, loop, log, set, "
+				     "respond, fail, stop",
+				     "unknown step kind '%s'", unknown->value);
+			free(hint);
 		} else {
 			fr_diag_at(l->d, FR_ERROR, &n->loc,
 				   "step has no kind; expected one of action, "
@@ -544,11 +560,10 @@ static void parse_verify(struct loader *l, const struct fr_ynode *n,
 				break;
 		}
 		if (!schemes[i]) {
-			const char *hint = fr_schema_suggest(v->value, schemes, i);
-			fr_diag_at(l->d, FR_ERROR, &v->loc,
-				   "unknown verify scheme '%s'%s%s%s", v->value,
-				   hint ? "; did you mean '" : "",
-				   hint ? hint : "", hint ? "'?" : "");
+			char *hint = fr_did_you_mean(v->value, schemes, i);
+			fr_diag_hint(l->d, FR_ERROR, &v->loc, hint,
+				     "unknown verify scheme '%s'", v->value);
+			free(hint);
 		}
 		vf->scheme = fr_xstrdup(v->value);
 	}
@@ -661,10 +676,10 @@ static void parse_trigger(struct loader *l, const struct fr_ynode *n,
 		}
 	}
 	{
-		const char *hint = fr_schema_suggest(name, names, 5);
-		fr_diag_at(l->d, FR_ERROR, &key->loc, "unknown trigger '%s'%s%s%s",
-			   name, hint ? "; did you mean '" : "",
-			   hint ? hint : "", hint ? "'?" : "");
+		char *hint = fr_did_you_mean(name, names, 5);
+		fr_diag_hint(l->d, FR_ERROR, &key->loc, hint,
+			     "unknown trigger '%s'", name);
+		free(hint);
 	}
 	return;
 found:
@@ -706,8 +721,7 @@ static void parse_flow(struct loader *l, const struct fr_ynode *key,
 		return;
 	fr_schema_keys(l->d, n, keys, "flow");
 	l->nids = 0;
-	if (l->nslots)
-		memset(l->slots, 0, l->nslots * sizeof(*l->slots));
+	fr_hashmap_clear(&l->id_index);
 	l->sc.flow = f->name;
 	l->sc.check_steps = true;
 	l->sc.step_ids = l->ids;
@@ -781,6 +795,12 @@ static void parse_config(struct loader *l, const struct fr_ynode *n,
 			else
 				cv->type = (enum fr_type)t;
 		}
+		if (cv->def && !json_is_null(cv->def) &&
+		    !fr_type_ok(cv->type, cv->def))
+			fr_diag_at(l->d, FR_ERROR, &fr_ymap_get(c, "default")->loc,
+				   "the default of config variable '%s' must be "
+				   "%s, not %s", cv->name, fr_type_name(cv->type),
+				   fr_json_kind(cv->def));
 	}
 }
 
@@ -867,7 +887,7 @@ int fr_integration_load(struct fr_integration **out, const struct fr_ydoc *doc,
 	free(l.ids);
 	free(l.id_steps);
 	free(l.hidden);
-	free(l.slots);
+	fr_hashmap_finish(&l.id_index);
 	*out = in;
 	return 0;
 }

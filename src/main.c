@@ -1,5 +1,6 @@
 /* flowrun: run integrations between SaaS applications, from YAML files. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -21,13 +22,16 @@ int main(int argc, char **argv)
 		argv[1] = "version";
 	cmd = fr_cmd_find(argv[1]);
 	if (!cmd) {
-		fprintf(stderr, "flowrun: '%s' is not a command; see 'flowrun help'\n",
-			argv[1]);
+		char *hint = fr_cmd_suggest(argv[1]);
+		fprintf(stderr, "flowrun: '%s' is not a command; %s%ssee 'flowrun "
+			"help'\n", argv[1], hint ? hint : "", hint ? " " : "");
+		free(hint);
 		return FR_EXIT_USAGE;
 	}
 	/* getopt names the program in its messages: "flowrun run: ..." */
 	snprintf(name, sizeof(name), "flowrun %s", cmd->name);
 	argv[1] = name;
+	fr_cmd_argv = argv + 1;
 	rc = cmd->fn(argc - 1, argv + 1);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		perror("flowrun: error writing standard output");

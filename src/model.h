@@ -231,12 +231,20 @@ struct fr_integration {
 	char *root;			/* directory holding connectors/, instances/ */
 };
 
+/* Where an instance file gives a config value, for located errors. */
+struct fr_instance_value {
+	char *name;
+	struct fr_loc key_loc, value_loc;
+};
+
 struct fr_instance {
 	char *name;
 	struct fr_loc loc;
 	char *integration_name;
 	const struct fr_integration *integration;
 	json_t *config;			/* object of values */
+	struct fr_instance_value *values;	/* config's keys, in file order */
+	size_t nvalues;
 };
 
 const struct fr_flow *fr_integration_flow(const struct fr_integration *in,

@@ -1,3 +1,4 @@
+#define _XOPEN_SOURCE 700	/* realpath */
 #include "project.h"
 
 #include <dirent.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "connector.h"
 #include "expr.h"
 #include "flow.h"
@@ -28,6 +30,28 @@ static void names_add_unique(struct names *ns, const char *s)
 	}
 	fr_grow(&ns->v, &ns->cap, ns->n + 1, sizeof(*ns->v));
 	ns->v[ns->n++] = fr_xstrdup(s);
+}
+
+/* Whether paths a and b name one file or directory (by real path). */
+static bool same_path(const char *a, const char *b)
+{
+	char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+	bool same = ra && rb ? strcmp(ra, rb) == 0 : strcmp(a, b) == 0;
+
+	free(ra);
+	free(rb);
+	return same;
+}
+
+/* Adds a directory unless one of ns is the same directory by another name
+ * (./connectors and --connectors connectors). */
+static void names_add_dir(struct names *ns, const char *dir)
+{
+	for (size_t i = 0; i < ns->n; i++) {
+		if (same_path(ns->v[i], dir))
+			return;
+	}
+	names_add_unique(ns, dir);
 }
 
 static void names_finish(struct names *ns)
@@ -205,8 +229,16 @@ static void load_instance(struct fr_project *p, const char *path,
 		inst->integration_name = fr_xstrdup(v->value);
 		inst->loc = v->loc;
 	}
-	if ((v = fr_ymap_get(root, "config")) && fr_schema_is_map(d, v, "'config'"))
+	if ((v = fr_ymap_get(root, "config")) && fr_schema_is_map(d, v, "'config'")) {
 		inst->config = fr_ynode_to_json(v);
+		inst->values = fr_xcalloc(fr_ymap_len(v) + 1, sizeof(*inst->values));
+		for (size_t i = 0; i < fr_ymap_len(v); i++) {
+			struct fr_instance_value *iv = &inst->values[inst->nvalues++];
+			iv->name = fr_xstrdup(fr_ymap_key(v, i)->value);
+			iv->key_loc = fr_ymap_key(v, i)->loc;
+			iv->value_loc = fr_ymap_val(v, i)->loc;
+		}
+	}
 	if (!inst->config)
 		inst->config = json_object();
 	if (!inst->name)
@@ -231,13 +263,10 @@ static void report_unknown(struct fr_diag *d, const struct fr_loc *loc,
 			   const char *what, const char *name,
 			   const char *const *candidates, size_t n)
 {
-	const char *hint = fr_schema_suggest(name, candidates, n);
+	char *hint = fr_did_you_mean(name, candidates, n);
 
-	if (hint)
-		fr_diag_at(d, FR_ERROR, loc, "unknown %s '%s'; did you mean '%s'?",
-			   what, name, hint);
-	else
-		fr_diag_at(d, FR_ERROR, loc, "unknown %s '%s'", what, name);
+	fr_diag_hint(d, FR_ERROR, loc, hint, "unknown %s '%s'", what, name);
+	free(hint);
 }
 
 static void resolve_connection(struct fr_project *p, struct fr_connection *cn,
@@ -338,11 +367,11 @@ static void resolve_step(const struct fr_step *cs, void *data)
 		names = fr_xcalloc(c->nactions + 1, sizeof(*names));
 		for (size_t i = 0; i < c->nactions; i++)
 			names[i] = c->actions[i].name;
-		const char *hint = fr_schema_suggest(dot + 1, names, c->nactions);
-		fr_diag_at(r->d, FR_ERROR, &s->action_loc,
-			   "unknown action '%s' of connector '%s'%s%s%s", dot + 1,
-			   c->name, hint ? "; did you mean '" : "",
-			   hint ? hint : "", hint ? "'?" : "");
+		char *hint = fr_did_you_mean(dot + 1, names, c->nactions);
+		fr_diag_hint(r->d, FR_ERROR, &s->action_loc, hint,
+			     "unknown action '%s' of connector '%s'", dot + 1,
+			     c->name);
+		free(hint);
 		free(names);
 	}
 }
@@ -350,9 +379,6 @@ static void resolve_step(const struct fr_step *cs, void *data)
 static void check_instance(struct fr_project *p, struct fr_instance *inst,
 			   struct fr_diag *d)
 {
-	const char *key;
-	json_t *val;
-
 	if (!inst->integration_name)
 		return;
 	for (size_t i = 0; i < p->nintegrations; i++) {
@@ -361,15 +387,23 @@ static void check_instance(struct fr_project *p, struct fr_instance *inst,
 	}
 	if (!inst->integration)
 		return;	/* an instance of an integration not loaded now */
-	json_object_foreach(inst->config, key, val) {
-		if (!fr_integration_config(inst->integration, key)) {
-			const struct fr_integration *in = inst->integration;
+	for (size_t k = 0; k < inst->nvalues; k++) {
+		const struct fr_instance_value *iv = &inst->values[k];
+		const struct fr_integration *in = inst->integration;
+		const struct fr_config_var *cv = fr_integration_config(in, iv->name);
+		const json_t *val = json_object_get(inst->config, iv->name);
+		if (!cv) {
 			const char **names = fr_xcalloc(in->nconfig + 1, sizeof(*names));
 			for (size_t i = 0; i < in->nconfig; i++)
 				names[i] = in->config[i].name;
-			report_unknown(d, &inst->loc, "config variable", key,
+			report_unknown(d, &iv->key_loc, "config variable", iv->name,
 				       names, in->nconfig);
 			free(names);
+		} else if (val && !json_is_null(val) && !fr_type_ok(cv->type, val)) {
+			fr_diag_at(d, FR_ERROR, &iv->value_loc,
+				   "config value '%s' must be %s, not %s",
+				   iv->name, fr_type_name(cv->type),
+				   fr_json_kind(val));
 		}
 	}
 }
@@ -379,7 +413,7 @@ static void add_connector_dirs(struct names *dirs, const char *list)
 	char *copy = fr_xstrdup(list), *save = NULL;
 
 	for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
-		names_add_unique(dirs, t);
+		names_add_dir(dirs, t);
 	free(copy);
 }
 
@@ -413,9 +447,16 @@ int fr_project_load(struct fr_project **out, const char *const *paths,
 		}
 	}
 	if (files.n == 0 && rc == 0) {
-		fr_diag(d, FR_ERROR, "no flow files (*.yaml) in %s%s",
-			n == 1 ? paths[0] : "the paths given",
-			n == 1 && paths == default_path ? " (give a PATH)" : "");
+		char *sub = n == 1 ? fr_xasprintf("%s/flows", paths[0]) : NULL;
+		struct stat st;
+		char *hint = sub && stat(sub, &st) == 0 && S_ISDIR(st.st_mode)
+				     ? fr_xasprintf("did you mean '%s'?", sub)
+				     : NULL;
+		fr_diag_hint(d, FR_ERROR, NULL, hint, "no flow files (*.yaml) in %s%s",
+			     n == 1 ? paths[0] : "the paths given",
+			     n == 1 && paths == default_path ? " (give a PATH)" : "");
+		free(hint);
+		free(sub);
 	}
 	for (size_t i = 0; i < files.n; i++) {
 		char *root = root_of(files.v[i]);
@@ -423,12 +464,12 @@ int fr_project_load(struct fr_project **out, const char *const *paths,
 		free(root);
 	}
 	for (size_t i = 0; opts && i < opts->nconnector_dirs; i++)
-		names_add_unique(&cdirs, opts->connector_dirs[i]);
+		names_add_dir(&cdirs, opts->connector_dirs[i]);
 	if (env && *env)
 		add_connector_dirs(&cdirs, env);
 	for (size_t i = 0; i < roots.n; i++) {
 		char *dir = fr_xasprintf("%s/connectors", roots.v[i]);
-		names_add_unique(&cdirs, dir);
+		names_add_dir(&cdirs, dir);
 		free(dir);
 	}
 	p->connectors = fr_xcalloc(1, sizeof(*p->connectors));
@@ -501,6 +542,9 @@ void fr_project_destroy(struct fr_project *p)
 		free(p->instances[i]->name);
 		free(p->instances[i]->integration_name);
 		json_decref(p->instances[i]->config);
+		for (size_t j = 0; j < p->instances[i]->nvalues; j++)
+			free(p->instances[i]->values[j].name);
+		free(p->instances[i]->values);
 		free(p->instances[i]);
 	}
 	free(p->instances);

@@ -5,22 +5,6 @@
 
 #include "util.h"
 
-const char *fr_schema_suggest(const char *word, const char *const *candidates,
-			      size_t n)
-{
-	const char *best = NULL;
-	size_t best_d = (size_t)-1, max = strlen(word) < 4 ? 1 : 2;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t dist = fr_edit_distance(word, candidates[i], max);
-		if (dist <= max && dist < best_d) {
-			best = candidates[i];
-			best_d = dist;
-		}
-	}
-	return best;
-}
-
 void fr_schema_keys(struct fr_diag *d, const struct fr_ynode *map,
 		    const char *const *known, const char *context)
 {
@@ -30,7 +14,7 @@ void fr_schema_keys(struct fr_diag *d, const struct fr_ynode *map,
 		nknown++;
 	for (size_t i = 0; i < fr_ymap_len(map); i++) {
 		const struct fr_ynode *k = fr_ymap_key(map, i);
-		const char *hint;
+		char *hint;
 		size_t j;
 
 		for (j = 0; j < nknown; j++) {
@@ -39,14 +23,10 @@ void fr_schema_keys(struct fr_diag *d, const struct fr_ynode *map,
 		}
 		if (j < nknown)
 			continue;
-		hint = fr_schema_suggest(k->value, known, nknown);
-		if (hint)
-			fr_diag_at(d, FR_ERROR, &k->loc,
-				   "unknown key '%s' in %s; did you mean '%s'?",
-				   k->value, context, hint);
-		else
-			fr_diag_at(d, FR_ERROR, &k->loc, "unknown key '%s' in %s",
-				   k->value, context);
+		hint = fr_did_you_mean(k->value, known, nknown);
+		fr_diag_hint(d, FR_ERROR, &k->loc, hint, "unknown key '%s' in %s",
+			     k->value, context);
+		free(hint);
 	}
 }
 

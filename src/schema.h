@@ -23,10 +23,6 @@
 void fr_schema_keys(struct fr_diag *d, const struct fr_ynode *map,
 		    const char *const *known, const char *context);
 
-/* The closest of the candidates to word, or NULL when none is close. */
-const char *fr_schema_suggest(const char *word, const char *const *candidates,
-			      size_t n);
-
 bool fr_schema_is_map(struct fr_diag *d, const struct fr_ynode *n,
 		      const char *what);
 bool fr_schema_is_seq(struct fr_diag *d, const struct fr_ynode *n,

@@ -210,15 +210,9 @@ struct world *serve_world_load(const struct fr_serve_opts *o, struct fr_diag *d,
 	if (d->nerrors || !w->p)
 		goto fail;
 	*status = FR_EXIT_CONFIG;
-	for (size_t k = 0; k < o->nsets; k++) {
-		bool known = false;
-		for (size_t i = 0; i < w->p->nintegrations; i++)
-			known |= fr_integration_config(w->p->integrations[i],
-						       o->sets[k].key) != NULL;
-		if (!known)
-			fr_diag(d, FR_ERROR, "--set %s: no integration declares config "
-				"variable '%s'", o->sets[k].key, o->sets[k].key);
-	}
+	fr_config_check_sets((const struct fr_integration *const *)
+			     w->p->integrations, w->p->nintegrations, o->sets,
+			     o->nsets, d);
 	for (size_t i = 0; i < w->p->nintegrations; i++) {
 		const struct fr_integration *in = w->p->integrations[i];
 		bool any = false;

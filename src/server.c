@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -294,35 +295,69 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
 	*state = NULL;
 }
 
-static int parse_listen(const char *listen, struct sockaddr_in *sa, char **err)
+/*
+ * ADDR:PORT into a socket address: ADDR is an IPv4 address, an IPv6 address
+ * in brackets ([::1]:8080), a host name (resolved with getaddrinfo; the
+ * first IPv4 address when it has one, so localhost stays 127.0.0.1), or
+ * empty for every IPv4 address.
+ */
+static int parse_listen(const char *listen, struct sockaddr_storage *sa,
+			char **err)
 {
 	const char *colon = strrchr(listen, ':');
-	char host[64];
+	struct addrinfo hints, *res = NULL, *pick = NULL;
+	char host[256], portstr[8];
+	size_t hlen;
 	long port;
 	char *end;
+	int rc;
 
 	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
 	if (!colon || (size_t)(colon - listen) >= sizeof(host)) {
 		*err = fr_xasprintf("--listen takes ADDR:PORT, not '%s'", listen);
 		return -1;
 	}
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = '\0';
 	port = strtol(colon + 1, &end, 10);
 	if (*end || port < 0 || port > 65535 || end == colon + 1) {
 		*err = fr_xasprintf("invalid port in '%s'", listen);
 		return -1;
 	}
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
+	hlen = (size_t)(colon - listen);
+	if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']') {
+		memcpy(host, listen + 1, hlen - 2);
+		host[hlen - 2] = '\0';
+	} else if (memchr(listen, ':', hlen)) {
+		*err = fr_xasprintf("--listen: write an IPv6 address in brackets, "
+				    "as [%.*s]:%ld", (int)hlen, listen, port);
+		return -1;
+	} else {
+		memcpy(host, listen, hlen);
+		host[hlen] = '\0';
+	}
 	if (!*host)
 		strcpy(host, "0.0.0.0");
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
-		*err = fr_xasprintf("invalid IPv4 address '%s'", host);
+	snprintf(portstr, sizeof(portstr), "%ld", port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if ((rc = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+		*err = fr_xasprintf("--listen: cannot resolve '%s': %s", host,
+				    gai_strerror(rc));
 		return -1;
 	}
-	sa->sin_port = htons((uint16_t)port);
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+		    (!pick || (pick->ai_family != AF_INET && ai->ai_family == AF_INET)))
+			pick = ai;
+	}
+	if (!pick || pick->ai_addrlen > sizeof(*sa)) {
+		freeaddrinfo(res);
+		*err = fr_xasprintf("--listen: '%s' has no IPv4 or IPv6 address", host);
+		return -1;
+	}
+	memcpy(sa, pick->ai_addr, pick->ai_addrlen);
+	freeaddrinfo(res);
 	return 0;
 }
 
@@ -331,7 +366,7 @@ struct fr_server *fr_server_start(const struct fr_server_opts *opts,
 				  char **err)
 {
 	struct fr_server *s;
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;
 	const union MHD_DaemonInfo *info;
 
 	*err = NULL;
@@ -342,7 +377,8 @@ struct fr_server *fr_server_start(const struct fr_server_opts *opts,
 	atomic_init(&s->requests, 0);
 	s->d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
+			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+			(sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		0, NULL, NULL, on_request, s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, opts->threads ? opts->threads : 2u,

@@ -66,7 +66,7 @@ static void unknown(struct fr_diag *d, const struct fr_ynode *n,
 		    const char *what, const char *name, const struct names *ns,
 		    const char *tail)
 {
-	const char *hint = fr_schema_suggest(name, ns->v, ns->n);
+	const char *hint = fr_suggest(name, ns->v, ns->n);
 
 	if (hint)
 		fr_diag_at(d, FR_ERROR, &n->loc, "%s '%s'%s; did you mean '%s'?",
@@ -318,7 +318,7 @@ static void parse_expect(struct fr_diag *d, struct fr_test *t,
 				break;
 		}
 		if (s && i == FR_ARRAY_LEN(statuses)) {
-			const char *hint = fr_schema_suggest(s, statuses, 3);
+			const char *hint = fr_suggest(s, statuses, 3);
 			fr_diag_at(d, FR_ERROR, &v->loc, "'status' is ok, failed or "
 				   "rejected, not '%s'%s%s%s", s,
 				   hint ? "; did you mean '" : "", hint ? hint : "",
@@ -414,7 +414,7 @@ static const struct fr_flow *find_flow(struct fr_diag *d,
 		const char *hint, *slash = strchr(n->value, '/');
 		for (size_t i = 0; i < all.n; i++)
 			names_add(&bare, strchr(all.v[i], '/') + 1);
-		hint = fr_schema_suggest(slash ? slash + 1 : n->value, bare.v, bare.n);
+		hint = fr_suggest(slash ? slash + 1 : n->value, bare.v, bare.n);
 		for (size_t i = 0; hint && i < all.n; i++) {
 			if (strcmp(strchr(all.v[i], '/') + 1, hint) == 0) {
 				hint = all.v[i];
@@ -422,7 +422,7 @@ static const struct fr_flow *find_flow(struct fr_diag *d,
 			}
 		}
 		if (!hint)
-			hint = fr_schema_suggest(n->value, all.v, all.n);
+			hint = fr_suggest(n->value, all.v, all.n);
 		fr_diag_at(d, FR_ERROR, &n->loc, "no flow '%s' (or more than one: "
 			   "write INTEGRATION/FLOW)%s%s%s", n->value,
 			   hint ? "; did you mean '" : "", hint ? hint : "",

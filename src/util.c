@@ -318,3 +318,27 @@ char *fr_new_id(const char *prefix)
 			    (unsigned long long)(ms & 0xffffffffffffull),
 			    (unsigned long long)v);
 }
+
+const char *fr_suggest(const char *word, const char *const *candidates,
+			      size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1, max = strlen(word) < 4 ? 1 : 2;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t dist = fr_edit_distance(word, candidates[i], max);
+		if (dist <= max && dist < best_d) {
+			best = candidates[i];
+			best_d = dist;
+		}
+	}
+	return best;
+}
+
+char *fr_did_you_mean(const char *word, const char *const *candidates,
+		      size_t n)
+{
+	const char *best = fr_suggest(word, candidates, n);
+
+	return best ? fr_xasprintf("did you mean '%s'?", best) : NULL;
+}

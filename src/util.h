@@ -91,4 +91,18 @@ int64_t fr_parse_duration_ms(const char *s);
 /* Levenshtein distance, capped: returns a value > max when it exceeds it. */
 size_t fr_edit_distance(const char *a, const char *b, size_t max);
 
+/*
+ * The candidate closest to word (edit distance 1 for words under four
+ * letters, 2 otherwise; the first on a tie), or NULL when none is close.
+ */
+const char *fr_suggest(const char *word, const char *const *candidates,
+		       size_t n);
+
+/*
+ * The "did you mean" hint every unknown name gets: "did you mean 'X'?" for
+ * fr_suggest's choice (caller frees), or NULL.
+ */
+char *fr_did_you_mean(const char *word, const char *const *candidates,
+		      size_t n);
+
 #endif

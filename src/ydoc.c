@@ -7,19 +7,18 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "hashmap.h"
 #include "util.h"
-
-struct anchor {
-	char *name;
-	struct fr_ynode *node;
-};
 
 struct reader {
 	struct fr_ydoc *doc;
 	struct fr_diag *d;
 	struct fr_ynode *stack[FR_YAML_MAX_DEPTH + 1];
 	size_t depth;
-	struct anchor *anchors;
+	/* anchor name -> index in anchor_nodes: a linear search made a file
+	 * of many anchors and aliases quadratic, minutes for a few megabytes */
+	struct fr_hashmap anchors;
+	struct fr_ynode **anchor_nodes;
 	size_t nanchors, anchors_cap;
 	int ndocs;
 	bool aliased;		/* an alias was seen */
@@ -100,62 +99,28 @@ static int check_duplicates(struct reader *r, const struct fr_ynode *map)
 	return bad;
 }
 
-static size_t anchor_hash(const char *name)
-{
-	size_t h = 2166136261u;		/* FNV-1a */
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619u;
-	return h;
-}
-
-/*
- * Anchors live in an open-addressing hash table (anchors_cap slots, a power
- * of two, at most half full): a linear search made a file of many anchors
- * and aliases quadratic, minutes for a few megabytes.
- */
-static struct anchor *anchor_slot(struct anchor *tab, size_t cap,
-				  const char *name)
-{
-	size_t i = anchor_hash(name) & (cap - 1);
-
-	while (tab[i].name && strcmp(tab[i].name, name) != 0)
-		i = (i + 1) & (cap - 1);
-	return &tab[i];
-}
-
 static void remember_anchor(struct reader *r, const yaml_char_t *name,
 			    struct fr_ynode *node)
 {
-	struct anchor *slot;
+	size_t i;
 
 	if (!name)
 		return;
-	if (2 * (r->nanchors + 1) > r->anchors_cap) {
-		size_t cap = r->anchors_cap ? 2 * r->anchors_cap : 64;
-		struct anchor *tab = fr_xcalloc(cap, sizeof(*tab));
-		for (size_t i = 0; i < r->anchors_cap; i++) {
-			if (r->anchors[i].name)
-				*anchor_slot(tab, cap, r->anchors[i].name) =
-					r->anchors[i];
-		}
-		free(r->anchors);
-		r->anchors = tab;
-		r->anchors_cap = cap;
+	/* a later anchor of the same name wins */
+	if (!fr_hashmap_get(&r->anchors, (const char *)name, &i)) {
+		fr_grow(&r->anchor_nodes, &r->anchors_cap, r->nanchors + 1,
+			sizeof(*r->anchor_nodes));
+		i = r->nanchors++;
+		fr_hashmap_put(&r->anchors, (const char *)name, i);
 	}
-	slot = anchor_slot(r->anchors, r->anchors_cap, (const char *)name);
-	if (!slot->name) {	/* a later anchor of the same name wins */
-		slot->name = fr_xstrdup((const char *)name);
-		r->nanchors++;
-	}
-	slot->node = node;
+	r->anchor_nodes[i] = node;
 }
 
 static struct fr_ynode *find_anchor(struct reader *r, const char *name)
 {
-	if (!r->anchors_cap)
-		return NULL;
-	return anchor_slot(r->anchors, r->anchors_cap, name)->node;
+	size_t i;
+
+	return fr_hashmap_get(&r->anchors, name, &i) ? r->anchor_nodes[i] : NULL;
 }
 
 /* Attaches a finished node to its parent, or makes it the root. */
@@ -190,6 +155,34 @@ static int attach(struct reader *r, struct fr_ynode *node,
 	return 0;
 }
 
+/*
+ * Whether the line holding offset off has a ${{ outside quotes: in a flow
+ * mapping ({ text: ${{ .x }} }) libyaml stops at its braces, with a message
+ * that does not say why.
+ */
+static bool line_has_template(const struct fr_source *src, size_t off)
+{
+	const char *t = src->text, *p, *end = src->text + src->len;
+	char quote = 0;
+
+	if (off > src->len)
+		off = src->len;
+	p = t + off;
+	while (p > t && p[-1] != '\n')
+		p--;
+	for (; p < end && *p != '\n'; p++) {
+		if (quote) {
+			if (*p == quote)
+				quote = 0;
+		} else if (*p == '"' || *p == '\'') {
+			quote = *p;
+		} else if (end - p >= 3 && memcmp(p, "${{", 3) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void report_parser_error(struct reader *r, yaml_parser_t *p)
 {
 	struct fr_loc loc = loc_of(r->doc->src, p->problem_mark);
@@ -218,11 +211,13 @@ static void report_parser_error(struct reader *r, yaml_parser_t *p)
 	}
 	if (off < r->doc->src->len && r->doc->src->text[off] == '\t')
 		hint = " (tabs are not allowed for indentation; use spaces)";
-	if (p->context)
-		fr_diag_at(r->d, FR_ERROR, &loc, "%s %s%s", problem, p->context,
-			   hint);
-	else
-		fr_diag_at(r->d, FR_ERROR, &loc, "%s%s", problem, hint);
+	fr_diag_hint(r->d, FR_ERROR, &loc,
+		     line_has_template(r->doc->src, off)
+			     ? "a value holding ${{ }} must be quoted: "
+			       "key: \"${{ ... }}\""
+			     : NULL,
+		     "%s%s%s%s", problem, p->context ? " " : "",
+		     p->context ? p->context : "", hint);
 }
 
 /* Handles one event; returns 1 to go on, 0 at the end, -1 on error. */
@@ -347,9 +342,8 @@ int fr_ydoc_parse(struct fr_ydoc **out, struct fr_source *src,
 			break;
 	}
 	yaml_parser_delete(&parser);
-	for (size_t i = 0; i < r.anchors_cap; i++)
-		free(r.anchors[i].name);
-	free(r.anchors);
+	fr_hashmap_finish(&r.anchors);
+	free(r.anchor_nodes);
 	if (rc < 0) {
 		fr_ydoc_destroy(doc);
 		return -1;

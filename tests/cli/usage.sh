@@ -12,6 +12,9 @@ root=$here/../..
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 unset FLOWRUN_CONNECTORS
+# commands run from the repository root: any store they open lives in $tmp,
+# never in the source tree
+export FLOWRUN_STORE="sqlite:$tmp/flowrun.db"
 n=0 fail=0
 
 pass() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -83,6 +86,93 @@ done
 fr help frobnicate
 expect "help for an unknown command exits 2" 2
 
+# every option of every getopt table is in --help (usage lines and list)
+# and in the man page
+python3 "$here/options-doc.py" "$FLOWRUN" "$MAN" "$root/src" >"$tmp/out" 2>"$tmp/why" &&
+	pass "every option is in its command's --help and man entry ($(wc -l <"$tmp/out") commands)" ||
+	{ flunk "every option is in its command's --help and man entry"; comment <"$tmp/why"; }
+
+# "did you mean" for commands, options, flows, mocks and a project directory
+didyou() {	# didyou NAME WANT: stderr of the last command holds WANT
+	grep -qF -- "$2" "$tmp/err" && pass "$1" || { flunk "$1"; comment <"$tmp/err"; }
+}
+fr valdate
+expect "a misspelt command exits 2" 2
+didyou "a misspelt command: did you mean" "'valdate' is not a command; did you mean 'validate'?"
+fr help valdate
+didyou "help of a misspelt command: did you mean" "did you mean 'validate'?"
+fr run --flwo account
+expect "a misspelt option exits 2" 2
+didyou "a misspelt option: did you mean" "flowrun run: did you mean '--flow'?"
+fr serve --htp-threads 2
+didyou "a misspelt serve option: did you mean" "did you mean '--http-threads'?"
+fr validate --Werorr
+didyou "a misspelt validate option: did you mean" "did you mean '--Werror'?"
+fr run --flow
+! grep -q "did you mean" "$tmp/err" && pass "a known option without its value: no did you mean" ||
+	flunk "a known option without its value: no did you mean"
+fr run --flow acount
+expect "a misspelt flow exits 2" 2
+didyou "a misspelt flow: did you mean" "no flow 'acount' (or more than one: write INTEGRATION/FLOW); did you mean 'account'?"
+fr run --flow progix-to-slak/account
+didyou "a misspelt INTEGRATION/FLOW: did you mean" "did you mean 'progix-to-slack/account'?"
+fr run --flow account --mock 'progix.get_acounts=[]'
+expect "a misspelt mock exits 2" 2
+didyou "a misspelt mock: did you mean" "--mock progix.get_acounts: integration 'progix-to-slack' has no such action; did you mean 'progix.get_accounts'?"
+fr validate .
+expect "validate of a directory without flow files exits 3" 3
+didyou "validate DIR with DIR/flows: did you mean" "no flow files (*.yaml) in .; did you mean './flows'?"
+fr validate src
+! grep -q "did you mean" "$tmp/err" && pass "validate DIR without DIR/flows: no did you mean" ||
+	flunk "validate DIR without DIR/flows: no did you mean"
+
+# completion scripts, made from the command table
+fr completion bash
+expect "completion bash exits 0" 0
+cp "$tmp/out" "$tmp/completion.bash"
+bash -n "$tmp/completion.bash" 2>"$tmp/why" && pass "bash -n accepts the bash completion" ||
+	{ flunk "bash -n accepts the bash completion"; comment <"$tmp/why"; }
+# complete "flowrun ru", "flowrun run --re", "flowrun serve --http", "flowrun completion z"
+got=$(bash -c '. "$1"
+	c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _flowrun; echo "${COMPREPLY[*]}"; }
+	c flowrun ru; c flowrun run --re; c flowrun serve --http; c flowrun completion z
+	c flowrun validate --W; c flowrun run fl' _ "$tmp/completion.bash" 2>&1)
+want=$(printf 'run runs\n--record --record-execution\n--http-threads\nzsh\n--Werror\n')
+[ "$got" = "$want" ] && pass "bash completion completes commands, options, shells; files otherwise" ||
+	{ flunk "bash completion completes commands, options, shells; files otherwise"; echo "$got" | comment; }
+for sh in zsh fish; do
+	fr completion $sh
+	expect "completion $sh exits 0" 0
+	ok=1
+	for c in $commands completion; do
+		grep -q "$c" "$tmp/out" || { ok=0; echo "# $sh: no $c"; }
+	done
+	for o in record http-threads queue-limit Werror all-instances; do
+		grep -q -- "$o" "$tmp/out" || { ok=0; echo "# $sh: no --$o"; }
+	done
+	if command -v $sh >/dev/null; then
+		$sh -n "$tmp/out" 2>"$tmp/why" || { ok=0; comment <"$tmp/why"; }
+	fi
+	[ $ok = 1 ] && pass "$sh completion names every command and their options" ||
+		flunk "$sh completion names every command and their options"
+done
+fr completion tcsh
+expect "completion of an unknown shell exits 2" 2
+grep -q "no completion for 'tcsh'" "$tmp/err" && pass "completion: unknown shell named" ||
+	flunk "completion: unknown shell named"
+
+# documentation that must agree with the program
+fr run tests/e2e/flows/semantics.yaml --flow loop --input '{"items": [1]}' --json
+python3 -c 'import json, re, sys; sys.exit(not re.fullmatch(r"ex_[0-9a-f]{28}", json.load(open(sys.argv[1]))["execution"]))' "$tmp/out" &&
+	grep -q 'execution.s id: \*ex\\_\* and 28 hexadecimal digits' "$here/../../man/flowrun-flow.5.scd" &&
+	pass "execution ids are ex_ and 28 hex digits, as flowrun-flow(5) says" ||
+	{ flunk "execution ids are ex_ and 28 hex digits, as flowrun-flow(5) says"; comment <"$tmp/out"; }
+bad=$(sed -n 's/.*[[:space:]=]@\([A-Za-z0-9_./-]*\).*/\1/p' "$root/README.md" |
+	while read -r f; do [ -e "$root/$f" ] || echo "$f"; done)
+[ -z "$bad" ] && ! grep -qi 'issue notes' "$root/README.md" &&
+	pass "README: every @FILE exists, no pointer to notes not in the repository" ||
+	flunk "README: every @FILE exists, no pointer to notes not in the repository ($bad)"
+
 # version
 fr version
 expect "version exits 0" 0
@@ -143,6 +233,15 @@ if command -v dot >/dev/null; then
 	dot -Tsvg "$tmp/out" >/dev/null 2>&1 && pass "graph --flow: dot accepts it" ||
 		flunk "graph --flow: dot accepts it"
 fi
+# the account flow's loop: the step before it stays outside its cluster, and
+# the loop's text is written once
+python3 "$here/dot-clusters.py" "$tmp/out" 2>"$tmp/why" &&
+	pass "graph: edges into a loop are outside its cluster, no label twice" ||
+	{ flunk "graph: edges into a loop are outside its cluster, no label twice"; comment <"$tmp/why"; }
+fr graph tests/e2e/flows/semantics.yaml
+python3 "$here/dot-clusters.py" "$tmp/out" 2>"$tmp/why" &&
+	pass "graph of nested loops and branches: every edge in a cluster holding its ends" ||
+	{ flunk "graph of nested loops and branches: every edge in a cluster holding its ends"; comment <"$tmp/why"; }
 fr graph --flow progix-to-slack/account --format mermaid
 expect "graph --flow INTEGRATION/FLOW exits 0" 0
 [ "$(grep -c '^  subgraph ' "$tmp/out")" -eq 1 ] &&

@@ -54,6 +54,32 @@ for yaml in "$dir"/*.yaml; do
 		flunk "$name: nothing on stdout when invalid"
 		comment <"$tmp/out"
 	fi
+	# the same diagnostics as data (--json) and as GitHub annotations
+	cp "$tmp/err" "$tmp/text"
+	(cd "$dir" && exec timeout 10 "$FLOWRUN" validate --json "$name.yaml") \
+		>"$tmp/json" 2>"$tmp/err"
+	rc_json=$?
+	(cd "$dir" && exec timeout 10 "$FLOWRUN" validate --format github \
+		"$name.yaml") >"$tmp/github" 2>"$tmp/err2"
+	rc_github=$?
+	if [ "$rc_json" -eq "$want" ] && [ "$rc_github" -eq "$want" ]; then
+		pass "$name: --json and --format github exit $want"
+	else
+		flunk "$name: --json and --format github exit $want (got $rc_json, $rc_github)"
+	fi
+	if python3 "$here/diag-forms.py" "$dir/$name.err" "$tmp/json" \
+		"$tmp/github" 2>"$tmp/why"; then
+		pass "$name: --json and --format github say what $name.err says"
+	else
+		flunk "$name: --json and --format github say what $name.err says"
+		comment <"$tmp/why"
+	fi
+	if grep -v '^flowrun: [0-9]* errors\?, ' "$tmp/err" "$tmp/err2" | grep -q .; then
+		flunk "$name: --json and --format github: stderr holds only the summary"
+		comment <"$tmp/err"
+	else
+		pass "$name: --json and --format github: stderr holds only the summary"
+	fi
 done
 
 # a stale .err without its .yaml is a test that silently stopped running

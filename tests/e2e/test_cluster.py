@@ -271,3 +271,21 @@ def test_database_stopped_and_started_under_load(run, serve, progix, slack,
         return [n for n in list(acked) + [1000] if "load %d" % n not in got]
     wait_for(lambda: not missing(), 60,
              "every acknowledged delivery to run; log:\n" + a.log()[-2000:])
+
+
+def test_history_options_are_checked(run, pg_db):
+    for args in (["runs", "--status", "bogus"], ["runs", "--origin", "cron"],
+                 ["runs", "--since", "yesterday-ish"],
+                 ["replay", "--failed", "--origin", "cron"],
+                 ["runs", "--store", "mysql://x/y"]):
+        r = run(*args)
+        assert r.rc == 2, r
+        assert "see 'flowrun" in r.stderr, r
+    # a store that cannot be reached is a store error, its password hidden
+    r = run("runs", "--store", "postgresql://u:pw-S3cret@127.0.0.1:1/db")
+    assert r.rc == 5, r
+    assert "pw-S3cret" not in r.stdout + r.stderr and "u:***@" in r.stderr, r
+    # every status word is taken
+    for status in ("queued", "running", "retrying", "ok", "failed"):
+        r = run("runs", "--status", status, env={"FLOWRUN_STORE": pg_db})
+        assert r.rc == 0, r

@@ -89,3 +89,107 @@ def test_offline_account_flow_without_mock_fails(run, progix, slack):
     # nothing after the failed step ran
     later = find_steps(t["steps"], lambda s: s.get("id") in ("messages", "post"))
     assert all(s["status"] == "skipped" for s in later), later
+
+
+THINGS_CONNECTOR = """connector: things
+inputs:
+  base_url: { required: true }
+  key: { required: true, secret: true }
+http:
+  base_url: "${{ .connection.base_url }}"
+  headers: { Authorization: "Bearer ${{ .connection.key }}" }
+actions:
+  list:
+    effect: read
+    method: GET
+    path: /things
+  create:
+    effect: write
+    method: POST
+    path: /things
+    body: { name: "${{ .input.name }}" }
+"""
+
+THINGS_FLOW = """integration: things
+config:
+  url: { default: "http://127.0.0.1:9" }
+  key: { secret: true, env: THINGS_KEY }
+  hook_secret: { secret: true, env: THINGS_HOOK_SECRET }
+connections:
+  things: { connector: things, with: { base_url: "${{ .config.url }}", key: "${{ .config.key }}" } }
+flows:
+  make:
+    steps:
+      - id: create
+        action: things.create
+        with: { name: widget }
+      - transform: '{made: .steps.create}'
+  look:
+    steps:
+      - id: list
+        action: things.list
+  hook:
+    trigger:
+      webhook:
+        verify: { scheme: hmac-sha256, header: X-Sig, secret: "${{ .config.hook_secret }}" }
+    steps:
+      - log: "${{ .trigger.body.name }}"
+"""
+
+
+def things_project(tmp_path):
+    root = tmp_path / "things"
+    (root / "flows").mkdir(parents=True)
+    (root / "connectors").mkdir()
+    (root / "flows" / "things.yaml").write_text(THINGS_FLOW)
+    (root / "connectors" / "things.yaml").write_text(THINGS_CONNECTOR)
+    return str(root / "flows")
+
+
+def test_offline_write_without_sample_is_as_in_a_dry_run(run, tmp_path):
+    flows = things_project(tmp_path)
+    r = run("run", flows, "--flow", "make", "--offline", "--json",
+            env={"THINGS_KEY": "k-Th1ngs-S3cret"})
+    assert r.rc == 0, r
+    t = r.json()
+    assert t["output"] == {"made": {}}
+    assert step(t, "create")["request"]["method"] == "POST"
+    assert t["writes_skipped"] == 1
+    # a read without sample still needs a mock
+    r = run("run", flows, "--flow", "look", "--offline",
+            env={"THINGS_KEY": "k-Th1ngs-S3cret"})
+    assert r.rc == 1, r
+    assert "offline: things.list has no sample; give --mock things.list=JSON" in r.stderr, r
+
+
+def test_run_asks_only_for_the_secrets_it_uses(run, tmp_path):
+    # the webhook's verify secret is serve's, not run's: not asked for
+    flows = things_project(tmp_path)
+    r = run("run", flows, "--flow", "make", "--offline",
+            env={"THINGS_KEY": "k-Th1ngs-S3cret"}, unset=["THINGS_HOOK_SECRET"])
+    assert r.rc == 0, r
+    assert "hook_secret" not in r.stderr, r
+    # the connection's key is used by the action: asked for, by name
+    r = run("run", flows, "--flow", "make", "--offline",
+            unset=["THINGS_KEY", "THINGS_HOOK_SECRET"])
+    assert r.rc == 4, r
+    assert "missing secret config value 'key'" in r.stderr, r
+    assert "hook_secret" not in r.stderr, r
+    # a flow that reads no config asks for nothing
+    r = run("run", flows, "--flow", "hook", "--offline", "--input", '{"name": "x"}',
+            unset=["THINGS_KEY", "THINGS_HOOK_SECRET"])
+    assert r.rc == 0, r
+
+
+def test_deploy_dry_run_asks_only_for_the_secrets_it_uses(run, progix):
+    # the example's deploy flow uses the Progix key, not the webhook secret
+    # nor the Slack token
+    r = run("deploy", *example_args(progix), "--dry-run", "--public-url", PUBLIC_URL,
+            unset=["PROGIX_WEBHOOK_SECRET", "SLACK_TOKEN"])
+    assert r.rc == 0, r
+    assert "webhook_secret" not in r.stderr and "slack_token" not in r.stderr, r
+    r = run("deploy", *example_args(progix), "--dry-run", "--public-url", PUBLIC_URL,
+            unset=["PROGIX_API_KEY", "PROGIX_WEBHOOK_SECRET", "SLACK_TOKEN"])
+    assert r.rc == 4, r
+    assert "progix_api_key" in r.stderr, r
+    assert "webhook_secret" not in r.stderr and "slack_token" not in r.stderr, r

@@ -84,7 +84,16 @@ def test_set_of_an_unknown_variable(run):
 def test_set_of_a_misspelt_variable_suggests(run):
     r = run("run", EXAMPLE, "--flow", "account", "--set", "slack_chanel=#x")
     assert r.rc == 4, r
-    assert "slack_channel" in r.stderr
+    assert ("--set slack_chanel: integration 'progix-to-slack' has no config "
+            "variable 'slack_chanel'; did you mean 'slack_channel'?") in r.stderr, r
+
+
+def test_deploy_set_of_a_misspelt_variable_suggests(run):
+    # deploy checks --set names with the same function as run and serve
+    r = run("deploy", EXAMPLE, "--dry-run", "--set", "slack_chanel=#x")
+    assert r.rc == 4, r
+    assert ("--set slack_chanel: integration 'progix-to-slack' has no config "
+            "variable 'slack_chanel'; did you mean 'slack_channel'?") in r.stderr, r
 
 
 def test_set_without_value(run):

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "diag.h"
 #include "tap.h"
 #include "util.h"
@@ -259,6 +261,55 @@ int main(void)
 	is_int(a->refs, 1, "unref counts down");
 	fr_source_unref(NULL);
 	ok(fr_source_ref(NULL) == NULL, "ref and unref accept NULL");
+
+	/* the same diagnostics as GitHub workflow commands and as JSON */
+	{
+		struct fr_source *odd = source("a,b:c.yaml", "x\n");
+		start(&c);
+		c.d.format = FR_DIAG_GITHUB;
+		fr_diag_hint(&c.d, FR_ERROR, &(struct fr_loc){ a, 5, 15 },
+			     "did you mean 'http'?", "unknown connection '%s'", "htp");
+		fr_diag_at(&c.d, FR_WARNING, &(struct fr_loc){ odd, 1, 1 },
+			   "100%% of\nthis");
+		fr_diag(&c.d, FR_NOTE, "no position");
+		out = finish(&c);
+		is_str(out,
+		       "::notice::no position\n"
+		       "::warning file=a%2Cb%3Ac.yaml,line=1,col=1::100%25 of%0Athis\n"
+		       "::error file=flows/a.yaml,line=5,col=15::unknown "
+		       "connection 'htp'; did you mean 'http'?\n",
+		       "github: one workflow command each, escaped");
+		free(out);
+
+		start(&c);
+		c.d.format = FR_DIAG_JSON;
+		fr_diag_hint(&c.d, FR_ERROR, &(struct fr_loc){ a, 5, 15 },
+			     "did you mean 'http'?", "unknown connection '%s'", "htp");
+		fr_diag(&c.d, FR_WARNING, "no position");
+		out = finish(&c);
+		is_str(out, "", "json: nothing printed");
+		free(out);
+		{
+			json_t *j = fr_diag_take_json(&c.d);
+			char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+			is_str(s,
+			       "[{\"column\":null,\"file\":null,\"hint\":null,"
+			       "\"line\":null,\"message\":\"no position\","
+			       "\"severity\":\"warning\"},"
+			       "{\"column\":15,\"file\":\"flows/a.yaml\","
+			       "\"hint\":\"did you mean 'http'?\",\"line\":5,"
+			       "\"message\":\"unknown connection 'htp'\","
+			       "\"severity\":\"error\"}]",
+			       "json: {file, line, column, severity, message, hint}");
+			free(s);
+			json_decref(j);
+			j = fr_diag_take_json(&c.d);
+			ok(json_is_array(j) && json_array_size(j) == 0,
+			   "json: taken once, then empty");
+			json_decref(j);
+		}
+		fr_source_unref(odd);
+	}
 
 	fr_source_unref(a);
 	fr_source_unref(b);

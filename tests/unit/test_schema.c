@@ -156,31 +156,31 @@ static void test_suggest(void)
 	const char *const ranked[] = { "tymeoutz", "timeouts" };
 	const char *const ties[] = { "abce", "abcf" };
 
-	is_str(fr_schema_suggest("step", keys, 4), "steps", "one letter missing");
-	is_str(fr_schema_suggest("stpes", keys, 4), "steps", "two letters swapped (distance 2)");
-	is_str(fr_schema_suggest("trigerr", keys, 4), "trigger", "misspelt trigger");
-	is_str(fr_schema_suggest("timeout", keys, 4), "timeout", "an exact match is its own hint");
-	is_str(fr_schema_suggest("descriptoin", keys, 4), "description", "long word, distance 2");
-	ok(fr_schema_suggest("stepsxyz", keys, 4) == NULL, "distance 3 is too far");
-	ok(fr_schema_suggest("banana", keys, 4) == NULL, "an unrelated word has no hint");
-	ok(fr_schema_suggest("steps", keys, 0) == NULL, "no candidates, no hint");
-	is_str(fr_schema_suggest("timeout", ranked, 2), "timeouts", "the closest wins");
-	is_str(fr_schema_suggest("abcd", ties, 2), "abce", "on a tie, the first wins");
+	is_str(fr_suggest("step", keys, 4), "steps", "one letter missing");
+	is_str(fr_suggest("stpes", keys, 4), "steps", "two letters swapped (distance 2)");
+	is_str(fr_suggest("trigerr", keys, 4), "trigger", "misspelt trigger");
+	is_str(fr_suggest("timeout", keys, 4), "timeout", "an exact match is its own hint");
+	is_str(fr_suggest("descriptoin", keys, 4), "description", "long word, distance 2");
+	ok(fr_suggest("stepsxyz", keys, 4) == NULL, "distance 3 is too far");
+	ok(fr_suggest("banana", keys, 4) == NULL, "an unrelated word has no hint");
+	ok(fr_suggest("steps", keys, 0) == NULL, "no candidates, no hint");
+	is_str(fr_suggest("timeout", ranked, 2), "timeouts", "the closest wins");
+	is_str(fr_suggest("abcd", ties, 2), "abce", "on a tie, the first wins");
 	/* words shorter than 4 characters allow one edit only */
-	is_str(fr_schema_suggest("iff", shorts, 3), "if", "short word, distance 1");
-	is_str(fr_schema_suggest("a", shorts, 3), "as", "one letter, distance 1");
-	ok(fr_schema_suggest("xy", shorts, 3) == NULL, "short word, distance 2: no hint");
-	ok(fr_schema_suggest("abc", (const char *const[]){ "aef" }, 1) == NULL,
+	is_str(fr_suggest("iff", shorts, 3), "if", "short word, distance 1");
+	is_str(fr_suggest("a", shorts, 3), "as", "one letter, distance 1");
+	ok(fr_suggest("xy", shorts, 3) == NULL, "short word, distance 2: no hint");
+	ok(fr_suggest("abc", (const char *const[]){ "aef" }, 1) == NULL,
 	   "three letters, distance 2: no hint");
-	is_str(fr_schema_suggest("abcd", (const char *const[]){ "abef" }, 1), "abef",
+	is_str(fr_suggest("abcd", (const char *const[]){ "abef" }, 1), "abef",
 	       "four letters, distance 2: a hint");
-	ok(fr_schema_suggest("", shorts, 3) == NULL, "the empty word: no two-letter hint");
+	ok(fr_suggest("", shorts, 3) == NULL, "the empty word: no two-letter hint");
 	{
 		char longw[80];
 		memset(longw, 'a', 70);
 		longw[70] = '\0';
 		const char *const cand[] = { longw };
-		ok(fr_schema_suggest(longw, cand, 1) == NULL,
+		ok(fr_suggest(longw, cand, 1) == NULL,
 		   "words over 64 characters get no hint");
 	}
 }
