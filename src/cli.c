@@ -85,7 +85,7 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	{ "runs", cmd_runs, "list recorded executions, newest first",
 	  "usage: flowrun runs [--flow NAME] [--instance NAME] [--status STATUS]\n"
 	  "                    [--origin ORIGIN] [--since WHEN] [--trigger KIND]\n"
-	  "                    [--limit N]\n"
+	  "                    [--limit N] [--follow]\n"
 	  "\n"
 	  "Lists executions, newest first: recorded ones, and those queued or\n"
 	  "running in serve, with their attempt and what they replay.\n"
@@ -96,6 +96,8 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --origin ORIGIN      run, deploy, serve or replay\n"
 	  "  --since WHEN         a duration back (10m, 2h, 7d) or a UTC time\n"
 	  "  --trigger KIND       webhook, schedule, manual, deploy or remove\n"
+	  "  --follow             print executions as they start and end, until\n"
+	  "                       Ctrl-C (JSON lines with --json)\n"
 	  "  --limit N            at most N executions (default 50)\n" },
 	{ "serve", cmd_serve, "serve webhooks and schedules (durable queue, workers)",
 	  "usage: flowrun serve [PATH...] [--listen ADDR:PORT] [--workers N]\n"

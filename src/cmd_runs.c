@@ -1,6 +1,7 @@
 /* strptime, timegm */
 #define _GNU_SOURCE
 /* runs, show and replay: what the store recorded, and what is queued. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,10 +149,83 @@ static void print_row(const struct fr_execution *e)
 	putchar('\n');
 }
 
+static volatile sig_atomic_t follow_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	follow_stop = 1;
+}
+
+/* Where an execution was when --follow printed it last. */
+struct seen {
+	char *id;
+	enum fr_status status;
+};
+
+/*
+ * --follow: prints each execution that starts or changes status, from
+ * now on (or --since), until SIGINT or SIGTERM; one JSON object a line
+ * with --json.  The store is read every 200 ms: it is the only channel
+ * every backend and every process share.
+ */
+static int follow(struct fr_store *store, struct fr_execution_filter f,
+		  bool json)
+{
+	struct seen *seen = NULL;
+	size_t nseen = 0, cap = 0;
+	int rc = FR_EXIT_OK;
+
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	if (f.since <= 0)
+		f.since = fr_store_now() - 1;
+	f.limit = 10000;
+	while (!follow_stop) {
+		struct fr_execution *rows = NULL;
+		size_t n = 0;
+		char *err = NULL;
+		if (fr_store_execution_list(store, &f, &rows, &n, &err) < 0) {
+			fr_log_error("%s", err);
+			free(err);
+			rc = FR_EXIT_SYSTEM;
+			break;
+		}
+		for (size_t i = n; i-- > 0;) {	/* oldest first */
+			size_t k = 0;
+			while (k < nseen && strcmp(seen[k].id, rows[i].id) != 0)
+				k++;
+			if (k < nseen && seen[k].status == rows[i].status)
+				continue;
+			if (k == nseen) {
+				fr_grow(&seen, &cap, nseen + 1, sizeof(*seen));
+				seen[nseen++].id = fr_xstrdup(rows[i].id);
+			}
+			seen[k].status = rows[i].status;
+			if (json) {
+				json_t *j = fr_execution_json(&rows[i]);
+				char *line = json_dumps(j, JSON_COMPACT);
+				puts(line);
+				free(line);
+				json_decref(j);
+			} else {
+				print_row(&rows[i]);
+			}
+		}
+		fflush(stdout);
+		fr_executions_free(rows, n);
+		nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
+	}
+	for (size_t k = 0; k < nseen; k++)
+		free(seen[k].id);
+	free(seen);
+	return rc;
+}
+
 int cmd_runs(int argc, char **argv)
 {
 	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INSTANCE, OPT_STATUS, OPT_LIMIT,
-	       OPT_ORIGIN, OPT_SINCE, OPT_TRIGGER };
+	       OPT_ORIGIN, OPT_SINCE, OPT_TRIGGER, OPT_FOLLOW };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "flow", required_argument, NULL, OPT_FLOW },
@@ -161,9 +235,11 @@ int cmd_runs(int argc, char **argv)
 		{ "since", required_argument, NULL, OPT_SINCE },
 		{ "trigger", required_argument, NULL, OPT_TRIGGER },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("runs");
+	bool following = false;
 	struct fr_execution_filter f = { 0 };
 	enum fr_status status;
 	enum fr_origin origin;
@@ -202,6 +278,9 @@ int cmd_runs(int argc, char **argv)
 		case OPT_TRIGGER:
 			f.trigger = optarg;
 			break;
+		case OPT_FOLLOW:
+			following = true;
+			break;
 		case OPT_LIMIT:
 			f.limit = atoi(optarg);
 			if (f.limit <= 0)
@@ -215,6 +294,12 @@ int cmd_runs(int argc, char **argv)
 		rc = fr_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (rc >= 0)
 		goto out;
+	if (following) {
+		/* serve creates the store if it is not there yet */
+		rc = fr_common_store(&store, &common) < 0 ? FR_EXIT_SYSTEM
+				: follow(store, f, common.json);
+		goto out;
+	}
 	if (!(store = open_store(&common, &missing))) {
 		if (!missing) {
 			rc = FR_EXIT_SYSTEM;

@@ -7,6 +7,7 @@ database of its own."""
 
 import itertools
 import json
+import os
 import re
 import signal
 import threading
@@ -53,6 +54,8 @@ def test_second_serve_on_one_sqlite_file_is_refused(run, serve, progix, slack,
     assert r.rc == 5, r
     assert "served already by another flowrun serve" in r.stderr, r
     assert "pid %d" % first.proc.pid in r.stderr, r
+    # the store holds traces and tokens: only its owner reads it
+    assert os.stat(str(tmp_path / "one.db")).st_mode & 0o777 == 0o600
     # the first goes on serving
     accepted(first.post("/hooks/e2e-cluster/load", {"n": 1}))
     wait_for(lambda: texts(slack, "load 1"), 20, "the first serve to run it")
@@ -289,3 +292,33 @@ def test_history_options_are_checked(run, pg_db):
     for status in ("queued", "running", "retrying", "ok", "failed"):
         r = run("runs", "--status", status, env={"FLOWRUN_STORE": pg_db})
         assert r.rc == 0, r
+
+
+def test_runs_follow_sees_what_serve_starts_after_it(run, serve, progix, slack,
+                                                      flowrun_bin, base_env,
+                                                      tmp_path, pg_db):
+    import subprocess
+    env = dict(base_env, FLOWRUN_STORE=pg_db)
+    a = start_on(serve, pg_db, progix, slack)
+    # --since: however late the follower starts, it sees the execution
+    follower = subprocess.Popen([flowrun_bin, "runs", "--follow", "--json",
+                                 "--since", "10m"],
+                                cwd=str(tmp_path), env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ident = accepted(a.post("/hooks/e2e-cluster/load", {"n": 99}))
+        seen = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = follower.stdout.readline()
+            if not line:
+                break
+            x = json.loads(line)
+            seen.append((x["id"], x["status"]))
+            if (ident, "ok") in seen:
+                break
+        assert (ident, "ok") in seen, seen
+    finally:
+        follower.send_signal(signal.SIGINT)
+        rc = follower.wait(10)
+    assert rc == 0, follower.stderr.read()
