@@ -59,7 +59,6 @@ static void reload(struct serve *s)
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
-	w->generation = ++s->generation;
 	old = s->world;
 	s->world = w;
 	pthread_cond_broadcast(&s->work);

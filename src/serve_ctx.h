@@ -67,7 +67,6 @@ struct serve {
 	pthread_cond_t work;		/* workers: something to run */
 	pthread_cond_t idle;		/* drain: a worker finished */
 	struct world *world;
-	unsigned generation;
 	struct fr_dispatch *dp;
 	struct syncwait *waits;
 	bool draining, stopping;

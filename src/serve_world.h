@@ -44,7 +44,6 @@ struct route {
 
 struct world {
 	atomic_int refs;
-	unsigned generation;
 	struct fr_project *p;
 	struct target *targets;
 	size_t ntargets;
