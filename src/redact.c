@@ -184,17 +184,6 @@ static void mark_url_passwords(const char *s, bool *mask)
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The value of 4 hex digits at t (n bytes there), or -1. */
 static long hex4(const char *t, size_t n)
 {
@@ -203,7 +192,7 @@ static long hex4(const char *t, size_t n)
 	if (n < 4)
 		return -1;
 	for (int i = 0; i < 4; i++) {
-		int d = hexval(t[i]);
+		int d = fr_hex_digit(t[i]);
 		if (d < 0)
 			return -1;
 		v = v * 16 + d;
@@ -248,8 +237,8 @@ static size_t decode_unit(const char *t, size_t n, unsigned char out[4],
 
 	*nout = 1;
 	out[0] = (unsigned char)t[0];
-	if (t[0] == '%' && n >= 3 && hexval(t[1]) >= 0 && hexval(t[2]) >= 0) {
-		out[0] = (unsigned char)(hexval(t[1]) * 16 + hexval(t[2]));
+	if (t[0] == '%' && n >= 3 && fr_hex_digit(t[1]) >= 0 && fr_hex_digit(t[2]) >= 0) {
+		out[0] = (unsigned char)(fr_hex_digit(t[1]) * 16 + fr_hex_digit(t[2]));
 		return 3;
 	}
 	if (t[0] != '\\' || n < 2)
@@ -289,7 +278,7 @@ static size_t cut_here(const char *t, size_t n, size_t p)
 		q++;
 		if (q < n && t[q] == 'u' && t[p] == '\\')
 			q++;
-		while (q < n && q - p < 6 && hexval(t[q]) >= 0)
+		while (q < n && q - p < 6 && fr_hex_digit(t[q]) >= 0)
 			q++;
 	}
 	if (n - q >= 3 && (memcmp(t + q, "...", 3) == 0 ||

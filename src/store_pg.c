@@ -352,26 +352,14 @@ static int fail(struct pg_store *st, char **err, const char *what)
 	return rc;
 }
 
-/* A hex digit's value, or -1. */
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static char *percent_decoded(const char *s, size_t n)
 {
 	char *out = fr_xmalloc(n + 1), *o = out;
 
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n && hex(s[i + 1]) >= 0 &&
-		    hex(s[i + 2]) >= 0) {
-			*o++ = (char)(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+		if (s[i] == '%' && i + 2 < n && fr_hex_digit(s[i + 1]) >= 0 &&
+		    fr_hex_digit(s[i + 2]) >= 0) {
+			*o++ = (char)(fr_hex_digit(s[i + 1]) * 16 + fr_hex_digit(s[i + 2]));
 			i += 2;
 		} else {
 			*o++ = s[i];

@@ -342,3 +342,14 @@ char *fr_did_you_mean(const char *word, const char *const *candidates,
 
 	return best ? fr_xasprintf("did you mean '%s'?", best) : NULL;
 }
+
+int fr_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -88,6 +88,9 @@ uint64_t fr_now_ns(void);
 /* Parses "250ms", "10s", "5m", "1h" into milliseconds; -1 when invalid. */
 int64_t fr_parse_duration_ms(const char *s);
 
+/* The value of a hex digit (either case), or -1. */
+int fr_hex_digit(char c);
+
 /* Levenshtein distance, capped: returns a value > max when it exceeds it. */
 size_t fr_edit_distance(const char *a, const char *b, size_t max);
 

@@ -236,24 +236,13 @@ static bool next_item(struct span *rest, char sep, struct span *item)
 	return false;
 }
 
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Decodes a digest written in hex, either case; false when malformed. */
 static bool hex_digest(struct span s, unsigned char out[FR_SHA256_LEN])
 {
 	if (s.n != 2 * FR_SHA256_LEN)
 		return false;
 	for (size_t i = 0; i < FR_SHA256_LEN; i++) {
-		int hi = hex_digit(s.p[2 * i]), lo = hex_digit(s.p[2 * i + 1]);
+		int hi = fr_hex_digit(s.p[2 * i]), lo = fr_hex_digit(s.p[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;
