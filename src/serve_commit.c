@@ -420,14 +420,19 @@ static bool wait_for_work(struct committer *c, struct pending *batch, size_t *n,
 		pthread_mutex_unlock(&s->cmu);
 		return false;
 	}
+	/* (the queues are NULL until something was queued: no memcpy then) */
 	*n = s->npend < COMMIT_BATCH ? s->npend : COMMIT_BATCH;
-	memcpy(batch, s->pend, *n * sizeof(*batch));
-	memmove(s->pend, s->pend + *n, (s->npend - *n) * sizeof(*s->pend));
-	s->npend -= *n;
+	if (*n) {
+		memcpy(batch, s->pend, *n * sizeof(*batch));
+		memmove(s->pend, s->pend + *n, (s->npend - *n) * sizeof(*s->pend));
+		s->npend -= *n;
+	}
 	*nf = s->nfin < COMMIT_BATCH ? s->nfin : COMMIT_BATCH;
-	memcpy(fins, s->fin, *nf * sizeof(*fins));
-	memmove(s->fin, s->fin + *nf, (s->nfin - *nf) * sizeof(*s->fin));
-	s->nfin -= *nf;
+	if (*nf) {
+		memcpy(fins, s->fin, *nf * sizeof(*fins));
+		memmove(s->fin, s->fin + *nf, (s->nfin - *nf) * sizeof(*s->fin));
+		s->nfin -= *nf;
+	}
 	if (s->notified)
 		c->maybe_queued = true;
 	*claim = (s->claim_now && c->maybe_queued) ||
