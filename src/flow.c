@@ -426,7 +426,8 @@ static struct fr_step *parse_step(struct loader *l, const struct fr_ynode *n)
 {
 	static const char *const common[] = { "id", "description", "if",
 					      "on_error", "timeout" };
-	static const char *const extra[FR_STEP_STOP + 1][2] = {
+	/* per kind, indexed like step_kinds (whose last entry is NULL) */
+	static const char *const extra[FR_ARRAY_LEN(step_kinds) - 1][2] = {
 		[FR_STEP_ACTION] = { "with", NULL },
 		[FR_STEP_BRANCH] = { "else", NULL },
 		[FR_STEP_LOOP] = { "steps", NULL },
