@@ -53,6 +53,9 @@ static void add_child(struct fr_ynode *parent, struct fr_ynode *child)
 	parent->size += child->size;
 	if (parent->size > FR_YAML_MAX_NODES)
 		parent->size = FR_YAML_MAX_NODES + 1;
+	parent->bytes += child->bytes;
+	if (parent->bytes > FR_YAML_MAX_BYTES)
+		parent->bytes = (size_t)FR_YAML_MAX_BYTES + 1;
 }
 
 static int cmp_key(const void *a, const void *b)
@@ -187,6 +190,13 @@ static int attach(struct reader *r, struct fr_ynode *node,
 				   FR_YAML_MAX_NODES);
 		return -1;
 	}
+	/* without aliases the file size bounds it */
+	if (parent->bytes > FR_YAML_MAX_BYTES) {
+		fr_diag_at(r->d, FR_ERROR, loc,
+			   "document expands to more than %u MiB of text "
+			   "through aliases", FR_YAML_MAX_BYTES >> 20);
+		return -1;
+	}
 	return 0;
 }
 
@@ -248,6 +258,7 @@ static int on_event(struct reader *r, yaml_event_t *ev)
 					  ev->data.scalar.length);
 		node->len = ev->data.scalar.length;
 		node->end = loc_of(r->doc->src, ev->end_mark);
+		node->bytes = node->len;
 		node->plain = ev->data.scalar.plain_implicit &&
 			      ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 		remember_anchor(r, ev->data.scalar.anchor, node);
