@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "diag.h"
@@ -62,6 +63,48 @@ static void *interrupter(void *arg)
 	nanosleep(&ts, NULL);
 	fr_jqx_interrupt(arg);
 	return NULL;
+}
+
+/*
+ * A caught libjq assertion abandons what the run held (a few hundred
+ * bytes), which the leak checker would report at exit: such cases run in a
+ * child that ends with _exit, and send back what they got.
+ */
+static void isolated(struct fr_jqx *jx, int id, int after, const char *expr,
+		     const char *input, const char *want)
+{
+	char buf[4096] = "";
+	size_t got = 0;
+	ssize_t k;
+	int fd[2], status = -1;
+	pid_t pid;
+
+	if (pipe(fd) < 0)
+		abort();
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		char *a = result(jx, id, input, "[]");
+		char *b = result(jx, after, "{\"t\": 0}", "[]");
+		char *both = fr_xasprintf("%s\n%s", a, b);
+		if (write(fd[1], both, strlen(both)) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(fd[1]);
+	while (got < sizeof(buf) - 1 &&
+	       (k = read(fd[0], buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	buf[got] = '\0';
+	close(fd[0]);
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "%s on %s: the child exits normally", expr, input);
+	char *nl = strchr(buf, '\n');
+	if (nl)
+		*nl++ = '\0';
+	is_str(buf, want, "%s on %s", expr, input);
+	is_str(nl ? nl : "", "\"1970-01-01T00:00:00Z\"", "then the state works");
 }
 
 /*
@@ -144,7 +187,13 @@ static void test_guards(struct fr_source *src)
 	   "an error after the guards is mapped to its line");
 	jx = fr_jqx_create(p);
 	for (size_t i = 0; i < n; i++) {
-		char *r = result(jx, ids[i], cases[i].input, "[]");
+		char *r;
+		if (strstr(cases[i].want, "libjq failed")) {
+			isolated(jx, ids[i], ids[0], cases[i].expr, cases[i].input,
+				 cases[i].want);
+			continue;
+		}
+		r = result(jx, ids[i], cases[i].input, "[]");
 		is_str(r, cases[i].want, "%s on %s", cases[i].expr, cases[i].input);
 		free(r);
 		/* the state is usable after each */
