@@ -40,6 +40,7 @@ static struct fr_ynode *new_node(struct fr_ydoc *doc, enum fr_ynode_kind kind,
 	n->kind = kind;
 	n->loc = loc_of(doc->src, mark);
 	n->size = 1;
+	n->height = 1;
 	fr_grow(&doc->nodes, &doc->cap, doc->nnodes + 1, sizeof(*doc->nodes));
 	doc->nodes[doc->nnodes++] = n;
 	return n;
@@ -53,6 +54,8 @@ static void add_child(struct fr_ynode *parent, struct fr_ynode *child)
 	parent->size += child->size;
 	if (parent->size > FR_YAML_MAX_NODES)
 		parent->size = FR_YAML_MAX_NODES + 1;
+	if (child->height + 1 > parent->height)
+		parent->height = child->height + 1;
 	parent->bytes += child->bytes;
 	if (parent->bytes > FR_YAML_MAX_BYTES)
 		parent->bytes = (size_t)FR_YAML_MAX_BYTES + 1;
@@ -188,6 +191,13 @@ static int attach(struct reader *r, struct fr_ynode *node,
 			fr_diag_at(r->d, FR_ERROR, loc,
 				   "document has more than %d nodes",
 				   FR_YAML_MAX_NODES);
+		return -1;
+	}
+	/* without aliases, the nesting check bounds the height */
+	if (parent->height > FR_YAML_MAX_DEPTH + 1) {
+		fr_diag_at(r->d, FR_ERROR, loc,
+			   "nesting deeper than %d levels through aliases",
+			   FR_YAML_MAX_DEPTH);
 		return -1;
 	}
 	/* without aliases the file size bounds it */

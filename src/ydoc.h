@@ -8,7 +8,8 @@
  * expanded size is bounded, so "billion laughs" documents are refused.
  *
  * Reading refuses, with a located error: YAML syntax errors, binary files,
- * more than one document, nesting deeper than FR_YAML_MAX_DEPTH, duplicate
+ * more than one document, nesting deeper than FR_YAML_MAX_DEPTH (also
+ * through aliases, so a walk over the tree recurses that deep), duplicate
  * mapping keys (libyaml accepts them silently), non-scalar mapping keys, and
  * documents expanding through aliases to more than FR_YAML_MAX_NODES nodes
  * or FR_YAML_MAX_BYTES bytes of scalars (keys and values).
@@ -40,6 +41,7 @@ struct fr_ynode {
 	size_t n, cap;
 	size_t size;		/* nodes under this one, aliases expanded */
 	size_t bytes;		/* scalar bytes under it, likewise (capped) */
+	size_t height;		/* levels from it down, likewise (1: scalar) */
 };
 
 struct fr_ydoc {

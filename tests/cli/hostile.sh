@@ -160,6 +160,20 @@ size=$(wc -c <laughs.yaml)
 refused "billion laughs with long strings" laughs.yaml \
 	"$(at laughs.yaml 'document expands to more than 64 MiB of text through aliases')"
 
+# aliases stacked 120 levels at a time: 14400 levels once expanded, which
+# any walk over the document would recurse through
+awk 'BEGIN { print "integration: deep"; print "config:"
+	for (k = 0; k < 120; k++) {
+		printf "  c%d:\n    default: &a%d ", k, k
+		for (i = 0; i < 120; i++) printf "["
+		if (k == 0) printf "1"; else printf "*a%d", k - 1
+		for (i = 0; i < 120; i++) printf "]"
+		print ""
+	}
+	print "flows: {}" }' >deep-alias.yaml
+refused "aliases nesting 14400 deep" deep-alias.yaml \
+	"$(at deep-alias.yaml 'nesting deeper than 128 levels through aliases')"
+
 printf 'integration: tabs\nflows:\n\tmain:\n\t\tsteps: []\n' >tabs.yaml
 refused "tabs for indentation" tabs.yaml \
 	"$(at tabs.yaml '.*tabs are not allowed for indentation')"
