@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
 #include "util.h"
 
 struct expr {
@@ -708,10 +707,8 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 	jv_free(res.r);
 	if (jq_halted(jq))
 		renew(jx, id, slot);
-	if (!*err && fr_jv_too_deep(res.first))
-		*err = fr_xstrdup(FR_JSON_TOO_DEEP);
 	if (*err) {
-		fr_jv_free_deep(res.first);
+		jv_free(res.first);
 		return -1;
 	}
 	*out = res.first;

@@ -143,37 +143,41 @@ json_t *fr_jv_to_json(jv v)
 	return jv_to_json(v, 0);
 }
 
-static bool deeper(jv v, int left)
+static bool is_container(jv v)
 {
 	jv_kind k = jv_get_kind(v);
+
+	return k == JV_KIND_ARRAY || k == JV_KIND_OBJECT;
+}
+
+/* v is a container; scalars are never descended into (the hot path). */
+static bool deeper(jv v, int left)
+{
 	bool r = false;
 
-	if (k != JV_KIND_ARRAY && k != JV_KIND_OBJECT)
-		return false;
 	if (left == 0)
 		return true;
-	if (k == JV_KIND_ARRAY) {
+	if (jv_get_kind(v) == JV_KIND_ARRAY) {
 		int n = jv_array_length(jv_copy(v));
 		for (int i = 0; i < n && !r; i++) {
 			jv item = jv_array_get(jv_copy(v), i);
-			r = deeper(item, left - 1);
+			r = is_container(item) && deeper(item, left - 1);
 			jv_free(item);
 		}
 		return r;
 	}
-	jv_object_foreach(v, key, val) {
-		jv_free(key);
-		r = deeper(val, left - 1);
+	for (int it = jv_object_iter(v); !r && jv_object_iter_valid(v, it);
+	     it = jv_object_iter_next(v, it)) {
+		jv val = jv_object_iter_value(v, it);
+		r = is_container(val) && deeper(val, left - 1);
 		jv_free(val);
-		if (r)
-			break;
 	}
 	return r;
 }
 
 bool fr_jv_too_deep(jv v)
 {
-	return deeper(v, FR_JSON_MAX_DEPTH);
+	return is_container(v) && deeper(v, FR_JSON_MAX_DEPTH);
 }
 
 void fr_jv_free_deep(jv v)

@@ -213,8 +213,8 @@ rm -f anchors.yaml keys.yaml wide.yaml
 saved_asan=${ASAN_OPTIONS:-}
 run_fails() {
 	name=$1 expr=$2 input=$3 pattern=$4 leaks=${5:-}
-	printf 'integration: h\nflows:\n  f:\n    steps:\n      - id: x\n        transform: %s\n' \
-		"'$expr'" >step.yaml
+	printf 'integration: h\nflows:\n  f:\n    steps:\n      - id: x\n        %s: %s\n' \
+		"${KIND:-transform}" "'$expr'" >step.yaml
 	printf '%s\n' "$input" >input.json
 	rm -f out/rss
 	if [ -n "$leaks" ]; then
@@ -263,6 +263,10 @@ awk 'BEGIN { printf "{\"value\": 1, \"path\": ["
 run_fails "an object 100000 levels deep" \
 	'reduce (.trigger.path|reverse)[] as $k (.trigger.value; {($k): .})' \
 	"$(cat path.json)" 'value nested deeper than 10000 levels'
+KIND=fail
+run_fails "a template value 20000 levels deep" \
+	'text ${{ reduce range(20000) as $i (0; [.]) }}' '{}' \
+	'value nested deeper than 10000 levels'
 run_fails 'index("")' '.trigger.s | index("") | error("got \(.)")' \
 	'{"s": "abc"}' 'got null'
 run_fails 'indices("")' '.trigger.s | indices("") | tojson | error("got \(.)")' \

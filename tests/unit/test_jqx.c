@@ -162,8 +162,6 @@ static void test_guards(struct fr_source *src)
 		{ ".a | del(.[nan:])", "{\"a\": [1, 2]}",
 		  "error: libjq failed on this program and value (assertion failure)" },
 		{ ".a | .[1:]", "{\"a\": [1, 2]}", "[2]" },
-		{ "reduce range(20000) as $i (0; [.])", "null",
-		  "error: value nested deeper than 10000 levels" },
 		{ "reduce range(5000) as $i (0; [.]) | length", "null", "1" },
 	};
 	size_t n = sizeof(cases) / sizeof(cases[0]);
