@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -76,6 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* a request libmicrohttpd holds (an unknown Transfer-Encoding waits
 	 * for the connection timeout) is given up after 250 ms */
 	struct timeval tv = { 0, 250000 };
+	struct linger reset = { 1, 0 };
+	struct timespec pause = { 0, 10000000 };
 	char buf[4096];
 	size_t sent = 0;
 	ssize_t k;
@@ -83,17 +86,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!server)
 		start();
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		abort();
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		abort();
+	/* the server's connection limit, or no local port left: wait */
+	for (int tries = 0;; tries++) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			abort();
+		/* closed with a reset: no TIME_WAIT to run out of ports */
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		close(fd);
+		if (tries == 500) {
+			fprintf(stderr, "fuzz_http: cannot connect\n");
+			abort();
+		}
+		nanosleep(&pause, NULL);
+	}
 	while (sent < size && (k = send(fd, data + sent, size - sent,
 					MSG_NOSIGNAL)) > 0)
 		sent += (size_t)k;
