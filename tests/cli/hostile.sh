@@ -267,6 +267,7 @@ KIND=fail
 run_fails "a template value 20000 levels deep" \
 	'text ${{ reduce range(20000) as $i (0; [.]) }}' '{}' \
 	'value nested deeper than 10000 levels'
+KIND=transform
 run_fails 'index("")' '.trigger.s | index("") | error("got \(.)")' \
 	'{"s": "abc"}' 'got null'
 run_fails 'indices("")' '.trigger.s | indices("") | tojson | error("got \(.)")' \
