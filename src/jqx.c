@@ -575,7 +575,9 @@ bool fr_jqx_hot(const struct fr_jqx *jx, int id)
  * The backstop: an assertion in libjq (abort) or a trap (SIGFPE) while this
  * thread runs it jumps back to the evaluation, which reports it as the
  * step's error; the state it left is torn down if that works, else
- * abandoned (leaked).  Elsewhere the signal keeps its default action.  A
+ * abandoned (leaked).  Elsewhere the signal keeps its default action.  The
+ * handler runs with SA_NODEFER, so the signal mask needs no saving (no
+ * system call per evaluation).  A
  * loop or a stack overflow inside libjq is not caught: flowrun-flow(5).
  */
 static _Thread_local sigjmp_buf *in_jq;
@@ -606,7 +608,7 @@ static void discard(jq_state **slot)
 {
 	sigjmp_buf env;
 
-	if (sigsetjmp(env, 1) == 0) {
+	if (sigsetjmp(env, 0) == 0) {
 		in_jq = &env;
 		jq_teardown(slot);
 	}
@@ -673,7 +675,7 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 	jx->running = jq;
 	jx->interrupted = false;
 	pthread_mutex_unlock(&jx->mu);
-	sig = sigsetjmp(env, 1);
+	sig = sigsetjmp(env, 0);
 	if (sig == 0) {
 		in_jq = &env;
 		run(jq, input, &res);
