@@ -654,6 +654,7 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 	uint64_t t0 = fr_now_ns();
 	uint64_t deadline = r->deadline;
 	jv out = jv_null();
+	json_t *outj = NULL;
 	char *err = NULL;
 	int rc = 0;
 
@@ -706,6 +707,14 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 	}
 	if (deadline != r->deadline)
 		arm(r->e, r->deadline);
+	/* the output is converted for the trace anyway: a value nested too
+	 * deep for the conversions (and the context) fails the step */
+	if (rc == 0 && !(outj = fr_jv_to_json(jv_copy(out)))) {
+		fr_jv_free_deep(out);
+		out = jv_null();
+		err = fr_xstrdup(FR_JSON_TOO_DEEP);
+		rc = -1;
+	}
 	if (rc < 0 && !err && r->failed) {
 		/* a step inside (a loop or branch) failed and said why */
 		put_status(rec, "failed");
@@ -748,7 +757,7 @@ failed:
 done:
 	free(err);
 	put(rec, "duration_ms", fr_json_ms_since(t0));
-	put(rec, "output", fr_jv_to_json(jv_copy(out)));
+	put(rec, "output", outj ? outj : fr_jv_to_json(jv_copy(out)));
 	if (s->id)
 		set_ctx_field(r, "steps", s->id, jv_copy(out));
 	jv_free(*last);

@@ -415,6 +415,10 @@ int fr_tmpl_render(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 		if (eval(t->expr, jx, ctx, vars, &v, err) < 0)
 			return -1;
 		*out = fr_jv_to_json(v);
+		if (!*out) {
+			*err = fr_xstrdup(FR_JSON_TOO_DEEP);
+			return -1;
+		}
 		return 0;
 	case T_STRING: {
 		char *text;
@@ -446,12 +450,17 @@ int fr_tmpl_render(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 	}
 }
 
-static void append_value(struct fr_buf *b, jv v,
-			 char *(*escape)(const char *s, size_t len))
+/* Appends v as text, and frees it; -1 when it is nested too deep. */
+static int append_value(struct fr_buf *b, jv v,
+			char *(*escape)(const char *s, size_t len))
 {
 	char *text, *esc;
 	size_t len;
 
+	if (fr_jv_too_deep(v)) {
+		fr_jv_free_deep(v);
+		return -1;
+	}
 	if (jv_get_kind(v) == JV_KIND_STRING) {
 		text = fr_xstrdup(jv_string_value(v));
 		len = (size_t)jv_string_length_bytes(jv_copy(v));
@@ -467,6 +476,8 @@ static void append_value(struct fr_buf *b, jv v,
 		fr_buf_add(b, text, len);
 	}
 	free(text);
+	jv_free(v);
+	return 0;
 }
 
 int fr_tmpl_render_text(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
@@ -489,14 +500,14 @@ int fr_tmpl_render_text(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 				fr_buf_finish(&b);
 				return -1;
 			}
-			append_value(&b, v, escape);
-			jv_free(v);
+			if (append_value(&b, v, escape) < 0)
+				goto deep;
 		}
 	} else if (t->kind == T_EXPR) {
 		if (eval(t->expr, jx, ctx, vars, &v, err) < 0)
 			return -1;
-		append_value(&b, v, escape);
-		jv_free(v);
+		if (append_value(&b, v, escape) < 0)
+			goto deep;
 	} else {
 		if (fr_tmpl_render(t, jx, ctx, vars, &j, err) < 0)
 			return -1;
@@ -511,6 +522,10 @@ int fr_tmpl_render_text(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 	}
 	*out = fr_buf_steal(&b);
 	return 0;
+deep:
+	fr_buf_finish(&b);
+	*err = fr_xstrdup(FR_JSON_TOO_DEEP);
+	return -1;
 }
 
 void fr_tmpl_foreach_expr(const struct fr_tmpl *t,

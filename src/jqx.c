@@ -2,6 +2,8 @@
 
 #include <jq.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +110,115 @@ static unsigned count_lines(const char *s)
 	return n;
 }
 
+/*
+ * Guards: libjq 1.6 aborts, crashes or loops in C on some values, where
+ * neither jq's error handling nor an interrupt reaches.  jq lets a later def
+ * shadow a builtin, and a def sees the definitions before it, so each guard
+ * keeps the builtin under another name, then redefines it to refuse what
+ * would crash and call the original otherwise.  A group goes into a program
+ * only when one of its triggers occurs in the text of an expression of that
+ * program (each builtin that reaches a guarded one is redefined too: the
+ * builtin todate calls the builtin strftime, not ours), so programs that
+ * use none of them compile and run as before.  flowrun-flow(5) lists them.
+ */
+struct guard {
+	const char *triggers[4];
+	const char *defs;
+};
+
+#define MAX_REPEAT "67108864"	/* bytes of "s" * n: 64 MiB */
+
+static const struct guard guards[] = {
+	/* gmtime of a number it cannot convert returns an error that
+	 * strftime then indexes as an array: an assertion */
+	{ { "time", "date", "strf" },
+	  "def __fr_gmtime: gmtime; def __fr_localtime: localtime; "
+	  "def __fr_strftime($f): strftime($f); "
+	  "def __fr_strflocaltime($f): strflocaltime($f); "
+	  "def __fr_when: if type == \"number\" and (. >= 253402300800 or "
+	  ". < -62135596800) then error(\"date out of range (years 1 to "
+	  "9999)\") else . end; "
+	  "def __fr_format($f): if ($f|type) == \"string\" and ($f|length) > "
+	  "1024 then error(\"date format longer than 1024 characters\") "
+	  "else . end; "
+	  "def gmtime: __fr_when | __fr_gmtime; "
+	  "def localtime: __fr_when | __fr_localtime; "
+	  "def strftime($f): __fr_when | __fr_format($f) | __fr_strftime($f); "
+	  "def strflocaltime($f): __fr_when | __fr_format($f) | "
+	  "__fr_strflocaltime($f); "
+	  "def todateiso8601: strftime(\"%Y-%m-%dT%H:%M:%SZ\"); "
+	  "def todate: todateiso8601; def date: todate; " },
+	/* searching for "" never advances */
+	{ { "ind" },
+	  "def __fr_strindices($i): _strindices($i); "
+	  "def _strindices($i): if $i == \"\" then [] else "
+	  "__fr_strindices($i) end; "
+	  "def indices($i): if type == \"array\" then (if ($i|type) == "
+	  "\"array\" then .[$i] else .[[$i]] end) elif type == \"string\" and "
+	  "($i|type) == \"string\" then _strindices($i) else .[$i] end; "
+	  "def index($i): indices($i) | .[0]; "
+	  "def rindex($i): indices($i) | .[-1:][0]; " },
+	/* "s" * n appends n times in C, whatever the length */
+	{ { "*" },
+	  "def __fr_mul(a; b): a * b; "
+	  "def _multiply(a; b): b as $b | a as $a | if (($a|type) == "
+	  "\"string\" and ($b|type) == \"number\" and __fr_mul($b; "
+	  "$a|utf8bytelength) > " MAX_REPEAT ") or (($b|type) == "
+	  "\"string\" and ($a|type) == \"number\" and __fr_mul($a; "
+	  "$b|utf8bytelength) > " MAX_REPEAT ") then "
+	  "error(\"string repeated to more than 64 MiB\") else "
+	  "__fr_mul($a; $b) end; " },
+	/* INTMAX_MIN % -1 traps (SIGFPE); out-of-range operands convert
+	 * to INTMAX_MIN */
+	{ { "%" },
+	  "def __fr_mod(a; b): a % b; "
+	  "def _mod(a; b): b as $b | a as $a | if ($a|type) == \"number\" and "
+	  "($b|type) == \"number\" and $b > -2 and $b <= -1 and "
+	  "($a > -9223372036854775808 and $a < 9223372036854775808 | not) "
+	  "then error(\"% of a number out of the 64-bit range\") else "
+	  "__fr_mod($a; $b) end; " },
+	/* no input callback: a NULL call */
+	{ { "input" },
+	  "def _input: error(\"input is not available in flowrun "
+	  "expressions\"); def input: _input; def inputs: _input; " },
+	/* no debug callback; stderr would print data unredacted */
+	{ { "debug", "stderr" },
+	  "def debug: .; def stderr: .; " },
+};
+
+#define NGUARDS (sizeof(guards) / sizeof(guards[0]))
+
+static bool triggers(const struct guard *g, const char *text)
+{
+	for (size_t i = 0; i < 4 && g->triggers[i]; i++) {
+		if (strstr(text, g->triggers[i]))
+			return true;
+	}
+	return false;
+}
+
+/* The guards the expressions [lo, hi) need, on one line (or nothing). */
+static void emit_guards(struct fr_buf *b, const struct expr *v, size_t lo,
+			size_t hi, unsigned *line)
+{
+	bool any = false;
+
+	for (size_t g = 0; g < NGUARDS; g++) {
+		for (size_t i = lo; i < hi; i++) {
+			if (!v[i].bad && triggers(&guards[g], v[i].text)) {
+				fr_buf_puts(b, guards[g].defs);
+				any = true;
+				break;
+			}
+		}
+	}
+	if (any) {
+		fr_buf_putc(b, '\n');
+		if (line)
+			(*line)++;
+	}
+}
+
 /* "($__v[0]) as $item | ...": the loop variables, from the array $__v. */
 static void emit_vars(struct fr_buf *b, const struct expr *e)
 {
@@ -160,6 +271,7 @@ static char *generate(struct fr_jqx_prog *p, size_t lo, size_t hi)
 	unsigned line = 1;
 
 	fr_buf_init(&b);
+	emit_guards(&b, p->v, lo, hi, &line);
 	for (size_t i = lo; i < hi; i++) {
 		if (!p->v[i].bad)
 			emit_def(&b, &line, i - lo, &p->v[i]);
@@ -418,6 +530,7 @@ static void promote(struct fr_jqx *jx, int id)
 		return;
 	}
 	fr_buf_init(&b);
+	emit_guards(&b, jx->p->v, (size_t)id, (size_t)id + 1, NULL);
 	if (e->nvars)
 		fr_buf_puts(&b, ". as [$ctx, $__v] | ");
 	else if (strstr(e->text, "$ctx"))
@@ -458,16 +571,90 @@ bool fr_jqx_hot(const struct fr_jqx *jx, int id)
 	return jx->hot[id].jq != NULL;
 }
 
+/*
+ * The backstop: an assertion in libjq (abort) or a trap (SIGFPE) while this
+ * thread runs it jumps back to the evaluation, which reports it as the
+ * step's error; the state it left is torn down if that works, else
+ * abandoned (leaked).  Elsewhere the signal keeps its default action.  The
+ * handler runs with SA_NODEFER, so the signal mask needs no saving (no
+ * system call per evaluation).  A
+ * loop or a stack overflow inside libjq is not caught: flowrun-flow(5).
+ */
+static _Thread_local sigjmp_buf *in_jq;
+static pthread_once_t backstop_once = PTHREAD_ONCE_INIT;
+
+static void on_fatal(int sig)
+{
+	if (in_jq)
+		siglongjmp(*in_jq, sig);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_backstop(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_NODEFER;
+	sigaction(SIGABRT, &sa, NULL);
+	sigaction(SIGFPE, &sa, NULL);
+}
+
+/* Tears down a state libjq failed in, unless that fails too. */
+static void discard(jq_state **slot)
+{
+	sigjmp_buf env;
+
+	if (sigsetjmp(env, 0) == 0) {
+		in_jq = &env;
+		jq_teardown(slot);
+	}
+	in_jq = NULL;
+	*slot = NULL;
+}
+
+/*
+ * Values pulled after the second before giving up on the rest: abandoning
+ * a generator inside path(...) (paths, leaf_paths) makes jq 1.6's next
+ * jq_start assert, so the rest is pulled to its end when it is not huge.
+ */
+#define DRAIN_MAX 100000
+
+struct run {
+	jv first, r;
+	int n;
+};
+
+static void run(jq_state *jq, jv input, struct run *out)
+{
+	jq_start(jq, input, 0);
+	while (jv_is_valid(out->r = jq_next(jq))) {
+		if (out->n++ == 0) {
+			out->first = out->r;
+			continue;
+		}
+		jv_free(out->r);
+		out->r = jv_invalid();
+		if (out->n > DRAIN_MAX)
+			break;
+	}
+}
+
 int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 		char **err)
 {
 	struct hot *h = &jx->hot[id];
 	jq_state **slot, *jq;
 	jv input;
-	jv r, first = jv_invalid();
+	struct run res = { jv_invalid(), jv_invalid(), 0 };
+	sigjmp_buf env;
+	int sig;
 	bool interrupted;
-	int n = 0;
 
+	pthread_once(&backstop_once, install_backstop);
 	if (!h->jq && !h->failed && ++h->uses >= FR_JQX_HOT_AFTER)
 		promote(jx, id);
 	if (h->jq) {
@@ -488,40 +675,45 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 	jx->running = jq;
 	jx->interrupted = false;
 	pthread_mutex_unlock(&jx->mu);
-	jq_start(jq, input, 0);
-	while (jv_is_valid(r = jq_next(jq))) {
-		if (n++ == 0) {
-			first = r;
-			continue;
-		}
-		jv_free(r);
-		r = jv_invalid();	/* stop: a second value is an error */
-		break;
+	sig = sigsetjmp(env, 0);
+	if (sig == 0) {
+		in_jq = &env;
+		run(jq, input, &res);
 	}
+	in_jq = NULL;
 	pthread_mutex_lock(&jx->mu);
 	jx->running = NULL;
 	interrupted = jx->interrupted;
 	pthread_mutex_unlock(&jx->mu);
+	if (sig) {
+		/* what the run held is lost with the state */
+		*err = fr_xasprintf("libjq failed on this program and value (%s)",
+				    sig == SIGFPE ? "arithmetic trap"
+						  : "assertion failure");
+		discard(slot);
+		renew(jx, id, slot);
+		return -1;
+	}
 	if (interrupted) {
 		*err = fr_xstrdup("jq program interrupted (timeout)");
 	} else if (jq_halted(jq)) {
 		*err = fr_xstrdup("jq program called halt");
-	} else if (jv_invalid_has_msg(jv_copy(r))) {
-		*err = message_of(jv_copy(r));
-	} else if (n == 0) {
+	} else if (jv_invalid_has_msg(jv_copy(res.r))) {
+		*err = message_of(jv_copy(res.r));
+	} else if (res.n == 0) {
 		*err = fr_xstrdup("expression yielded no value");
-	} else if (n > 1) {
+	} else if (res.n > 1) {
 		*err = fr_xstrdup("expression yielded more than one value; "
 				  "wrap it in [ ] to collect them");
 	}
-	jv_free(r);
+	jv_free(res.r);
 	if (jq_halted(jq))
 		renew(jx, id, slot);
 	if (*err) {
-		jv_free(first);
+		jv_free(res.first);
 		return -1;
 	}
-	*out = first;
+	*out = res.first;
 	return 0;
 }
 

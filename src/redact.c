@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json.h"
 #include "model.h"
 #include "util.h"
 #include "verify.h"
@@ -143,7 +144,8 @@ void fr_redact_add(struct fr_redact *r, const char *secret)
 	pthread_mutex_unlock(&r->mu);
 }
 
-void fr_redact_add_json(struct fr_redact *r, const json_t *j)
+/* The walks below stop at FR_JSON_MAX_DEPTH: what lies deeper is "***". */
+static void add_json(struct fr_redact *r, const json_t *j, int depth)
 {
 	const char *key;
 	json_t *v;
@@ -151,17 +153,24 @@ void fr_redact_add_json(struct fr_redact *r, const json_t *j)
 
 	if (json_is_string(j)) {
 		fr_redact_add(r, json_string_value(j));
+	} else if (depth >= FR_JSON_MAX_DEPTH) {
+		return;
 	} else if (json_is_object(j)) {
 		json_object_foreach((json_t *)j, key, v)
-			fr_redact_add_json(r, v);
+			add_json(r, v, depth + 1);
 	} else if (json_is_array(j)) {
 		json_array_foreach(j, i, v)
-			fr_redact_add_json(r, v);
+			add_json(r, v, depth + 1);
 	} else if (json_is_number(j)) {
 		char *s = json_dumps(j, JSON_ENCODE_ANY);
 		fr_redact_add(r, s);
 		free(s);
 	}
+}
+
+void fr_redact_add_json(struct fr_redact *r, const json_t *j)
+{
+	add_json(r, j, 0);
 }
 
 /* Marks the passwords of scheme://user:password@host in mask. */
@@ -407,12 +416,15 @@ char *fr_redact_str(const struct fr_redact *r, const char *s)
 	return out;
 }
 
-json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
+static json_t *redact_json(const struct fr_redact *r, const json_t *j,
+			   int depth)
 {
 	const char *key;
 	json_t *v, *out;
 	size_t i;
 
+	if (depth >= FR_JSON_MAX_DEPTH && (json_is_object(j) || json_is_array(j)))
+		return json_string("***");
 	switch (json_typeof(j)) {
 	case JSON_STRING: {
 		char *s = fr_redact_str(r, json_string_value(j));
@@ -424,14 +436,14 @@ json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
 		out = json_object();
 		json_object_foreach((json_t *)j, key, v) {
 			char *k = fr_redact_str(r, key);
-			json_object_set_new(out, k, fr_redact_json(r, v));
+			json_object_set_new(out, k, redact_json(r, v, depth + 1));
 			free(k);
 		}
 		return out;
 	case JSON_ARRAY:
 		out = json_array();
 		json_array_foreach(j, i, v)
-			json_array_append_new(out, fr_redact_json(r, v));
+			json_array_append_new(out, redact_json(r, v, depth + 1));
 		return out;
 	default:
 		if (json_is_number(j) && r) {
@@ -449,18 +461,29 @@ json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
 	}
 }
 
+json_t *fr_redact_json(const struct fr_redact *r, const json_t *j)
+{
+	return redact_json(r, j, 0);
+}
+
 /* Whether s holds a secret or a URL password (r->mu held). */
 static bool needs_redaction(const struct fr_redact *r, const char *s)
 {
 	return scan(r, s, strlen(s), NULL) || (strstr(s, "://") && strchr(s, '@'));
 }
 
-/* "***" for a number that is a secret (a new reference), else NULL. */
-static json_t *secret_number(const struct fr_redact *r, const json_t *v)
+/*
+ * "***" for a number that is a secret, or a container too deep to walk
+ * (a new reference), else NULL.
+ */
+static json_t *secret_number(const struct fr_redact *r, const json_t *v,
+			     int depth)
 {
 	char *s;
 	bool secret = false;
 
+	if (depth >= FR_JSON_MAX_DEPTH && (json_is_object(v) || json_is_array(v)))
+		return json_string("***");
 	if (!json_is_number(v) || !r->numeric)
 		return NULL;
 	s = json_dumps(v, JSON_ENCODE_ANY);
@@ -471,7 +494,7 @@ static json_t *secret_number(const struct fr_redact *r, const json_t *v)
 }
 
 /* The walk of fr_redact_json_inplace, with r->mu held once for it all. */
-static void inplace(const struct fr_redact *r, json_t *j)
+static void inplace(const struct fr_redact *r, json_t *j, int depth)
 {
 	const char *key;
 	json_t *v, *red;
@@ -488,10 +511,10 @@ static void inplace(const struct fr_redact *r, json_t *j)
 		break;
 	case JSON_OBJECT:
 		json_object_foreach_safe(j, tmp, key, v) {
-			if ((red = secret_number(r, v)))
+			if ((red = secret_number(r, v, depth + 1)))
 				json_object_set_new(j, key, red);
 			else
-				inplace(r, v);
+				inplace(r, v, depth + 1);
 			if (needs_redaction(r, key)) {
 				char *k = redact_locked(r, key);
 				if (strcmp(k, key) != 0) {
@@ -504,10 +527,10 @@ static void inplace(const struct fr_redact *r, json_t *j)
 		break;
 	case JSON_ARRAY:
 		json_array_foreach(j, i, v) {
-			if ((red = secret_number(r, v)))
+			if ((red = secret_number(r, v, depth + 1)))
 				json_array_set_new(j, i, red);
 			else
-				inplace(r, v);
+				inplace(r, v, depth + 1);
 		}
 		break;
 	default:
@@ -520,7 +543,7 @@ void fr_redact_json_inplace(const struct fr_redact *r, json_t *j)
 	if (!r)
 		return;
 	pthread_mutex_lock((pthread_mutex_t *)&r->mu);
-	inplace(r, j);
+	inplace(r, j, 0);
 	pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
 }
 

@@ -39,6 +39,7 @@ static struct fr_ynode *new_node(struct fr_ydoc *doc, enum fr_ynode_kind kind,
 	n->kind = kind;
 	n->loc = loc_of(doc->src, mark);
 	n->size = 1;
+	n->height = 1;
 	fr_grow(&doc->nodes, &doc->cap, doc->nnodes + 1, sizeof(*doc->nodes));
 	doc->nodes[doc->nnodes++] = n;
 	return n;
@@ -52,6 +53,11 @@ static void add_child(struct fr_ynode *parent, struct fr_ynode *child)
 	parent->size += child->size;
 	if (parent->size > FR_YAML_MAX_NODES)
 		parent->size = FR_YAML_MAX_NODES + 1;
+	if (child->height + 1 > parent->height)
+		parent->height = child->height + 1;
+	parent->bytes += child->bytes;
+	if (parent->bytes > FR_YAML_MAX_BYTES)
+		parent->bytes = (size_t)FR_YAML_MAX_BYTES + 1;
 }
 
 static int cmp_key(const void *a, const void *b)
@@ -152,6 +158,20 @@ static int attach(struct reader *r, struct fr_ynode *node,
 				   FR_YAML_MAX_NODES);
 		return -1;
 	}
+	/* without aliases, the nesting check bounds the height */
+	if (parent->height > FR_YAML_MAX_DEPTH + 1) {
+		fr_diag_at(r->d, FR_ERROR, loc,
+			   "nesting deeper than %d levels through aliases",
+			   FR_YAML_MAX_DEPTH);
+		return -1;
+	}
+	/* without aliases the file size bounds it */
+	if (parent->bytes > FR_YAML_MAX_BYTES) {
+		fr_diag_at(r->d, FR_ERROR, loc,
+			   "document expands to more than %u MiB of text "
+			   "through aliases", FR_YAML_MAX_BYTES >> 20);
+		return -1;
+	}
 	return 0;
 }
 
@@ -243,6 +263,7 @@ static int on_event(struct reader *r, yaml_event_t *ev)
 					  ev->data.scalar.length);
 		node->len = ev->data.scalar.length;
 		node->end = loc_of(r->doc->src, ev->end_mark);
+		node->bytes = node->len;
 		node->plain = ev->data.scalar.plain_implicit &&
 			      ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 		remember_anchor(r, ev->data.scalar.anchor, node);

@@ -8,9 +8,11 @@
  * expanded size is bounded, so "billion laughs" documents are refused.
  *
  * Reading refuses, with a located error: YAML syntax errors, binary files,
- * more than one document, nesting deeper than FR_YAML_MAX_DEPTH, duplicate
+ * more than one document, nesting deeper than FR_YAML_MAX_DEPTH (also
+ * through aliases, so a walk over the tree recurses that deep), duplicate
  * mapping keys (libyaml accepts them silently), non-scalar mapping keys, and
- * documents expanding through aliases to more than FR_YAML_MAX_NODES nodes.
+ * documents expanding through aliases to more than FR_YAML_MAX_NODES nodes
+ * or FR_YAML_MAX_BYTES bytes of scalars (keys and values).
  */
 #ifndef FR_YDOC_H
 #define FR_YDOC_H
@@ -22,6 +24,8 @@
 
 #define FR_YAML_MAX_DEPTH 128
 #define FR_YAML_MAX_NODES 1000000
+/* scalar bytes a document may expand to through aliases: 64 MiB */
+#define FR_YAML_MAX_BYTES (64u * 1024 * 1024)
 
 enum fr_ynode_kind { FR_YSCALAR, FR_YSEQ, FR_YMAP };
 
@@ -36,6 +40,8 @@ struct fr_ynode {
 	struct fr_ynode **items;
 	size_t n, cap;
 	size_t size;		/* nodes under this one, aliases expanded */
+	size_t bytes;		/* scalar bytes under it, likewise (capped) */
+	size_t height;		/* levels from it down, likewise (1: scalar) */
 };
 
 struct fr_ydoc {

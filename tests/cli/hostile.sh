@@ -138,6 +138,42 @@ awk 'BEGIN {
 }' >bomb.yaml
 refused "billion laughs" bomb.yaml "$(at bomb.yaml 'document expands to more than')"
 
+# billion laughs with long strings: few nodes, 90 MB of text once expanded
+awk 'BEGIN {
+	s = sprintf("%0900d", 0)
+	print "integration: lol"
+	print "config:"
+	print "  c:"
+	printf "    default: &l0 ["
+	for (k = 0; k < 10; k++) printf "%s\"%s\"", (k ? ", " : ""), s
+	print "]"
+	for (i = 1; i <= 4; i++) {
+		printf "  c%d:\n    default: &l%d [", i, i
+		for (k = 0; k < 10; k++) printf "%s*l%d", (k ? ", " : ""), i - 1
+		print "]"
+	}
+	print "flows: {}"
+}' >laughs.yaml
+size=$(wc -c <laughs.yaml)
+[ "$size" -lt 10000 ] && pass "long laughs: a file under 10 KB ($size bytes)" ||
+	flunk "long laughs: a file under 10 KB ($size bytes)"
+refused "billion laughs with long strings" laughs.yaml \
+	"$(at laughs.yaml 'document expands to more than 64 MiB of text through aliases')"
+
+# aliases stacked 120 levels at a time: 14400 levels once expanded, which
+# any walk over the document would recurse through
+awk 'BEGIN { print "integration: deep"; print "config:"
+	for (k = 0; k < 120; k++) {
+		printf "  c%d:\n    default: &a%d ", k, k
+		for (i = 0; i < 120; i++) printf "["
+		if (k == 0) printf "1"; else printf "*a%d", k - 1
+		for (i = 0; i < 120; i++) printf "]"
+		print ""
+	}
+	print "flows: {}" }' >deep-alias.yaml
+refused "aliases nesting 14400 deep" deep-alias.yaml \
+	"$(at deep-alias.yaml 'nesting deeper than 128 levels through aliases')"
+
 printf 'integration: tabs\nflows:\n\tmain:\n\t\tsteps: []\n' >tabs.yaml
 refused "tabs for indentation" tabs.yaml \
 	"$(at tabs.yaml '.*tabs are not allowed for indentation')"
@@ -167,6 +203,85 @@ awk 'BEGIN { print "integration: wide"; print "flows: {}"; print "items:"
 refused "1100000 list items" wide.yaml \
 	"$(at wide.yaml 'document has more than [0-9]+ nodes$')"
 rm -f anchors.yaml keys.yaml wide.yaml
+
+# `flowrun run` of one transform step on hostile data: libjq 1.6 crashes,
+# overflows its stack or loops in C on these; each must fail the step with
+# a clear error (exit 1) instead.
+# run_fails NAME EXPR INPUT PATTERN [LEAKS]: PATTERN (grep -E) must match
+# the step's error on stderr.  LEAKS: the case abandons a libjq state
+# (its assertion was caught), which the leak checker would report.
+saved_asan=${ASAN_OPTIONS:-}
+run_fails() {
+	name=$1 expr=$2 input=$3 pattern=$4 leaks=${5:-}
+	printf 'integration: h\nflows:\n  f:\n    steps:\n      - id: x\n        %s: %s\n' \
+		"${KIND:-transform}" "'$expr'" >step.yaml
+	printf '%s\n' "$input" >input.json
+	rm -f out/rss
+	if [ -n "$leaks" ]; then
+		ASAN_OPTIONS="$saved_asan:detect_leaks=0"
+		export ASAN_OPTIONS
+	fi
+	if [ -n "$TIME" ]; then
+		timeout $LIMIT "$TIME" -f %M -o out/rss "$FLOWRUN" run step.yaml \
+			--flow f --input @input.json --store "sqlite:$tmp/s.db" \
+			>out/out 2>out/err
+	else
+		timeout $LIMIT "$FLOWRUN" run step.yaml --flow f \
+			--input @input.json --store "sqlite:$tmp/s.db" \
+			>out/out 2>out/err
+	fi
+	rc=$?
+	if [ -n "$leaks" ]; then
+		ASAN_OPTIONS=$saved_asan
+		export ASAN_OPTIONS
+	fi
+	[ "$rc" -eq 1 ] && pass "run $name: exit 1" ||
+		{ flunk "run $name: exit 1 (got $rc)"; comment <out/err; }
+	if grep "^flowrun: error: step 'x' of flow 'f' failed: " out/err |
+		grep -Eq "$pattern"; then
+		pass "run $name: the step's error"
+	else
+		flunk "run $name: the step's error /$pattern/"
+		comment <out/err
+	fi
+	if [ -n "$TIME" ]; then
+		rss=$(tail -n1 out/rss 2>/dev/null)
+		case $rss in
+		'' | *[!0-9]*) flunk "run $name: memory measured ($rss)" ;;
+		*) [ "$rss" -lt "$MAX_RSS_KB" ] &&
+			pass "run $name: under 200 MB ($rss KB)" ||
+			flunk "run $name: under 200 MB ($rss KB)" ;;
+		esac
+	fi
+}
+
+run_fails "todate of 1e20" '.trigger.t | todate' '{"t": 1e20}' \
+	'date out of range'
+awk 'BEGIN { printf "{\"value\": 1, \"path\": ["
+	     for (i = 0; i < 100000; i++) printf "%s\"k\"", (i ? "," : "")
+	     print "]}" }' >path.json
+run_fails "an object 100000 levels deep" \
+	'reduce (.trigger.path|reverse)[] as $k (.trigger.value; {($k): .})' \
+	"$(cat path.json)" 'value nested deeper than 10000 levels'
+KIND=fail
+run_fails "a template value 20000 levels deep" \
+	'text ${{ reduce range(20000) as $i (0; [.]) }}' '{}' \
+	'value nested deeper than 10000 levels'
+KIND=transform
+run_fails 'index("")' '.trigger.s | index("") | error("got \(.)")' \
+	'{"s": "abc"}' 'got null'
+run_fails 'indices("")' '.trigger.s | indices("") | tojson | error("got \(.)")' \
+	'{"s": "abc"}' 'got \[\]'
+run_fails '" " * 2000000000' '" " * 2000000000' '{}' \
+	'string repeated to more than 64 MiB'
+run_fails "input" 'input' '{}' 'input is not available'
+run_fails "debug" 'debug | error("still here")' '{}' 'still here'
+run_fails "paths with several results" '.trigger | paths' '{"a": [1, 2]}' \
+	'more than one value'
+run_fails ".[nan:]" '.trigger.a | .[nan:]' '{"a": [1, 2]}' \
+	'libjq failed on this program and value' leaks
+run_fails "-9223372036854775808 % -1" '-9223372036854775808 % -1' '{}' \
+	'out of the 64-bit range'
 
 # a sizeable valid project: 50 jq expressions must validate (one batch)
 {

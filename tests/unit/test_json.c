@@ -405,11 +405,90 @@ static void test_dumps(void)
 	}
 }
 
+/* A jv nested n levels: arrays, or objects {"k": ...} (built without recursion). */
+static jv deep_jv(int n, bool objects)
+{
+	jv v = jv_number(1);
+
+	for (int i = 0; i < n; i++)
+		v = objects ? jv_object_set(jv_object(), jv_string("k"), v)
+			    : jv_array_append(jv_array(), v);
+	return v;
+}
+
+static json_t *deep_json(int n, bool objects)
+{
+	json_t *v = json_integer(1), *c;
+
+	for (int i = 0; i < n; i++) {
+		c = objects ? json_object() : json_array();
+		if (objects)
+			json_object_set_new(c, "k", v);
+		else
+			json_array_append_new(c, v);
+		v = c;
+	}
+	return v;
+}
+
+/* Nesting: bounded conversions, a clear refusal, no stack overflow. */
+static void test_deep(void)
+{
+	for (int objects = 0; objects < 2; objects++) {
+		const char *what = objects ? "objects" : "arrays";
+		jv v = deep_jv(100000, objects);
+		json_t *j;
+
+		ok(fr_jv_too_deep(v), "100000-deep %s: too deep", what);
+		j = fr_jv_to_json(v);
+		ok(j == NULL, "100000-deep %s: jv -> json refused", what);
+		v = deep_jv(FR_JSON_MAX_DEPTH, objects);
+		ok(!fr_jv_too_deep(v), "%d-deep %s: not too deep",
+		   FR_JSON_MAX_DEPTH, what);
+		j = fr_jv_to_json(v);
+		ok(j != NULL, "%d-deep %s: jv -> json converts",
+		   FR_JSON_MAX_DEPTH, what);
+		v = fr_json_to_jv(j);
+		ok(jv_is_valid(v), "%d-deep %s: json -> jv converts",
+		   FR_JSON_MAX_DEPTH, what);
+		fr_jv_free_deep(v);
+		json_decref(j);
+		v = deep_jv(FR_JSON_MAX_DEPTH + 1, objects);
+		ok(fr_jv_too_deep(v), "%d-deep %s: too deep",
+		   FR_JSON_MAX_DEPTH + 1, what);
+		fr_jv_free_deep(v);
+		j = deep_json(100000, objects);
+		v = fr_json_to_jv(j);
+		ok(!jv_is_valid(v) && jv_invalid_has_msg(jv_copy(v)),
+		   "100000-deep %s: json -> jv refused", what);
+		{
+			jv msg = jv_invalid_get_msg(v);
+			is_str(jv_get_kind(msg) == JV_KIND_STRING
+				       ? jv_string_value(msg) : "(none)",
+			       "value nested deeper than 10000 levels",
+			       "100000-deep %s: the message", what);
+			jv_free(msg);
+		}
+		json_decref(j);
+		/* a million levels: freed without recursion */
+		fr_jv_free_deep(deep_jv(1000000, objects));
+		ok(1, "1000000-deep %s freed", what);
+	}
+	/* a shared deep value: fr_jv_free_deep only drops its reference */
+	{
+		jv v = deep_jv(100000, false), keep = jv_copy(v);
+		fr_jv_free_deep(v);
+		ok(jv_get_refcnt(keep) == 1, "shared value: one reference left");
+		fr_jv_free_deep(keep);
+	}
+}
+
 int main(void)
 {
 	test_round_trips();
 	test_jv_numbers();
 	test_yaml();
 	test_dumps();
+	test_deep();
 	return done_testing();
 }

@@ -512,6 +512,39 @@ static void test_threads(void)
 	fr_redact_destroy(r);
 }
 
+/* Values nested deeper than FR_JSON_MAX_DEPTH: "***" there, no overflow. */
+static void test_deep(void)
+{
+	struct fr_redact *r = fr_redact_create();
+	json_t *deep = json_string("s3cret-value"), *c, *copy, *at;
+	int n = 100000, levels = 0;
+
+	fr_redact_add(r, "s3cret-value");
+	for (int i = 0; i < n; i++) {
+		c = json_array();
+		json_array_append_new(c, deep);
+		deep = c;
+	}
+	fr_redact_add_json(r, deep);
+	ok(1, "100000 levels: secrets added without overflow");
+	copy = fr_redact_json(r, deep);
+	for (at = copy; json_is_array(at); at = json_array_get(at, 0))
+		levels++;
+	is_int(levels, FR_JSON_MAX_DEPTH, "copy: walked %d levels",
+	       FR_JSON_MAX_DEPTH);
+	is_str(json_string_value(at), "***", "copy: deeper is ***");
+	fr_redact_json_inplace(r, deep);
+	levels = 0;
+	for (at = deep; json_is_array(at); at = json_array_get(at, 0))
+		levels++;
+	is_int(levels, FR_JSON_MAX_DEPTH, "in place: walked %d levels",
+	       FR_JSON_MAX_DEPTH);
+	is_str(json_string_value(at), "***", "in place: deeper is ***");
+	json_decref(copy);
+	json_decref(deep);
+	fr_redact_destroy(r);
+}
+
 int main(void)
 {
 	test_text();
@@ -527,5 +560,6 @@ int main(void)
 	test_cut_short();
 	test_inbound_headers();
 	test_threads();
+	test_deep();
 	return done_testing();
 }

@@ -235,6 +235,77 @@ static void duplicates(void)
 	}
 }
 
+/* Aliases bounded in text and in depth, not only in nodes. */
+static void alias_bounds(void)
+{
+	struct fr_buf b;
+	char *msgs;
+	int rc;
+	struct fr_ydoc *doc;
+
+	/* 10 strings of 1000 bytes, 10 times 10 times 10 times 10: 100 MB */
+	fr_buf_init(&b);
+	fr_buf_puts(&b, "l0: &l0 [");
+	for (int k = 0; k < 10; k++)
+		fr_buf_printf(&b, "%s%01000d", k ? ", " : "", 0);
+	fr_buf_puts(&b, "]\n");
+	for (int i = 1; i <= 4; i++) {
+		fr_buf_printf(&b, "l%d: &l%d [", i, i);
+		for (int k = 0; k < 10; k++)
+			fr_buf_printf(&b, "%s*l%d", k ? ", " : "", i - 1);
+		fr_buf_puts(&b, "]\n");
+	}
+	doc = parse_n(b.data, b.len, &msgs, &rc);
+	ok(rc == -1 && !doc, "100 MB of text through aliases: refused");
+	ok(strstr(msgs, "t.yaml:5:") && strstr(msgs, "error: document expands "
+		  "to more than 64 MiB of text through aliases"),
+	   "located at the alias that passes 64 MiB");
+	free(msgs);
+	fr_buf_finish(&b);
+
+	/* 3 levels of 1000-byte strings (10 MB): accepted */
+	fr_buf_init(&b);
+	fr_buf_puts(&b, "l0: &l0 [");
+	for (int k = 0; k < 10; k++)
+		fr_buf_printf(&b, "%s%01000d", k ? ", " : "", 0);
+	fr_buf_puts(&b, "]\n");
+	for (int i = 1; i <= 2; i++) {
+		fr_buf_printf(&b, "l%d: &l%d [", i, i);
+		for (int k = 0; k < 10; k++)
+			fr_buf_printf(&b, "%s*l%d", k ? ", " : "", i - 1);
+		fr_buf_puts(&b, "]\n");
+	}
+	doc = parse_n(b.data, b.len, &msgs, &rc);
+	ok(rc == 0 && doc, "1 MB of text through aliases: accepted");
+	ok(doc && doc->root->bytes > 1000000, "bytes counted expanded (%zu)",
+	   doc ? doc->root->bytes : 0);
+	free(msgs);
+	fr_ydoc_destroy(doc);
+	fr_buf_finish(&b);
+
+	/* two anchors of 100 levels: 200 once expanded */
+	fr_buf_init(&b);
+	fr_buf_puts(&b, "a: &a ");
+	for (int i = 0; i < 100; i++)
+		fr_buf_putc(&b, '[');
+	fr_buf_putc(&b, '1');
+	for (int i = 0; i < 100; i++)
+		fr_buf_putc(&b, ']');
+	fr_buf_puts(&b, "\nb: ");
+	for (int i = 0; i < 100; i++)
+		fr_buf_putc(&b, '[');
+	fr_buf_puts(&b, "*a");
+	for (int i = 0; i < 100; i++)
+		fr_buf_putc(&b, ']');
+	fr_buf_putc(&b, '\n');
+	doc = parse_n(b.data, b.len, &msgs, &rc);
+	ok(rc == -1 && !doc, "200 levels through aliases: refused");
+	ok(strstr(msgs, "error: nesting deeper than 128 levels through aliases") != NULL,
+	   "says nesting through aliases");
+	free(msgs);
+	fr_buf_finish(&b);
+}
+
 static void aliases(void)
 {
 	char *msgs;
@@ -444,5 +515,6 @@ int main(void)
 	limits();
 	refusals();
 	empty();
+	alias_bounds();
 	return done_testing();
 }
