@@ -118,7 +118,7 @@ class Serve:
                                          stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + timeout
         while True:
-            m = re.search(r"flowrun: info: serving on port (\d+)", self.log())
+            m = re.search(r"serving on port (\d+)", self.log())
             if m:
                 self.port = int(m.group(1))
                 self.ready_at = time.time()
