@@ -1,9 +1,10 @@
 /*
- * store_pg: the PostgreSQL backend of the store (the only includer of
- * <libpq-fe.h>).  One connection per handle; many processes share one
- * database.  The queue is claimed with FOR UPDATE SKIP LOCKED under
- * leases; flows with a concurrency bound or fifo order are claimed under
- * a per-flow advisory lock so that the bound holds across processes.
+ * store_pg: the PostgreSQL backend of the store (with store_pg_queue.c, the
+ * only includer of <libpq-fe.h>).  One connection per handle; many
+ * processes share one database.  The queue is claimed with FOR UPDATE SKIP
+ * LOCKED under leases; flows with a concurrency bound or fifo order are
+ * claimed under a per-flow advisory lock so that the bound holds across
+ * processes.
  * The schema is versioned in flowrun_schema and migrated under a session
  * advisory lock, so processes that start together migrate once.
  *
@@ -14,13 +15,12 @@
  * message goes through scrub(), which replaces the password.
  */
 #include <errno.h>
-#include <libpq-fe.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_pg_int.h"
 #include "util.h"
 
 /* The key of the session advisory lock held while migrating. */
@@ -136,31 +136,6 @@ static const char *const migrations[] = {
 	"r.trigger, r.status, r.origin, r.attempt, r.error, r.started_at, " \
 	"r.finished_at, r.duration_ms, r.replay_of, r.replayed_as"
 
-/* The prepared statements of a handle, prepared on first use. */
-enum stmt {
-	S_PUSH,
-	S_DUP_OF,
-	S_CLAIM,
-	S_LIMITED_FLOWS,
-	S_LOCK_FLOW,
-	S_CLAIM_BOUNDED,
-	S_CLAIM_FIFO,
-	S_RENEW,
-	S_FINISH,
-	S_DELIVERY_GET,
-	S_REPLAY,
-	S_EXECUTION_PUT,
-	S_EXECUTION_LIST,
-	S_EXECUTION_GET,
-	S_STATE_GET,
-	S_STATE_SET,
-	S_STATE_DELETE,
-	S_STATE_LOCK,
-	S_STATE_WRITE,
-	S_DEPLOYMENT_ADD,
-	S_DEPLOYMENT_LIST,
-	S_COUNT
-};
 
 static const char *const statements[S_COUNT] = {
 	/*
@@ -277,17 +252,6 @@ static const char *const statements[S_COUNT] = {
 		"BY id DESC LIMIT 100",
 };
 
-struct pg_store {
-	struct fr_store base;	/* first: the handle callers hold */
-	PGconn *conn;
-	char *url;		/* as given: only for connecting */
-	char *secrets[4];	/* what scrub() hides: the password, as given
-				   and decoded */
-	bool in_tx;		/* inside fr_store_begin ... commit */
-	bool listening;		/* LISTEN flowrun_queue was sent */
-	bool broken;		/* lost in a pipeline: connect afresh */
-	bool prepared[S_COUNT];
-};
 
 /* msg with every secret replaced by *** (caller frees). */
 static char *scrub(const struct pg_store *st, const char *msg)
@@ -318,8 +282,8 @@ static char *scrub(const struct pg_store *st, const char *msg)
 }
 
 /* Sets *err to "store URL: what: the server's words" and returns -1. */
-static int fail_msg(struct pg_store *st, char **err, const char *what,
-		    const char *why)
+int pgs_fail_msg(struct pg_store *st, char **err, const char *what,
+		 const char *why)
 {
 	char *clean = scrub(st, why && *why ? why : "unknown error");
 	size_t n = strlen(clean);
@@ -337,17 +301,17 @@ static int fail_msg(struct pg_store *st, char **err, const char *what,
 	return -1;
 }
 
-static int fail(struct pg_store *st, char **err, const char *what)
+int pgs_fail(struct pg_store *st, char **err, const char *what)
 {
 	char *why;
 	int rc;
 
 	if (PQstatus(st->conn) == CONNECTION_OK)
-		return fail_msg(st, err, what, PQerrorMessage(st->conn));
+		return pgs_fail_msg(st, err, what, PQerrorMessage(st->conn));
 	why = fr_xasprintf("the connection to the database was lost (the "
 			   "next call connects again): %s",
 			   PQerrorMessage(st->conn));
-	rc = fail_msg(st, err, what, why);
+	rc = pgs_fail_msg(st, err, what, why);
 	free(why);
 	return rc;
 }
@@ -441,7 +405,7 @@ static int connect_db(struct pg_store *st, char **err)
 	}
 	PQsetNoticeProcessor(st->conn, ignore_notice, NULL);
 	if (PQstatus(st->conn) != CONNECTION_OK)
-		return fail_msg(st, err, "cannot connect",
+		return pgs_fail_msg(st, err, "cannot connect",
 				PQerrorMessage(st->conn));
 	return 0;
 }
@@ -451,12 +415,12 @@ static int connect_db(struct pg_store *st, char **err)
  * transaction that the lost connection took with it is an error until
  * the caller ends it (commit or rollback).
  */
-static int ensure_connected(struct pg_store *st, char **err)
+int pgs_ensure_connected(struct pg_store *st, char **err)
 {
 	if (PQstatus(st->conn) == CONNECTION_OK && !st->broken)
 		return 0;
 	if (st->in_tx)
-		return fail_msg(st, err, "the transaction was lost",
+		return pgs_fail_msg(st, err, "the transaction was lost",
 				"the connection to the database was lost");
 	if (st->broken) {
 		if (connect_db(st, err) < 0)
@@ -468,7 +432,7 @@ static int ensure_connected(struct pg_store *st, char **err)
 	memset(st->prepared, 0, sizeof(st->prepared));
 	st->listening = false;
 	if (PQstatus(st->conn) != CONNECTION_OK)
-		return fail_msg(st, err, "cannot reach the database",
+		return pgs_fail_msg(st, err, "cannot reach the database",
 				PQerrorMessage(st->conn));
 	return 0;
 }
@@ -480,16 +444,16 @@ static PGresult *exec_sql(struct pg_store *st, const char *sql,
 	PGresult *res;
 	ExecStatusType rc;
 
-	if (ensure_connected(st, err) < 0)
+	if (pgs_ensure_connected(st, err) < 0)
 		return NULL;
 	res = PQexec(st->conn, sql);
 	rc = PQresultStatus(res);
 	if (rc == PGRES_COMMAND_OK || rc == PGRES_TUPLES_OK)
 		return res;
 	if (res && PQstatus(st->conn) == CONNECTION_OK)
-		fail_msg(st, err, what, PQresultErrorMessage(res));
+		pgs_fail_msg(st, err, what, PQresultErrorMessage(res));
 	else
-		fail(st, err, what);
+		pgs_fail(st, err, what);
 	PQclear(res);
 	return NULL;
 }
@@ -503,16 +467,8 @@ static int exec_ok(struct pg_store *st, const char *sql, const char *what,
 	return res ? 0 : -1;
 }
 
-/* The parameters of one statement. */
-struct params {
-	const char *v[20];
-	int len[20];
-	int fmt[20];
-	char num[20][32];	/* room for numbers written as text */
-	int n;
-};
 
-static void p_text(struct params *p, const char *s)
+void pgs_p_text(struct params *p, const char *s)
 {
 	p->v[p->n] = s;
 	p->len[p->n] = 0;
@@ -520,7 +476,7 @@ static void p_text(struct params *p, const char *s)
 	p->n++;
 }
 
-static void p_bytes(struct params *p, const char *s, size_t len)
+void pgs_p_bytes(struct params *p, const char *s, size_t len)
 {
 	p->v[p->n] = s;
 	p->len[p->n] = (int)len;
@@ -528,26 +484,26 @@ static void p_bytes(struct params *p, const char *s, size_t len)
 	p->n++;
 }
 
-static void p_double(struct params *p, double d)
+void pgs_p_double(struct params *p, double d)
 {
 	snprintf(p->num[p->n], sizeof(p->num[0]), "%.17g", d);
-	p_text(p, p->num[p->n]);
+	pgs_p_text(p, p->num[p->n]);
 }
 
-static void p_int(struct params *p, long long i)
+void pgs_p_int(struct params *p, long long i)
 {
 	snprintf(p->num[p->n], sizeof(p->num[0]), "%lld", i);
-	p_text(p, p->num[p->n]);
+	pgs_p_text(p, p->num[p->n]);
 }
 
-static void p_bool(struct params *p, bool b)
+void pgs_p_bool(struct params *p, bool b)
 {
-	p_text(p, b ? "t" : "f");
+	pgs_p_text(p, b ? "t" : "f");
 }
 
 /* Prepares statement k on this connection once; name gets its name. */
-static int prepare(struct pg_store *st, enum stmt k, char name[16],
-		   const char *what, char **err)
+int pgs_prepare(struct pg_store *st, enum stmt k, char name[16],
+		const char *what, char **err)
 {
 	PGresult *res;
 
@@ -557,9 +513,9 @@ static int prepare(struct pg_store *st, enum stmt k, char name[16],
 	res = PQprepare(st->conn, name, statements[k], 0, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		if (res && PQstatus(st->conn) == CONNECTION_OK)
-			fail_msg(st, err, what, PQresultErrorMessage(res));
+			pgs_fail_msg(st, err, what, PQresultErrorMessage(res));
 		else
-			fail(st, err, what);
+			pgs_fail(st, err, what);
 		PQclear(res);
 		return -1;
 	}
@@ -569,64 +525,64 @@ static int prepare(struct pg_store *st, enum stmt k, char name[16],
 }
 
 /* Whether res is a success; else sets *err and clears res. */
-static bool result_ok(struct pg_store *st, PGresult *res, const char *what,
-		      char **err)
+bool pgs_result_ok(struct pg_store *st, PGresult *res, const char *what,
+		   char **err)
 {
 	ExecStatusType rc = PQresultStatus(res);
 
 	if (rc == PGRES_COMMAND_OK || rc == PGRES_TUPLES_OK)
 		return true;
 	if (res && PQstatus(st->conn) == CONNECTION_OK)
-		fail_msg(st, err, what, PQresultErrorMessage(res));
+		pgs_fail_msg(st, err, what, PQresultErrorMessage(res));
 	else
-		fail(st, err, what);
+		pgs_fail(st, err, what);
 	PQclear(res);
 	return false;
 }
 
 /* Runs prepared statement k; returns its result when it succeeded. */
-static PGresult *run(struct pg_store *st, enum stmt k, const struct params *p,
+PGresult *pgs_run(struct pg_store *st, enum stmt k, const struct params *p,
 		     const char *what, char **err)
 {
 	char name[16];
 	PGresult *res;
 
-	if (ensure_connected(st, err) < 0 || prepare(st, k, name, what, err) < 0)
+	if (pgs_ensure_connected(st, err) < 0 || pgs_prepare(st, k, name, what, err) < 0)
 		return NULL;
 	res = PQexecPrepared(st->conn, name, p ? p->n : 0, p ? p->v : NULL,
 			     p ? p->len : NULL, p ? p->fmt : NULL, 0);
-	return result_ok(st, res, what, err) ? res : NULL;
+	return pgs_result_ok(st, res, what, err) ? res : NULL;
 }
 
-static int run_ok(struct pg_store *st, enum stmt k, const struct params *p,
-		  const char *what, char **err)
+int pgs_run_ok(struct pg_store *st, enum stmt k, const struct params *p,
+	       const char *what, char **err)
 {
-	PGresult *res = run(st, k, p, what, err);
+	PGresult *res = pgs_run(st, k, p, what, err);
 
 	PQclear(res);
 	return res ? 0 : -1;
 }
 
 /* Column helpers: NULL stays NULL (or 0). */
-static char *col_str(const PGresult *res, int row, int col)
+char *pgs_col_str(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? NULL
 		: fr_xstrdup(PQgetvalue(res, row, col));
 }
 
-static double col_double(const PGresult *res, int row, int col)
+double pgs_col_double(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? 0
 		: strtod(PQgetvalue(res, row, col), NULL);
 }
 
-static long long col_int(const PGresult *res, int row, int col)
+long long pgs_col_int(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? 0
 		: strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static json_t *col_json(const PGresult *res, int row, int col)
+json_t *pgs_col_json(const PGresult *res, int row, int col)
 {
 	const char *s;
 	json_t *j;
@@ -639,24 +595,24 @@ static json_t *col_json(const PGresult *res, int row, int col)
 	return j ? j : json_string(s);
 }
 
-static char *json_text(const json_t *j)
+char *pgs_json_text(const json_t *j)
 {
 	return j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 }
 
 /* Opens a transaction of our own unless the caller holds one. */
-static int own_begin(struct pg_store *st, bool *own, char **err)
+int pgs_own_begin(struct pg_store *st, bool *own, char **err)
 {
 	*own = !st->in_tx;
 	return *own ? exec_ok(st, "BEGIN", "cannot begin a transaction", err) : 0;
 }
 
-static int own_commit(struct pg_store *st, bool own, char **err)
+int pgs_own_commit(struct pg_store *st, bool own, char **err)
 {
 	return own ? exec_ok(st, "COMMIT", "cannot commit", err) : 0;
 }
 
-static void own_rollback(struct pg_store *st, bool own)
+void pgs_own_rollback(struct pg_store *st, bool own)
 {
 	char *err = NULL;
 
@@ -708,7 +664,7 @@ static int pg_commit(struct fr_store *s, char **err)
 	}
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		st->in_tx = false;
-		return fail_msg(st, err, "cannot commit", "the connection to "
+		return pgs_fail_msg(st, err, "cannot commit", "the connection to "
 				"the database was lost with the transaction");
 	}
 	st->in_tx = false;
@@ -718,7 +674,7 @@ static int pg_commit(struct fr_store *s, char **err)
 	rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
 	PQclear(res);
 	if (rolled_back)
-		return fail_msg(st, err, "cannot commit", "an earlier statement "
+		return pgs_fail_msg(st, err, "cannot commit", "an earlier statement "
 				"of the transaction failed; it was rolled back");
 	return 0;
 }
@@ -730,7 +686,7 @@ static void pg_rollback(struct fr_store *s)
 	if (!st->in_tx)
 		return;
 	st->in_tx = false;
-	own_rollback(st, true);
+	pgs_own_rollback(st, true);
 }
 
 static int pg_check(struct fr_store *s, char **err)
@@ -770,7 +726,7 @@ static int pg_wait(struct fr_store *s, double timeout_s, bool *woken,
 	double deadline = fr_store_now() + timeout_s;
 
 	*woken = false;
-	if (ensure_connected(st, err) < 0)
+	if (pgs_ensure_connected(st, err) < 0)
 		return -1;
 	if (!st->listening) {
 		if (exec_ok(st, "LISTEN flowrun_queue", "cannot listen", err) < 0)
@@ -789,14 +745,14 @@ static int pg_wait(struct fr_store *s, double timeout_s, bool *woken,
 		pfd.events = POLLIN;
 		pfd.revents = 0;
 		if (pfd.fd < 0)
-			return fail(st, err, "cannot wait for notifications");
+			return pgs_fail(st, err, "cannot wait for notifications");
 		rc = poll(&pfd, 1, (int)(left * 1000) + 1);
 		if (rc < 0 && errno != EINTR)
-			return fail_msg(st, err, "cannot wait for notifications",
+			return pgs_fail_msg(st, err, "cannot wait for notifications",
 					strerror(errno));
 		if (rc > 0 && (!PQconsumeInput(st->conn) ||
 			       PQstatus(st->conn) != CONNECTION_OK))
-			return fail(st, err, "cannot wait for notifications");
+			return pgs_fail(st, err, "cannot wait for notifications");
 	}
 }
 
@@ -812,28 +768,28 @@ static int pg_execution_put(struct fr_store *s, const struct fr_execution *e,
 	struct pg_store *st = (struct pg_store *)s;
 	struct params p = { .n = 0 };
 
-	p_text(&p, e->id);
-	p_text(&p, e->integration);
-	p_text(&p, e->instance);
-	p_text(&p, e->flow);
-	p_text(&p, e->trigger ? e->trigger : "manual");
-	p_text(&p, fr_status_name(e->status));
-	p_text(&p, fr_origin_name(e->origin));
-	p_int(&p, e->attempt > 0 ? e->attempt : 1);
-	p_text(&p, e->error);
-	p_double(&p, e->started_at);
+	pgs_p_text(&p, e->id);
+	pgs_p_text(&p, e->integration);
+	pgs_p_text(&p, e->instance);
+	pgs_p_text(&p, e->flow);
+	pgs_p_text(&p, e->trigger ? e->trigger : "manual");
+	pgs_p_text(&p, fr_status_name(e->status));
+	pgs_p_text(&p, fr_origin_name(e->origin));
+	pgs_p_int(&p, e->attempt > 0 ? e->attempt : 1);
+	pgs_p_text(&p, e->error);
+	pgs_p_double(&p, e->started_at);
 	if (e->finished_at > 0)
-		p_double(&p, e->finished_at);
+		pgs_p_double(&p, e->finished_at);
 	else
-		p_text(&p, NULL);
+		pgs_p_text(&p, NULL);
 	if (e->finished_at > 0)
-		p_double(&p, e->duration_ms);
+		pgs_p_double(&p, e->duration_ms);
 	else
-		p_text(&p, NULL);
-	p_text(&p, e->replay_of);
-	p_text(&p, e->input);
-	p_text(&p, e->trace);
-	return run_ok(st, S_EXECUTION_PUT, &p, "cannot record an execution", err);
+		pgs_p_text(&p, NULL);
+	pgs_p_text(&p, e->replay_of);
+	pgs_p_text(&p, e->input);
+	pgs_p_text(&p, e->trace);
+	return pgs_run_ok(st, S_EXECUTION_PUT, &p, "cannot record an execution", err);
 }
 
 /* Row i of an execution query (EXECUTION_COLUMNS first). */
@@ -842,24 +798,24 @@ static void execution_row(const PGresult *res, int i, struct fr_execution *e)
 	char *s;
 
 	memset(e, 0, sizeof(*e));
-	e->id = col_str(res, i, 0);
-	e->integration = col_str(res, i, 1);
-	e->instance = col_str(res, i, 2);
-	e->flow = col_str(res, i, 3);
-	e->trigger = col_str(res, i, 4);
+	e->id = pgs_col_str(res, i, 0);
+	e->integration = pgs_col_str(res, i, 1);
+	e->instance = pgs_col_str(res, i, 2);
+	e->flow = pgs_col_str(res, i, 3);
+	e->trigger = pgs_col_str(res, i, 4);
 	s = PQgetvalue(res, i, 5);
 	if (fr_status_parse(s, &e->status) < 0)
 		e->status = FR_STATUS_FAILED;
 	s = PQgetvalue(res, i, 6);
 	if (fr_origin_parse(s, &e->origin) < 0)
 		e->origin = FR_ORIGIN_RUN;
-	e->attempt = (int)col_int(res, i, 7);
-	e->error = col_str(res, i, 8);
-	e->started_at = col_double(res, i, 9);
-	e->finished_at = col_double(res, i, 10);
-	e->duration_ms = col_double(res, i, 11);
-	e->replay_of = col_str(res, i, 12);
-	e->replayed_as = col_str(res, i, 13);
+	e->attempt = (int)pgs_col_int(res, i, 7);
+	e->error = pgs_col_str(res, i, 8);
+	e->started_at = pgs_col_double(res, i, 9);
+	e->finished_at = pgs_col_double(res, i, 10);
+	e->duration_ms = pgs_col_double(res, i, 11);
+	e->replay_of = pgs_col_str(res, i, 12);
+	e->replayed_as = pgs_col_str(res, i, 13);
 }
 
 static int pg_execution_list(struct fr_store *s,
@@ -880,17 +836,17 @@ static int pg_execution_list(struct fr_store *s,
 	slash = f->flow ? strchr(f->flow, '/') : NULL;
 	if (slash)
 		integration = fr_xstrndup(f->flow, (size_t)(slash - f->flow));
-	p_text(&p, f->flow ? (slash ? slash + 1 : f->flow) : NULL);
-	p_text(&p, integration);
-	p_text(&p, f->instance);
-	p_text(&p, f->status ? fr_status_name(*f->status) : NULL);
-	p_text(&p, f->origin ? fr_origin_name(*f->origin) : NULL);
-	p_text(&p, f->trigger);
-	p_text(&p, f->id_prefix);
-	p_double(&p, f->since);
-	p_int(&p, f->limit > 0 ? f->limit : 50);
-	p_bool(&p, f->not_replayed);
-	res = run(st, S_EXECUTION_LIST, &p, "cannot list executions", err);
+	pgs_p_text(&p, f->flow ? (slash ? slash + 1 : f->flow) : NULL);
+	pgs_p_text(&p, integration);
+	pgs_p_text(&p, f->instance);
+	pgs_p_text(&p, f->status ? fr_status_name(*f->status) : NULL);
+	pgs_p_text(&p, f->origin ? fr_origin_name(*f->origin) : NULL);
+	pgs_p_text(&p, f->trigger);
+	pgs_p_text(&p, f->id_prefix);
+	pgs_p_double(&p, f->since);
+	pgs_p_int(&p, f->limit > 0 ? f->limit : 50);
+	pgs_p_bool(&p, f->not_replayed);
+	res = pgs_run(st, S_EXECUTION_LIST, &p, "cannot list executions", err);
 	free(integration);
 	if (!res)
 		return -1;
@@ -911,13 +867,13 @@ static int pg_execution_get(struct fr_store *s, const char *id,
 
 	memset(out, 0, sizeof(*out));
 	*found = false;
-	p_text(&p, id);
-	if (!(res = run(st, S_EXECUTION_GET, &p, "cannot read an execution", err)))
+	pgs_p_text(&p, id);
+	if (!(res = pgs_run(st, S_EXECUTION_GET, &p, "cannot read an execution", err)))
 		return -1;
 	if (PQntuples(res) > 0) {
 		execution_row(res, 0, out);
-		out->input = col_str(res, 0, 14);
-		out->trace = col_str(res, 0, 15);
+		out->input = pgs_col_str(res, 0, 14);
+		out->trace = pgs_col_str(res, 0, 15);
 		*found = true;
 	}
 	PQclear(res);
@@ -932,14 +888,14 @@ static int pg_state_get(struct fr_store *s, const char *integration,
 	PGresult *res;
 
 	*out = NULL;
-	p_text(&p, integration);
-	p_text(&p, instance);
-	if (!(res = run(st, S_STATE_GET, &p, "cannot read state", err)))
+	pgs_p_text(&p, integration);
+	pgs_p_text(&p, instance);
+	if (!(res = pgs_run(st, S_STATE_GET, &p, "cannot read state", err)))
 		return -1;
 	*out = json_object();
 	for (int i = 0; i < PQntuples(res); i++)
 		json_object_set_new(*out, PQgetvalue(res, i, 0),
-				    col_json(res, i, 1));
+				    pgs_col_json(res, i, 1));
 	PQclear(res);
 	return 0;
 }
@@ -950,18 +906,18 @@ static int pg_state_set(struct fr_store *s, const char *integration,
 {
 	struct pg_store *st = (struct pg_store *)s;
 	struct params p = { .n = 0 };
-	char *text = json_text(value);
+	char *text = pgs_json_text(value);
 	int rc;
 
-	p_text(&p, integration);
-	p_text(&p, instance);
-	p_text(&p, key);
+	pgs_p_text(&p, integration);
+	pgs_p_text(&p, instance);
+	pgs_p_text(&p, key);
 	if (value) {
-		p_text(&p, text);
-		p_double(&p, fr_store_now());
-		rc = run_ok(st, S_STATE_SET, &p, "cannot write state", err);
+		pgs_p_text(&p, text);
+		pgs_p_double(&p, fr_store_now());
+		rc = pgs_run_ok(st, S_STATE_SET, &p, "cannot write state", err);
 	} else {
-		rc = run_ok(st, S_STATE_DELETE, &p, "cannot delete state", err);
+		rc = pgs_run_ok(st, S_STATE_DELETE, &p, "cannot delete state", err);
 	}
 	free(text);
 	return rc;
@@ -981,28 +937,28 @@ static int pg_state_update(struct fr_store *s, const char *integration,
 
 	if (out)
 		*out = NULL;
-	if (own_begin(st, &own, err) < 0)
+	if (pgs_own_begin(st, &own, err) < 0)
 		return -1;
-	p_text(&p, integration);
-	p_text(&p, instance);
-	p_text(&p, key);
-	p_double(&p, fr_store_now());
-	if (!(res = run(st, S_STATE_LOCK, &p, "cannot lock state", err)))
+	pgs_p_text(&p, integration);
+	pgs_p_text(&p, instance);
+	pgs_p_text(&p, key);
+	pgs_p_double(&p, fr_store_now());
+	if (!(res = pgs_run(st, S_STATE_LOCK, &p, "cannot lock state", err)))
 		goto out;
-	old = PQntuples(res) > 0 ? col_json(res, 0, 0) : NULL;
+	old = PQntuples(res) > 0 ? pgs_col_json(res, 0, 0) : NULL;
 	if (fn(data, old, &new, err) < 0)
 		goto out;
 	p.n = 3;
 	if (new) {
-		text = json_text(new);
-		p_text(&p, text);
-		p_double(&p, fr_store_now());
-		if (run_ok(st, S_STATE_WRITE, &p, "cannot write state", err) < 0)
+		text = pgs_json_text(new);
+		pgs_p_text(&p, text);
+		pgs_p_double(&p, fr_store_now());
+		if (pgs_run_ok(st, S_STATE_WRITE, &p, "cannot write state", err) < 0)
 			goto out;
-	} else if (run_ok(st, S_STATE_DELETE, &p, "cannot delete state", err) < 0) {
+	} else if (pgs_run_ok(st, S_STATE_DELETE, &p, "cannot delete state", err) < 0) {
 		goto out;
 	}
-	if (own_commit(st, own, err) < 0) {
+	if (pgs_own_commit(st, own, err) < 0) {
 		own = false;
 		goto out;
 	}
@@ -1013,7 +969,7 @@ static int pg_state_update(struct fr_store *s, const char *integration,
 	rc = 0;
 out:
 	if (rc < 0)
-		own_rollback(st, own);
+		pgs_own_rollback(st, own);
 	PQclear(res);
 	json_decref(old);
 	json_decref(new);
@@ -1026,17 +982,17 @@ static int pg_deployment_add(struct fr_store *s, const struct fr_deployment *d,
 {
 	struct pg_store *st = (struct pg_store *)s;
 	struct params p = { .n = 0 };
-	char *summary = json_text(d->summary);
+	char *summary = pgs_json_text(d->summary);
 	int rc;
 
-	p_text(&p, d->integration);
-	p_text(&p, d->instance);
-	p_text(&p, d->file_hash);
-	p_text(&p, d->outcome);
-	p_double(&p, d->started_at);
-	p_double(&p, d->finished_at);
-	p_text(&p, summary);
-	rc = run_ok(st, S_DEPLOYMENT_ADD, &p, "cannot record a deployment", err);
+	pgs_p_text(&p, d->integration);
+	pgs_p_text(&p, d->instance);
+	pgs_p_text(&p, d->file_hash);
+	pgs_p_text(&p, d->outcome);
+	pgs_p_double(&p, d->started_at);
+	pgs_p_double(&p, d->finished_at);
+	pgs_p_text(&p, summary);
+	rc = pgs_run_ok(st, S_DEPLOYMENT_ADD, &p, "cannot record a deployment", err);
 	free(summary);
 	return rc;
 }
@@ -1049,453 +1005,21 @@ static int pg_deployment_list(struct fr_store *s, struct fr_deployment **out,
 
 	*out = NULL;
 	*n = 0;
-	if (!(res = run(st, S_DEPLOYMENT_LIST, NULL, "cannot list deployments",
+	if (!(res = pgs_run(st, S_DEPLOYMENT_LIST, NULL, "cannot list deployments",
 			err)))
 		return -1;
 	*n = (size_t)PQntuples(res);
 	*out = fr_xcalloc(*n ? *n : 1, sizeof(**out));
 	for (int i = 0; i < (int)*n; i++) {
 		struct fr_deployment *d = &(*out)[i];
-		d->integration = col_str(res, i, 0);
-		d->instance = col_str(res, i, 1);
-		d->file_hash = col_str(res, i, 2);
-		d->outcome = col_str(res, i, 3);
-		d->started_at = col_double(res, i, 4);
-		d->finished_at = col_double(res, i, 5);
-		d->summary = col_json(res, i, 6);
+		d->integration = pgs_col_str(res, i, 0);
+		d->instance = pgs_col_str(res, i, 1);
+		d->file_hash = pgs_col_str(res, i, 2);
+		d->outcome = pgs_col_str(res, i, 3);
+		d->started_at = pgs_col_double(res, i, 4);
+		d->finished_at = pgs_col_double(res, i, 5);
+		d->summary = pgs_col_json(res, i, 6);
 	}
-	PQclear(res);
-	return 0;
-}
-
-/* Row i of a query that gives DELIVERY_COLUMNS. */
-static struct fr_delivery *delivery_row(const PGresult *res, int i)
-{
-	struct fr_delivery *d = fr_xcalloc(1, sizeof(*d));
-	enum fr_origin origin;
-
-	d->id = col_str(res, i, 0);
-	d->integration = col_str(res, i, 1);
-	d->instance = col_str(res, i, 2);
-	d->flow = col_str(res, i, 3);
-	d->request = col_json(res, i, 4);
-	if (!PQgetisnull(res, i, 5)) {
-		size_t len = 0;
-		unsigned char *raw = PQunescapeBytea(
-			(const unsigned char *)PQgetvalue(res, i, 5), &len);
-		d->body = fr_xmalloc(len + 1);
-		if (raw && len)
-			memcpy(d->body, raw, len);
-		d->body[raw ? len : 0] = '\0';
-		d->body_len = raw ? len : 0;
-		PQfreemem(raw);
-	}
-	d->trigger = col_json(res, i, 6);
-	d->dedupe_key = col_str(res, i, 7);
-	d->max_running = (int)col_int(res, i, 8);
-	d->fifo = strcmp(PQgetvalue(res, i, 9), "t") == 0;
-	d->origin = fr_origin_parse(PQgetvalue(res, i, 10), &origin) == 0
-		? origin : FR_ORIGIN_SERVE;
-	d->replay_of = col_str(res, i, 11);
-	if (fr_status_parse(PQgetvalue(res, i, 12), &d->status) < 0)
-		d->status = FR_STATUS_QUEUED;
-	d->attempts = (int)col_int(res, i, 13);
-	d->next_at = col_double(res, i, 14);
-	d->seq = col_int(res, i, 15);
-	return d;
-}
-
-/* Most deliveries sent in one pipeline before their results are read. */
-#define PIPELINE_MAX 64
-
-/* Leaves pipeline mode, reading what is left; a failure breaks the handle. */
-static void pipeline_end(struct pg_store *st)
-{
-	for (int idle = 0; PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF;) {
-		PGresult *res;
-		if (PQexitPipelineMode(st->conn))
-			return;
-		if (PQstatus(st->conn) != CONNECTION_OK || idle > 2)
-			break;
-		res = PQgetResult(st->conn);
-		idle = res ? 0 : idle + 1;
-		PQclear(res);
-	}
-	st->broken = true;
-}
-
-/* Sends sql (no parameters) into the pipeline. */
-static bool send_sql(struct pg_store *st, const char *sql)
-{
-	return PQsendQueryParams(st->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
-}
-
-/* Reads the result of a BEGIN or COMMIT sent into the pipeline. */
-static int read_control(struct pg_store *st, bool commit, int rc,
-			const char *what, char **err)
-{
-	PGresult *res = PQgetResult(st->conn);
-	char *later = NULL;
-
-	if (!res) {
-		if (rc == 0)
-			fail(st, err, what);
-		return -1;
-	}
-	if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
-		PQclear(res);
-		rc = -1;
-	} else if (!result_ok(st, res, what, rc == 0 ? err : &later)) {
-		free(later);
-		rc = -1;
-	} else {
-		if (commit && strcmp(PQcmdStatus(res), "ROLLBACK") == 0 && rc == 0)
-			rc = fail_msg(st, err, what, "the transaction was rolled back");
-		PQclear(res);
-	}
-	PQclear(PQgetResult(st->conn));	/* the end of its results */
-	return rc;
-}
-
-/*
- * Sends the INSERTs of d[0..n) in one pipeline (one round trip), after a
- * BEGIN and before a COMMIT when asked, and notes each one's seq, or the
- * id it duplicates (dup_of[i]); a duplicate that this statement could not
- * see keeps seq 0 and no dup_of.
- */
-static int push_pipeline(struct pg_store *st, struct fr_delivery *const *d,
-			 size_t n, const struct fr_claim *claimed, double now,
-			 bool begin, bool commit, char **dup_of, char **err)
-{
-	const char *what = "cannot queue a delivery";
-	char name[16], *later = NULL;	/* errors after the first */
-	int rc = 0;
-
-	if (ensure_connected(st, err) < 0 ||
-	    prepare(st, S_PUSH, name, what, err) < 0)
-		return -1;
-	if (!PQenterPipelineMode(st->conn))
-		return fail(st, err, what);
-	if (begin && !send_sql(st, "BEGIN"))
-		goto broken;
-	for (size_t i = 0; i < n; i++) {
-		struct params p = { .n = 0 };
-		char *request = d[i]->request_text ? NULL : json_text(d[i]->request);
-		char *trigger = json_text(d[i]->trigger);
-		bool take = claimed && d[i]->max_running <= 0 && !d[i]->fifo;
-		int sent;
-
-		d[i]->seq = 0;
-		p_text(&p, d[i]->id);
-		p_text(&p, d[i]->integration);
-		p_text(&p, d[i]->instance);
-		p_text(&p, d[i]->flow);
-		p_double(&p, now);
-		p_text(&p, d[i]->request_text ? d[i]->request_text : request);
-		if (d[i]->body)
-			p_bytes(&p, d[i]->body, d[i]->body_len);
-		else
-			p_text(&p, NULL);
-		p_text(&p, trigger);
-		p_text(&p, d[i]->dedupe_key);
-		p_text(&p, take ? "running" : "queued");
-		p_int(&p, take ? 1 : 0);
-		p_double(&p, d[i]->next_at);
-		p_text(&p, take ? claimed->owner : NULL);
-		p_double(&p, take ? claimed->now + claimed->lease_s : 0);
-		p_int(&p, d[i]->max_running > 0 ? d[i]->max_running : 0);
-		p_bool(&p, d[i]->fifo);
-		p_text(&p, fr_origin_name(d[i]->origin));
-		p_text(&p, d[i]->replay_of);
-		/* the parameters are copied out at once */
-		sent = PQsendQueryPrepared(st->conn, name, p.n, p.v, p.len, p.fmt, 0);
-		free(request);
-		free(trigger);
-		if (!sent)
-			goto broken;
-	}
-	if ((commit && !send_sql(st, "COMMIT")) || !PQpipelineSync(st->conn))
-		goto broken;
-	if (begin)
-		rc = read_control(st, false, rc, what, err);
-	for (size_t i = 0; i < n; i++) {
-		bool take = claimed && d[i]->max_running <= 0 && !d[i]->fifo;
-		PGresult *res = PQgetResult(st->conn);
-
-		if (!res) {
-			if (rc == 0)
-				fail(st, err, what);
-			rc = -1;
-			break;
-		}
-		if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
-			PQclear(res);
-			rc = -1;
-		} else if (!result_ok(st, res, what, rc == 0 ? err : &later)) {
-			rc = -1;
-			free(later);
-			later = NULL;
-		} else {
-			if (!PQgetisnull(res, 0, 0)) {
-				d[i]->seq = col_int(res, 0, 0);
-				d[i]->status = take ? FR_STATUS_RUNNING : FR_STATUS_QUEUED;
-				d[i]->attempts = take ? 1 : 0;
-			} else {
-				dup_of[i] = col_str(res, 0, 1);
-			}
-			PQclear(res);
-		}
-		PQclear(PQgetResult(st->conn));	/* the end of this one's results */
-	}
-	if (commit)
-		rc = read_control(st, true, rc, what, err);
-	pipeline_end(st);
-	if (rc == 0 && st->broken)
-		return fail(st, err, what);
-	return rc;
-broken:
-	fail(st, err, what);
-	pipeline_end(st);
-	return -1;
-}
-
-static int pg_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
-		   const struct fr_claim *claimed, char **dup_of, char **err)
-{
-	struct pg_store *st = (struct pg_store *)s;
-	double now = claimed ? claimed->now : fr_store_now();
-	bool own = !st->in_tx;
-	int rc = -1;
-
-	for (size_t i = 0; i < n; i++)
-		dup_of[i] = NULL;
-	/* our own transaction is begun and committed inside the pipelines */
-	for (size_t i = 0; i < n; i += PIPELINE_MAX) {
-		size_t k = n - i < PIPELINE_MAX ? n - i : PIPELINE_MAX;
-		if (push_pipeline(st, d + i, k, claimed, now, own && i == 0,
-				  own && i + k == n, dup_of + i, err) < 0)
-			goto out;
-	}
-	/* duplicates of what another transaction committed meanwhile */
-	for (size_t i = 0; i < n; i++) {
-		struct params p = { .n = 0 };
-		PGresult *res;
-
-		if (d[i]->seq > 0 || dup_of[i])
-			continue;
-		p_text(&p, d[i]->integration);
-		p_text(&p, d[i]->instance);
-		p_text(&p, d[i]->flow);
-		p_text(&p, d[i]->dedupe_key);
-		if (!(res = run(st, S_DUP_OF, &p, "cannot find a duplicate", err)))
-			goto out;
-		if (PQntuples(res) == 1)
-			dup_of[i] = col_str(res, 0, 0);
-		PQclear(res);
-		if (!dup_of[i]) {
-			*err = fr_xasprintf("store %s: delivery %s was not queued",
-					    st->base.url, d[i]->id);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	if (rc < 0) {
-		own_rollback(st, own);
-		for (size_t i = 0; i < n; i++) {
-			free(dup_of[i]);
-			dup_of[i] = NULL;
-		}
-	}
-	return rc;
-}
-
-/* Appends the rows of res to *out (*n of them, room *cap). */
-static void take_rows(PGresult *res, struct fr_delivery ***out, size_t *n,
-		      size_t *cap)
-{
-	for (int i = 0; i < PQntuples(res); i++) {
-		if (*n == *cap) {
-			*cap = *cap ? *cap * 2 : 16;
-			*out = fr_xrealloc(*out, *cap * sizeof(**out));
-		}
-		(*out)[(*n)++] = delivery_row(res, i);
-	}
-}
-
-static int by_seq(const void *a, const void *b)
-{
-	const struct fr_delivery *x = *(struct fr_delivery *const *)a;
-	const struct fr_delivery *y = *(struct fr_delivery *const *)b;
-
-	return (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-/*
- * The flows with a bound (max_running or fifo) that have work ready:
- * each is claimed under its advisory lock, in one transaction, so that
- * two processes never both count the same free slot.  A flow whose lock
- * another claim holds is skipped (that claim serves it): no waiting, and
- * no deadlock between claims that meet flows in different orders.
- */
-static int claim_bounded(struct pg_store *st, const struct fr_claim *c,
-			 PGresult *flows, struct fr_delivery ***out, size_t *n,
-			 size_t *cap, char **err)
-{
-	bool own;
-	int rc = -1;
-
-	if (own_begin(st, &own, err) < 0)
-		return -1;
-	for (int i = 0; i < PQntuples(flows) && *n < c->max; i++) {
-		struct params p = { .n = 0 };
-		bool fifo = strcmp(PQgetvalue(flows, i, 4), "t") == 0, locked;
-		PGresult *res;
-
-		p_text(&p, PQgetvalue(flows, i, 0));
-		p_text(&p, PQgetvalue(flows, i, 1));
-		p_text(&p, PQgetvalue(flows, i, 2));
-		if (!(res = run(st, S_LOCK_FLOW, &p, "cannot lock a flow", err)))
-			goto out;
-		locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		PQclear(res);
-		if (!locked)
-			continue;
-		p.n = 0;
-		p_double(&p, c->now);
-		p_text(&p, c->owner);
-		p_double(&p, c->lease_s);
-		p_int(&p, (long long)(c->max - *n));
-		p_text(&p, PQgetvalue(flows, i, 0));
-		p_text(&p, PQgetvalue(flows, i, 1));
-		p_text(&p, PQgetvalue(flows, i, 2));
-		if (!fifo)
-			p_text(&p, PQgetvalue(flows, i, 3));
-		if (!(res = run(st, fifo ? S_CLAIM_FIFO : S_CLAIM_BOUNDED, &p,
-				"cannot claim deliveries", err)))
-			goto out;
-		take_rows(res, out, n, cap);
-		PQclear(res);
-	}
-	if (own_commit(st, own, err) < 0) {
-		own = false;
-		goto out;
-	}
-	rc = 0;
-out:
-	if (rc < 0)
-		own_rollback(st, own);
-	return rc;
-}
-
-static int pg_claim(struct fr_store *s, const struct fr_claim *c,
-		    struct fr_delivery ***out, size_t *n, char **err)
-{
-	struct pg_store *st = (struct pg_store *)s;
-	struct params p = { .n = 0 };
-	PGresult *res;
-	size_t cap = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (c->max == 0)
-		return 0;
-	p_double(&p, c->now);
-	p_text(&p, c->owner);
-	p_double(&p, c->lease_s);
-	p_int(&p, (long long)c->max);
-	if (!(res = run(st, S_CLAIM, &p, "cannot claim deliveries", err)))
-		return -1;
-	take_rows(res, out, n, &cap);
-	PQclear(res);
-	if (*n < c->max) {
-		p.n = 1;
-		if (!(res = run(st, S_LIMITED_FLOWS, &p, "cannot claim deliveries",
-				err)))
-			goto fail;
-		if (PQntuples(res) > 0 &&
-		    claim_bounded(st, c, res, out, n, &cap, err) < 0) {
-			PQclear(res);
-			goto fail;
-		}
-		PQclear(res);
-	}
-	if (*n > 1)
-		qsort(*out, *n, sizeof(**out), by_seq);
-	return 0;
-fail:
-	/*
-	 * The deliveries taken already stay claimed by c->owner: their
-	 * leases run out and another claim takes them again.
-	 */
-	fr_deliveries_free(*out, *n);
-	*out = NULL;
-	*n = 0;
-	return -1;
-}
-
-static int pg_renew(struct fr_store *s, const char *owner, double lease_s,
-		    double now, char **err)
-{
-	struct params p = { .n = 0 };
-
-	p_text(&p, owner);
-	p_double(&p, now);
-	p_double(&p, lease_s);
-	return run_ok((struct pg_store *)s, S_RENEW, &p, "cannot renew leases",
-		      err);
-}
-
-static int pg_finish(struct fr_store *s, const char *id, const char *owner,
-		     enum fr_status status, double next_at, char **err)
-{
-	struct params p = { .n = 0 };
-
-	p_text(&p, id);
-	p_text(&p, owner);
-	p_text(&p, fr_status_name(status));
-	p_double(&p, status == FR_STATUS_RETRYING ? next_at : 0);
-	return run_ok((struct pg_store *)s, S_FINISH, &p,
-		      "cannot finish a delivery", err);
-}
-
-static int pg_delivery_get(struct fr_store *s, const char *id,
-			   struct fr_delivery **out, char **err)
-{
-	struct params p = { .n = 0 };
-	PGresult *res;
-
-	*out = NULL;
-	p_text(&p, id);
-	if (!(res = run((struct pg_store *)s, S_DELIVERY_GET, &p,
-			"cannot read a delivery", err)))
-		return -1;
-	if (PQntuples(res) > 0)
-		*out = delivery_row(res, 0);
-	PQclear(res);
-	return 0;
-}
-
-static int pg_replay(struct fr_store *s, const char *id, char **new_id,
-		     char **err)
-{
-	struct params p = { .n = 0 };
-	char *nid = fr_new_id("ex_");
-	PGresult *res;
-
-	*new_id = NULL;
-	p_text(&p, nid);
-	p_double(&p, fr_store_now());
-	p_text(&p, id);
-	if (!(res = run((struct pg_store *)s, S_REPLAY, &p,
-			"cannot queue the replay", err))) {
-		free(nid);
-		return -1;
-	}
-	if (PQntuples(res) > 0)
-		*new_id = nid;
-	else
-		free(nid);
 	PQclear(res);
 	return 0;
 }
@@ -1535,7 +1059,7 @@ static int schema_version(struct pg_store *st, int *out, char **err)
 
 	if (!res)
 		return -1;
-	*out = (int)col_int(res, 0, 0);
+	*out = (int)pgs_col_int(res, 0, 0);
 	PQclear(res);
 	return 0;
 }
@@ -1573,7 +1097,7 @@ static int migrate(struct pg_store *st, char **err)
 		if (exec_ok(st, migrations[v], "cannot migrate the schema", err) < 0 ||
 		    exec_ok(st, sql, "cannot migrate the schema", err) < 0 ||
 		    exec_ok(st, "COMMIT", "cannot migrate the schema", err) < 0) {
-			own_rollback(st, true);
+			pgs_own_rollback(st, true);
 			goto out;
 		}
 	}

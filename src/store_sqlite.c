@@ -1,13 +1,14 @@
 /*
- * store_sqlite: the SQLite backend of the store (the only includer of
- * <sqlite3.h>).  WAL mode with synchronous=FULL: a committed transaction
- * has reached the disk.  The schema is versioned with PRAGMA user_version
+ * store_sqlite: the SQLite backend of the store: the handle, schema,
+ * transactions, history, state and deployments (the queue is in
+ * store_sqlite_queue.c; the two are the only includers of <sqlite3.h>).
+ * WAL mode with synchronous=FULL: a committed transaction has reached the
+ * disk.  The schema is versioned with PRAGMA user_version
  * and migrated forward when a handle opens.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -15,18 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store_sqlite_int.h"
 #include "util.h"
 
-struct sqlite_store {
-	struct fr_store base;	/* first: the handle callers hold */
-	sqlite3 *db;
-	char *path;
-	/* prepared statements, by their SQL text (static strings) */
-	struct { const char *sql; sqlite3_stmt *stmt; } cache[40];
-	size_t ncache;
-	int lock_fd;		/* the serve lock, or -1 */
-};
 
 /* Each entry moves the schema from version i to i + 1. */
 static const char *const migrations[] = {
@@ -102,7 +94,7 @@ static const char *const migrations[] = {
 	"UPDATE executions SET origin = 'serve' WHERE id IN (SELECT id FROM deliveries);",
 };
 
-static int fail(struct sqlite_store *st, char **err, const char *what)
+int sq_fail(struct sqlite_store *st, char **err, const char *what)
 {
 	*err = fr_xasprintf("store %s: %s: %s", st->path, what,
 			    sqlite3_errmsg(st->db));
@@ -125,10 +117,10 @@ static int exec_sql(struct sqlite_store *st, const char *sql, char **err)
 /*
  * A prepared statement for sql, kept for the life of the handle: parsing
  * SQL again for every delivery would cost more than running it.  Give it
- * back with release().
+ * back with sq_release().
  */
-static int prepare(struct sqlite_store *st, sqlite3_stmt **stmt,
-		   const char *sql, char **err)
+int sq_prepare(struct sqlite_store *st, sqlite3_stmt **stmt,
+	       const char *sql, char **err)
 {
 	for (size_t i = 0; i < st->ncache; i++) {
 		if (st->cache[i].sql == sql) {
@@ -138,7 +130,7 @@ static int prepare(struct sqlite_store *st, sqlite3_stmt **stmt,
 	}
 	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt,
 			       NULL) != SQLITE_OK)
-		return fail(st, err, "cannot prepare a query");
+		return sq_fail(st, err, "cannot prepare a query");
 	if (st->ncache < FR_ARRAY_LEN(st->cache)) {
 		st->cache[st->ncache].sql = sql;
 		st->cache[st->ncache].stmt = *stmt;
@@ -148,7 +140,7 @@ static int prepare(struct sqlite_store *st, sqlite3_stmt **stmt,
 }
 
 /* Gives a statement back (reset; finalized if it was not cached). */
-static void release(struct sqlite_store *st, sqlite3_stmt *stmt)
+void sq_release(struct sqlite_store *st, sqlite3_stmt *stmt)
 {
 	if (!stmt)
 		return;
@@ -162,7 +154,7 @@ static void release(struct sqlite_store *st, sqlite3_stmt *stmt)
 	sqlite3_finalize(stmt);
 }
 
-static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
+void sq_bind_text(sqlite3_stmt *stmt, int i, const char *s)
 {
 	if (s)
 		sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
@@ -171,7 +163,7 @@ static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
 }
 
 /* Binds j as JSON text (NULL for a missing value). */
-static void bind_json(sqlite3_stmt *stmt, int i, const json_t *j)
+void sq_bind_json(sqlite3_stmt *stmt, int i, const json_t *j)
 {
 	char *s;
 
@@ -183,7 +175,7 @@ static void bind_json(sqlite3_stmt *stmt, int i, const json_t *j)
 	sqlite3_bind_text(stmt, i, s, -1, free);
 }
 
-static json_t *column_json(sqlite3_stmt *stmt, int i)
+json_t *sq_column_json(sqlite3_stmt *stmt, int i)
 {
 	const char *s = (const char *)sqlite3_column_text(stmt, i);
 	json_t *j;
@@ -196,14 +188,14 @@ static json_t *column_json(sqlite3_stmt *stmt, int i)
 }
 
 /* Runs a statement that returns no rows; finalizes it. */
-static int step_done(struct sqlite_store *st, sqlite3_stmt *stmt,
-		     const char *what, char **err)
+int sq_step_done(struct sqlite_store *st, sqlite3_stmt *stmt,
+		 const char *what, char **err)
 {
 	int rc = sqlite3_step(stmt);
 
-	release(st, stmt);
+	sq_release(st, stmt);
 	if (rc != SQLITE_DONE)
-		return fail(st, err, what);
+		return sq_fail(st, err, what);
 	return 0;
 }
 
@@ -212,11 +204,11 @@ static int user_version(struct sqlite_store *st, int *out, char **err)
 	sqlite3_stmt *stmt;
 
 	*out = 0;
-	if (prepare(st, &stmt, "PRAGMA user_version", err) < 0)
+	if (sq_prepare(st, &stmt, "PRAGMA user_version", err) < 0)
 		return -1;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		*out = sqlite3_column_int(stmt, 0);
-	release(st, stmt);
+	sq_release(st, stmt);
 	return 0;
 }
 
@@ -259,7 +251,7 @@ rollback:
 	return -1;
 }
 
-static char *column_strdup(sqlite3_stmt *stmt, int i)
+char *sq_column_strdup(sqlite3_stmt *stmt, int i)
 {
 	const char *s = (const char *)sqlite3_column_text(stmt, i);
 
@@ -284,13 +276,13 @@ static void sqlite_close(struct fr_store *s)
  * Opens a transaction of our own when the caller has none: *own says
  * whether to commit it (end_own).
  */
-static int begin_own(struct sqlite_store *st, bool *own, char **err)
+int sq_begin_own(struct sqlite_store *st, bool *own, char **err)
 {
 	*own = sqlite3_get_autocommit(st->db);
 	return *own ? exec_sql(st, "BEGIN IMMEDIATE", err) : 0;
 }
 
-static int end_own(struct sqlite_store *st, bool own, int rc, char **err)
+int sq_end_own(struct sqlite_store *st, bool own, int rc, char **err)
 {
 	if (!own)
 		return rc;
@@ -334,7 +326,7 @@ static int sqlite_check(struct fr_store *s, char **err)
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (prepare(st, &stmt, "PRAGMA integrity_check", err) < 0)
+	if (sq_prepare(st, &stmt, "PRAGMA integrity_check", err) < 0)
 		return -1;
 	rc = sqlite3_step(stmt);
 	if (rc != SQLITE_ROW ||
@@ -343,10 +335,10 @@ static int sqlite_check(struct fr_store *s, char **err)
 				    st->path, rc == SQLITE_ROW
 					? (const char *)sqlite3_column_text(stmt, 0)
 					: sqlite3_errmsg(st->db));
-		release(st, stmt);
+		sq_release(st, stmt);
 		return -1;
 	}
-	release(st, stmt);
+	sq_release(st, stmt);
 	return 0;
 }
 
@@ -445,7 +437,7 @@ static int sqlite_execution_put(struct fr_store *s, const struct fr_execution *e
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt;
 
-	if (prepare(st, &stmt, "INSERT INTO executions (id, integration, "
+	if (sq_prepare(st, &stmt, "INSERT INTO executions (id, integration, "
 		    "instance, flow, trigger, status, origin, attempt, error, "
 		    "started_at, finished_at, duration_ms, replay_of, input, "
 		    "trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -456,15 +448,15 @@ static int sqlite_execution_put(struct fr_store *s, const struct fr_execution *e
 		    "input = coalesce(excluded.input, input), trace = "
 		    "excluded.trace", err) < 0)
 		return -1;
-	bind_text(stmt, 1, e->id);
-	bind_text(stmt, 2, e->integration);
-	bind_text(stmt, 3, e->instance);
-	bind_text(stmt, 4, e->flow);
-	bind_text(stmt, 5, e->trigger ? e->trigger : "manual");
-	bind_text(stmt, 6, fr_status_name(e->status));
-	bind_text(stmt, 7, fr_origin_name(e->origin));
+	sq_bind_text(stmt, 1, e->id);
+	sq_bind_text(stmt, 2, e->integration);
+	sq_bind_text(stmt, 3, e->instance);
+	sq_bind_text(stmt, 4, e->flow);
+	sq_bind_text(stmt, 5, e->trigger ? e->trigger : "manual");
+	sq_bind_text(stmt, 6, fr_status_name(e->status));
+	sq_bind_text(stmt, 7, fr_origin_name(e->origin));
 	sqlite3_bind_int(stmt, 8, e->attempt > 0 ? e->attempt : 1);
-	bind_text(stmt, 9, e->error);
+	sq_bind_text(stmt, 9, e->error);
 	sqlite3_bind_double(stmt, 10, e->started_at > 0 ? e->started_at
 							: fr_store_now());
 	bind_double_or_null(stmt, 11, e->finished_at);
@@ -472,7 +464,7 @@ static int sqlite_execution_put(struct fr_store *s, const struct fr_execution *e
 		sqlite3_bind_double(stmt, 12, e->duration_ms);
 	else
 		sqlite3_bind_null(stmt, 12);
-	bind_text(stmt, 13, e->replay_of);
+	sq_bind_text(stmt, 13, e->replay_of);
 	if (e->input)
 		sqlite3_bind_text(stmt, 14, e->input, -1, SQLITE_STATIC);
 	else
@@ -481,7 +473,7 @@ static int sqlite_execution_put(struct fr_store *s, const struct fr_execution *e
 		sqlite3_bind_text(stmt, 15, e->trace, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(stmt, 15);
-	return step_done(st, stmt, "cannot record an execution", err);
+	return sq_step_done(st, stmt, "cannot record an execution", err);
 }
 
 /*
@@ -512,11 +504,11 @@ static int sqlite_execution_put(struct fr_store *s, const struct fr_execution *e
 static void execution_row(sqlite3_stmt *stmt, struct fr_execution *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->id = column_strdup(stmt, 0);
-	e->integration = column_strdup(stmt, 1);
-	e->instance = column_strdup(stmt, 2);
-	e->flow = column_strdup(stmt, 3);
-	e->trigger = column_strdup(stmt, 4);
+	e->id = sq_column_strdup(stmt, 0);
+	e->integration = sq_column_strdup(stmt, 1);
+	e->instance = sq_column_strdup(stmt, 2);
+	e->flow = sq_column_strdup(stmt, 3);
+	e->trigger = sq_column_strdup(stmt, 4);
 	if (fr_status_parse((const char *)sqlite3_column_text(stmt, 5),
 			    &e->status) < 0)
 		e->status = FR_STATUS_FAILED;
@@ -524,12 +516,12 @@ static void execution_row(sqlite3_stmt *stmt, struct fr_execution *e)
 			    &e->origin) < 0)
 		e->origin = FR_ORIGIN_RUN;
 	e->attempt = sqlite3_column_int(stmt, 7);
-	e->error = column_strdup(stmt, 8);
+	e->error = sq_column_strdup(stmt, 8);
 	e->started_at = sqlite3_column_double(stmt, 9);
 	e->finished_at = sqlite3_column_double(stmt, 10);
 	e->duration_ms = sqlite3_column_double(stmt, 11);
-	e->replay_of = column_strdup(stmt, 12);
-	e->replayed_as = column_strdup(stmt, 13);
+	e->replay_of = sq_column_strdup(stmt, 12);
+	e->replayed_as = sq_column_strdup(stmt, 13);
 }
 
 static int sqlite_execution_list(struct fr_store *s,
@@ -564,7 +556,7 @@ static int sqlite_execution_list(struct fr_store *s,
 		fr_buf_putc(&b, '%');
 		prefix = fr_buf_steal(&b);
 	}
-	if (prepare(st, &stmt, "SELECT " EXECUTION_COLUMNS " FROM ("
+	if (sq_prepare(st, &stmt, "SELECT " EXECUTION_COLUMNS " FROM ("
 		    EXECUTIONS_VIEW ") WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS "
 		    "NULL OR integration = ?2) AND (?3 IS NULL OR instance = ?3) "
 		    "AND (?4 IS NULL OR status = ?4) AND (?6 = 0 OR replayed_as IS "
@@ -576,28 +568,28 @@ static int sqlite_execution_list(struct fr_store *s,
 		free(prefix);
 		return -1;
 	}
-	bind_text(stmt, 1, f->flow ? (slash ? slash + 1 : f->flow) : NULL);
-	bind_text(stmt, 2, integration);
-	bind_text(stmt, 3, f->instance);
-	bind_text(stmt, 4, f->status ? fr_status_name(*f->status) : NULL);
+	sq_bind_text(stmt, 1, f->flow ? (slash ? slash + 1 : f->flow) : NULL);
+	sq_bind_text(stmt, 2, integration);
+	sq_bind_text(stmt, 3, f->instance);
+	sq_bind_text(stmt, 4, f->status ? fr_status_name(*f->status) : NULL);
 	sqlite3_bind_int(stmt, 5, f->limit > 0 ? f->limit : 50);
 	sqlite3_bind_int(stmt, 6, f->not_replayed);
-	bind_text(stmt, 7, f->origin ? fr_origin_name(*f->origin) : NULL);
-	bind_text(stmt, 8, f->trigger);
-	bind_text(stmt, 9, prefix);
+	sq_bind_text(stmt, 7, f->origin ? fr_origin_name(*f->origin) : NULL);
+	sq_bind_text(stmt, 8, f->trigger);
+	sq_bind_text(stmt, 9, prefix);
 	sqlite3_bind_double(stmt, 10, f->since);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		fr_grow(out, &cap, *n + 1, sizeof(**out));
 		execution_row(stmt, &(*out)[(*n)++]);
 	}
-	release(st, stmt);
+	sq_release(st, stmt);
 	free(integration);
 	free(prefix);
 	if (rc != SQLITE_DONE) {
 		fr_executions_free(*out, *n);
 		*out = NULL;
 		*n = 0;
-		return fail(st, err, "cannot list executions");
+		return sq_fail(st, err, "cannot list executions");
 	}
 	return 0;
 }
@@ -612,20 +604,20 @@ static int sqlite_execution_get(struct fr_store *s, const char *id,
 
 	memset(out, 0, sizeof(*out));
 	*found = false;
-	if (prepare(st, &stmt, "SELECT " EXECUTION_COLUMNS ", input, trace FROM ("
+	if (sq_prepare(st, &stmt, "SELECT " EXECUTION_COLUMNS ", input, trace FROM ("
 		    EXECUTIONS_VIEW ") WHERE id = ?", err) < 0)
 		return -1;
-	bind_text(stmt, 1, id);
+	sq_bind_text(stmt, 1, id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
 		execution_row(stmt, out);
-		out->input = column_strdup(stmt, 14);
-		out->trace = column_strdup(stmt, 15);
+		out->input = sq_column_strdup(stmt, 14);
+		out->trace = sq_column_strdup(stmt, 15);
 		*found = true;
 	}
-	release(st, stmt);
+	sq_release(st, stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return fail(st, err, "cannot read an execution");
+		return sq_fail(st, err, "cannot read an execution");
 	return 0;
 }
 
@@ -639,20 +631,20 @@ static int sqlite_state_get(struct fr_store *s, const char *integration,
 	int rc;
 
 	*out = NULL;
-	if (prepare(st, &stmt, "SELECT key, value FROM state WHERE "
+	if (sq_prepare(st, &stmt, "SELECT key, value FROM state WHERE "
 		    "integration = ? AND instance = ? ORDER BY key", err) < 0)
 		return -1;
-	bind_text(stmt, 1, integration);
-	bind_text(stmt, 2, instance);
+	sq_bind_text(stmt, 1, integration);
+	sq_bind_text(stmt, 2, instance);
 	*out = json_object();
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		json_object_set_new(*out, (const char *)sqlite3_column_text(stmt, 0),
-				    column_json(stmt, 1));
-	release(st, stmt);
+				    sq_column_json(stmt, 1));
+	sq_release(st, stmt);
 	if (rc != SQLITE_DONE) {
 		json_decref(*out);
 		*out = NULL;
-		return fail(st, err, "cannot read state");
+		return sq_fail(st, err, "cannot read state");
 	}
 	return 0;
 }
@@ -665,25 +657,25 @@ static int sqlite_state_set(struct fr_store *s, const char *integration,
 	sqlite3_stmt *stmt;
 
 	if (!value) {
-		if (prepare(st, &stmt, "DELETE FROM state WHERE integration = ? "
+		if (sq_prepare(st, &stmt, "DELETE FROM state WHERE integration = ? "
 			    "AND instance = ? AND key = ?", err) < 0)
 			return -1;
-		bind_text(stmt, 1, integration);
-		bind_text(stmt, 2, instance);
-		bind_text(stmt, 3, key);
-		return step_done(st, stmt, "cannot delete state", err);
+		sq_bind_text(stmt, 1, integration);
+		sq_bind_text(stmt, 2, instance);
+		sq_bind_text(stmt, 3, key);
+		return sq_step_done(st, stmt, "cannot delete state", err);
 	}
-	if (prepare(st, &stmt, "INSERT INTO state (integration, instance, key, "
+	if (sq_prepare(st, &stmt, "INSERT INTO state (integration, instance, key, "
 		    "value, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT "
 		    "(integration, instance, key) DO UPDATE SET value = "
 		    "excluded.value, updated_at = excluded.updated_at", err) < 0)
 		return -1;
-	bind_text(stmt, 1, integration);
-	bind_text(stmt, 2, instance);
-	bind_text(stmt, 3, key);
-	bind_json(stmt, 4, value);
+	sq_bind_text(stmt, 1, integration);
+	sq_bind_text(stmt, 2, instance);
+	sq_bind_text(stmt, 3, key);
+	sq_bind_json(stmt, 4, value);
 	sqlite3_bind_double(stmt, 5, fr_store_now());
-	return step_done(st, stmt, "cannot write state", err);
+	return sq_step_done(st, stmt, "cannot write state", err);
 }
 
 /* BEGIN IMMEDIATE takes the write lock first: no other writer between
@@ -701,20 +693,20 @@ static int sqlite_state_update(struct fr_store *s, const char *integration,
 
 	if (out)
 		*out = NULL;
-	if (begin_own(st, &own, err) < 0)
+	if (sq_begin_own(st, &own, err) < 0)
 		return -1;
-	if (prepare(st, &stmt, "SELECT value FROM state WHERE integration = ? "
+	if (sq_prepare(st, &stmt, "SELECT value FROM state WHERE integration = ? "
 		    "AND instance = ? AND key = ?", err) < 0)
 		goto out;
-	bind_text(stmt, 1, integration);
-	bind_text(stmt, 2, instance);
-	bind_text(stmt, 3, key);
+	sq_bind_text(stmt, 1, integration);
+	sq_bind_text(stmt, 2, instance);
+	sq_bind_text(stmt, 3, key);
 	step = sqlite3_step(stmt);
 	if (step == SQLITE_ROW)
-		old = column_json(stmt, 0);
-	release(st, stmt);
+		old = sq_column_json(stmt, 0);
+	sq_release(st, stmt);
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		fail(st, err, "cannot read state");
+		sq_fail(st, err, "cannot read state");
 		goto out;
 	}
 	if (fn(data, old, &new, err) < 0)
@@ -723,7 +715,7 @@ static int sqlite_state_update(struct fr_store *s, const char *integration,
 		goto out;
 	rc = 0;
 out:
-	rc = end_own(st, own, rc, err);
+	rc = sq_end_own(st, own, rc, err);
 	if (rc == 0 && out)
 		*out = json_incref(new);
 	json_decref(old);
@@ -739,18 +731,18 @@ static int sqlite_deployment_add(struct fr_store *s, const struct fr_deployment 
 	struct sqlite_store *st = (struct sqlite_store *)s;
 	sqlite3_stmt *stmt;
 
-	if (prepare(st, &stmt, "INSERT INTO deployments (integration, instance, "
+	if (sq_prepare(st, &stmt, "INSERT INTO deployments (integration, instance, "
 		    "file_hash, outcome, started_at, finished_at, summary) "
 		    "VALUES (?, ?, ?, ?, ?, ?, ?)", err) < 0)
 		return -1;
-	bind_text(stmt, 1, d->integration);
-	bind_text(stmt, 2, d->instance);
-	bind_text(stmt, 3, d->file_hash);
-	bind_text(stmt, 4, d->outcome);
+	sq_bind_text(stmt, 1, d->integration);
+	sq_bind_text(stmt, 2, d->instance);
+	sq_bind_text(stmt, 3, d->file_hash);
+	sq_bind_text(stmt, 4, d->outcome);
 	sqlite3_bind_double(stmt, 5, d->started_at);
 	sqlite3_bind_double(stmt, 6, d->finished_at);
-	bind_json(stmt, 7, d->summary);
-	return step_done(st, stmt, "cannot record a deployment", err);
+	sq_bind_json(stmt, 7, d->summary);
+	return sq_step_done(st, stmt, "cannot record a deployment", err);
 }
 
 static int sqlite_deployment_list(struct fr_store *s, struct fr_deployment **out,
@@ -763,7 +755,7 @@ static int sqlite_deployment_list(struct fr_store *s, struct fr_deployment **out
 
 	*out = NULL;
 	*n = 0;
-	if (prepare(st, &stmt, "SELECT integration, instance, file_hash, outcome, "
+	if (sq_prepare(st, &stmt, "SELECT integration, instance, file_hash, outcome, "
 		    "started_at, finished_at, summary FROM deployments ORDER BY "
 		    "id DESC LIMIT 100", err) < 0)
 		return -1;
@@ -771,424 +763,22 @@ static int sqlite_deployment_list(struct fr_store *s, struct fr_deployment **out
 		struct fr_deployment *d;
 		fr_grow(out, &cap, *n + 1, sizeof(**out));
 		d = &(*out)[(*n)++];
-		d->integration = column_strdup(stmt, 0);
-		d->instance = column_strdup(stmt, 1);
-		d->file_hash = column_strdup(stmt, 2);
-		d->outcome = column_strdup(stmt, 3);
+		d->integration = sq_column_strdup(stmt, 0);
+		d->instance = sq_column_strdup(stmt, 1);
+		d->file_hash = sq_column_strdup(stmt, 2);
+		d->outcome = sq_column_strdup(stmt, 3);
 		d->started_at = sqlite3_column_double(stmt, 4);
 		d->finished_at = sqlite3_column_double(stmt, 5);
-		d->summary = column_json(stmt, 6);
+		d->summary = sq_column_json(stmt, 6);
 	}
-	release(st, stmt);
+	sq_release(st, stmt);
 	if (rc != SQLITE_DONE) {
 		fr_deployments_free(*out, *n);
 		*out = NULL;
 		*n = 0;
-		return fail(st, err, "cannot list deployments");
+		return sq_fail(st, err, "cannot list deployments");
 	}
 	return 0;
-}
-
-/* the queue */
-
-static const char *delivery_kind(const struct fr_delivery *d)
-{
-	if (d->request)
-		return "webhook";
-	if (json_object_get(d->trigger, "schedule"))
-		return "schedule";
-	return "manual";
-}
-
-static int sqlite_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
-		       const struct fr_claim *claimed, char **dup_of, char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *ins = NULL, *dup = NULL;
-	double now = fr_store_now();
-	bool own;
-	int rc = -1;
-
-	for (size_t i = 0; i < n; i++)
-		dup_of[i] = NULL;
-	if (begin_own(st, &own, err) < 0)
-		return -1;
-	if (prepare(st, &ins, "INSERT INTO deliveries (id, integration, instance, "
-		    "flow, received_at, request, body, trigger, dedupe_key, "
-		    "attempts, next_at, status, owner, lease_until, max_running, "
-		    "fifo, origin, replay_of, kind) VALUES (?, ?, ?, ?, ?, ?, ?, "
-		    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-		    err) < 0 ||
-	    prepare(st, &dup, "SELECT id FROM deliveries WHERE integration = ? "
-		    "AND instance = ? AND flow = ? AND dedupe_key = ?", err) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		bool take = claimed && !d[i]->max_running && !d[i]->fifo;
-		bind_text(ins, 1, d[i]->id);
-		bind_text(ins, 2, d[i]->integration);
-		bind_text(ins, 3, d[i]->instance);
-		bind_text(ins, 4, d[i]->flow);
-		sqlite3_bind_double(ins, 5, now);
-		if (d[i]->request_text)
-			sqlite3_bind_text(ins, 6, d[i]->request_text, -1,
-					  SQLITE_STATIC);
-		else
-			bind_json(ins, 6, d[i]->request);
-		if (d[i]->body)
-			sqlite3_bind_blob(ins, 7, d[i]->body, (int)d[i]->body_len,
-					  SQLITE_STATIC);
-		else
-			sqlite3_bind_null(ins, 7);
-		bind_json(ins, 8, d[i]->trigger);
-		bind_text(ins, 9, d[i]->dedupe_key);
-		sqlite3_bind_int(ins, 10, take ? 1 : d[i]->attempts);
-		sqlite3_bind_double(ins, 11, d[i]->next_at);
-		bind_text(ins, 12, take ? "running" : "queued");
-		bind_text(ins, 13, take ? claimed->owner : NULL);
-		sqlite3_bind_double(ins, 14, take ? claimed->now + claimed->lease_s : 0);
-		sqlite3_bind_int(ins, 15, d[i]->max_running);
-		sqlite3_bind_int(ins, 16, d[i]->fifo);
-		bind_text(ins, 17, fr_origin_name(d[i]->origin));
-		bind_text(ins, 18, d[i]->replay_of);
-		bind_text(ins, 19, delivery_kind(d[i]));
-		if (sqlite3_step(ins) != SQLITE_DONE) {
-			fail(st, err, "cannot queue a delivery");
-			goto out;
-		}
-		d[i]->seq = 0;
-		if (sqlite3_changes(st->db) == 1) {
-			d[i]->seq = sqlite3_last_insert_rowid(st->db);
-			d[i]->status = take ? FR_STATUS_RUNNING : FR_STATUS_QUEUED;
-			if (take)
-				d[i]->attempts = 1;
-		} else if (d[i]->dedupe_key) {
-			bind_text(dup, 1, d[i]->integration);
-			bind_text(dup, 2, d[i]->instance);
-			bind_text(dup, 3, d[i]->flow);
-			bind_text(dup, 4, d[i]->dedupe_key);
-			if (sqlite3_step(dup) == SQLITE_ROW)
-				dup_of[i] = column_strdup(dup, 0);
-			sqlite3_reset(dup);
-		}
-		if (d[i]->seq <= 0 && !dup_of[i]) {
-			*err = fr_xasprintf("store %s: delivery %s is stored already",
-					    st->path, d[i]->id);
-			goto out;
-		}
-		sqlite3_reset(ins);
-		sqlite3_clear_bindings(ins);
-	}
-	rc = 0;
-out:
-	release(st, ins);
-	release(st, dup);
-	rc = end_own(st, own, rc, err);
-	if (rc < 0) {
-		for (size_t i = 0; i < n; i++) {
-			free(dup_of[i]);
-			dup_of[i] = NULL;
-		}
-	}
-	return rc;
-}
-
-#define DELIVERY_COLUMNS "id, integration, instance, flow, request, body, " \
-	"trigger, dedupe_key, attempts, next_at, seq, status, max_running, "	\
-	"fifo, origin, replay_of"
-
-static struct fr_delivery *delivery_row(sqlite3_stmt *stmt)
-{
-	struct fr_delivery *d = fr_xcalloc(1, sizeof(*d));
-
-	d->id = column_strdup(stmt, 0);
-	d->integration = column_strdup(stmt, 1);
-	d->instance = column_strdup(stmt, 2);
-	d->flow = column_strdup(stmt, 3);
-	if (sqlite3_column_type(stmt, 4) != SQLITE_NULL)
-		d->request = column_json(stmt, 4);
-	if (sqlite3_column_type(stmt, 5) != SQLITE_NULL) {
-		d->body_len = (size_t)sqlite3_column_bytes(stmt, 5);
-		d->body = fr_xmalloc(d->body_len + 1);
-		if (d->body_len)
-			memcpy(d->body, sqlite3_column_blob(stmt, 5), d->body_len);
-		d->body[d->body_len] = '\0';
-	}
-	if (sqlite3_column_type(stmt, 6) != SQLITE_NULL)
-		d->trigger = column_json(stmt, 6);
-	d->dedupe_key = column_strdup(stmt, 7);
-	d->attempts = sqlite3_column_int(stmt, 8);
-	d->next_at = sqlite3_column_double(stmt, 9);
-	d->seq = sqlite3_column_int64(stmt, 10);
-	if (fr_status_parse((const char *)sqlite3_column_text(stmt, 11),
-			    &d->status) < 0)
-		d->status = FR_STATUS_FAILED;
-	d->max_running = sqlite3_column_int(stmt, 12);
-	d->fifo = sqlite3_column_int(stmt, 13);
-	if (fr_origin_parse((const char *)sqlite3_column_text(stmt, 14),
-			    &d->origin) < 0)
-		d->origin = FR_ORIGIN_SERVE;
-	d->replay_of = column_strdup(stmt, 15);
-	return d;
-}
-
-/*
- * Takes up to max deliveries of one statement's choice: stmt is bound
- * from ?3 on by the caller; ?1 is the owner, ?2 the lease's end.
- */
-static int take_rows(struct sqlite_store *st, sqlite3_stmt *stmt,
-		     const struct fr_claim *c, struct fr_delivery ***out,
-		     size_t *n, size_t *cap, char **err)
-{
-	int rc;
-
-	bind_text(stmt, 1, c->owner);
-	sqlite3_bind_double(stmt, 2, c->now + c->lease_s);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		fr_grow(out, cap, *n + 1, sizeof(**out));
-		(*out)[(*n)++] = delivery_row(stmt);
-	}
-	release(st, stmt);
-	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot claim deliveries");
-}
-
-/* A delivery that may be claimed at ?4 (now). */
-#define CLAIMABLE "((status IN ('queued', 'retrying') AND next_at <= ?4) OR " \
-	"(status = 'running' AND lease_until < ?4))"
-#define TAKE "UPDATE deliveries SET status = 'running', owner = ?1, "	\
-	"lease_until = ?2, attempts = attempts + 1 WHERE seq IN "
-
-/* The flows with limits that have open deliveries. */
-struct limited {
-	char *integration, *instance, *flow;
-	int max_running;
-	bool fifo;
-};
-
-static int claim_limited(struct sqlite_store *st, const struct fr_claim *c,
-			 const struct limited *l, struct fr_delivery ***out,
-			 size_t *n, size_t *cap, char **err)
-{
-	sqlite3_stmt *stmt;
-	int running = 0, room;
-
-	if (prepare(st, &stmt, "SELECT count(*) FROM deliveries WHERE "
-		    "integration = ? AND instance = ? AND flow = ? AND status = "
-		    "'running' AND lease_until >= ?", err) < 0)
-		return -1;
-	bind_text(stmt, 1, l->integration);
-	bind_text(stmt, 2, l->instance);
-	bind_text(stmt, 3, l->flow);
-	sqlite3_bind_double(stmt, 4, c->now);
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		running = sqlite3_column_int(stmt, 0);
-	release(st, stmt);
-	room = l->fifo ? 1 - running
-		       : (l->max_running > 0 ? l->max_running : 1) - running;
-	if (room <= 0)
-		return 0;
-	if ((size_t)room > c->max - *n)
-		room = (int)(c->max - *n);
-	if (l->fifo) {
-		/* the oldest unfinished one, once it may run */
-		if (prepare(st, &stmt, TAKE "(SELECT seq FROM (SELECT seq, status, "
-			    "next_at, lease_until FROM deliveries WHERE "
-			    "integration = ?5 AND instance = ?6 AND flow = ?7 AND "
-			    "status IN ('queued', 'retrying', 'running') ORDER BY seq "
-			    "LIMIT 1) WHERE " CLAIMABLE " LIMIT ?3) RETURNING "
-			    DELIVERY_COLUMNS, err) < 0)
-			return -1;
-	} else if (prepare(st, &stmt, TAKE "(SELECT seq FROM deliveries WHERE "
-			   "integration = ?5 AND instance = ?6 AND flow = ?7 AND "
-			   CLAIMABLE " ORDER BY seq LIMIT ?3) RETURNING "
-			   DELIVERY_COLUMNS, err) < 0) {
-		return -1;
-	}
-	sqlite3_bind_int(stmt, 3, room);
-	sqlite3_bind_double(stmt, 4, c->now);
-	bind_text(stmt, 5, l->integration);
-	bind_text(stmt, 6, l->instance);
-	bind_text(stmt, 7, l->flow);
-	return take_rows(st, stmt, c, out, n, cap, err);
-}
-
-static int sqlite_claim(struct fr_store *s, const struct fr_claim *c,
-			struct fr_delivery ***out, size_t *n, char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
-	struct limited *ls = NULL;
-	size_t nls = 0, lcap = 0, cap = 0;
-	bool own;
-	int rc = -1, step;
-
-	*out = NULL;
-	*n = 0;
-	if (c->max == 0)
-		return 0;
-	if (begin_own(st, &own, err) < 0)
-		return -1;
-	if (prepare(st, &stmt, TAKE "(SELECT seq FROM deliveries WHERE "
-		    CLAIMABLE " AND max_running = 0 AND fifo = 0 ORDER BY seq "
-		    "LIMIT ?3) RETURNING " DELIVERY_COLUMNS, err) < 0)
-		goto out;
-	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)c->max);
-	sqlite3_bind_double(stmt, 4, c->now);
-	if (take_rows(st, stmt, c, out, n, &cap, err) < 0)
-		goto out;
-	if (*n < c->max) {
-		if (prepare(st, &stmt, "SELECT DISTINCT integration, instance, "
-			    "flow, max_running, fifo FROM deliveries WHERE status "
-			    "IN ('queued', 'retrying', 'running') AND (max_running "
-			    "> 0 OR fifo)", err) < 0)
-			goto out;
-		while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-			fr_grow(&ls, &lcap, nls + 1, sizeof(*ls));
-			ls[nls].integration = column_strdup(stmt, 0);
-			ls[nls].instance = column_strdup(stmt, 1);
-			ls[nls].flow = column_strdup(stmt, 2);
-			ls[nls].max_running = sqlite3_column_int(stmt, 3);
-			ls[nls].fifo = sqlite3_column_int(stmt, 4);
-			nls++;
-		}
-		release(st, stmt);
-		if (step != SQLITE_DONE) {
-			fail(st, err, "cannot claim deliveries");
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < nls && *n < c->max; i++) {
-		if (claim_limited(st, c, &ls[i], out, n, &cap, err) < 0)
-			goto out;
-	}
-	rc = 0;
-out:
-	for (size_t i = 0; i < nls; i++) {
-		free(ls[i].integration);
-		free(ls[i].instance);
-		free(ls[i].flow);
-	}
-	free(ls);
-	rc = end_own(st, own, rc, err);
-	if (rc < 0) {
-		fr_deliveries_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
-	return rc;
-}
-
-static int sqlite_renew(struct fr_store *s, const char *owner, double lease_s,
-			double now, char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
-
-	if (prepare(st, &stmt, "UPDATE deliveries SET lease_until = ? WHERE "
-		    "owner = ? AND status = 'running'", err) < 0)
-		return -1;
-	sqlite3_bind_double(stmt, 1, now + lease_s);
-	bind_text(stmt, 2, owner);
-	return step_done(st, stmt, "cannot renew leases", err);
-}
-
-static int sqlite_finish(struct fr_store *s, const char *id, const char *owner,
-			 enum fr_status status, double next_at, char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
-
-	/* given back unrun (QUEUED): that claim's attempt does not count */
-	if (prepare(st, &stmt, "UPDATE deliveries SET status = ?1, next_at = ?2, "
-		    "owner = NULL, lease_until = 0, attempts = CASE WHEN ?1 = "
-		    "'queued' AND attempts > 0 THEN attempts - 1 ELSE attempts END "
-		    "WHERE id = ?3 AND (?4 IS NULL OR owner = ?4)", err) < 0)
-		return -1;
-	bind_text(stmt, 1, fr_status_name(status));
-	sqlite3_bind_double(stmt, 2, next_at);
-	bind_text(stmt, 3, id);
-	bind_text(stmt, 4, owner);
-	return step_done(st, stmt, "cannot update a delivery", err);
-}
-
-static int sqlite_delivery_get(struct fr_store *s, const char *id,
-			       struct fr_delivery **out, char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt;
-	int rc;
-
-	*out = NULL;
-	if (prepare(st, &stmt, "SELECT " DELIVERY_COLUMNS " FROM deliveries "
-		    "WHERE id = ?", err) < 0)
-		return -1;
-	bind_text(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = delivery_row(stmt);
-	release(st, stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return fail(st, err, "cannot read a delivery");
-	return 0;
-}
-
-static int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
-			 char **err)
-{
-	struct sqlite_store *st = (struct sqlite_store *)s;
-	sqlite3_stmt *stmt = NULL;
-	char *nid = fr_new_id("ex_");
-	bool own;
-	int rc = -1;
-
-	*new_id = NULL;
-	if (begin_own(st, &own, err) < 0) {
-		free(nid);
-		return -1;
-	}
-	/* the delivery of a webhook execution, else the recorded input */
-	if (prepare(st, &stmt, "INSERT INTO deliveries (id, integration, "
-		    "instance, flow, received_at, request, body, trigger, "
-		    "max_running, fifo, origin, replay_of, kind) SELECT ?1, "
-		    "e.integration, e.instance, e.flow, ?2, d.request, d.body, "
-		    "CASE WHEN d.seq IS NULL THEN e.input ELSE d.trigger END, "
-		    "coalesce(d.max_running, 0), coalesce(d.fifo, 0), 'replay', "
-		    "e.id, e.trigger FROM executions e LEFT JOIN deliveries d ON "
-		    "d.id = e.id WHERE e.id = ?3", err) < 0)
-		goto out;
-	bind_text(stmt, 1, nid);
-	sqlite3_bind_double(stmt, 2, fr_store_now());
-	bind_text(stmt, 3, id);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		fail(st, err, "cannot queue the replay");
-		goto out;
-	}
-	release(st, stmt);
-	stmt = NULL;
-	if (sqlite3_changes(st->db) == 0) {
-		rc = 0;		/* unknown execution */
-		goto out;
-	}
-	if (prepare(st, &stmt, "UPDATE executions SET replayed_as = ? WHERE id = ?",
-		    err) < 0)
-		goto out;
-	bind_text(stmt, 1, nid);
-	bind_text(stmt, 2, id);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		fail(st, err, "cannot note the replay");
-		goto out;
-	}
-	*new_id = nid;
-	nid = NULL;
-	rc = 0;
-out:
-	release(st, stmt);
-	rc = end_own(st, own, rc, err);
-	if (rc < 0) {
-		free(*new_id);
-		*new_id = NULL;
-	}
-	free(nid);
-	return rc;
 }
 
 /*
@@ -1278,7 +868,7 @@ int fr_store_sqlite_open(struct fr_store **out, const char *url, char **err)
 	st->lock_fd = -1;
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 			    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		fail(st, err, "cannot open");
+		sq_fail(st, err, "cannot open");
 		sqlite_close(&st->base);
 		return -1;
 	}

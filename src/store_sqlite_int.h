@@ -1,0 +1,49 @@
+/*
+ * store_sqlite_int: what the files of the SQLite backend share, private to
+ * them: store_sqlite.c (the handle, schema, transactions, history, state,
+ * deployments) and store_sqlite_queue.c (the delivery queue).
+ */
+#ifndef FR_STORE_SQLITE_INT_H
+#define FR_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "store.h"
+
+struct sqlite_store {
+	struct fr_store base;	/* first: the handle callers hold */
+	sqlite3 *db;
+	char *path;
+	/* prepared statements, by their SQL text (static strings) */
+	struct { const char *sql; sqlite3_stmt *stmt; } cache[40];
+	size_t ncache;
+	int lock_fd;		/* the serve lock, or -1 */
+};
+
+int sq_fail(struct sqlite_store *st, char **err, const char *what);
+int sq_prepare(struct sqlite_store *st, sqlite3_stmt **stmt,
+	       const char *sql, char **err);
+void sq_release(struct sqlite_store *st, sqlite3_stmt *stmt);
+void sq_bind_text(sqlite3_stmt *stmt, int i, const char *s);
+void sq_bind_json(sqlite3_stmt *stmt, int i, const json_t *j);
+json_t *sq_column_json(sqlite3_stmt *stmt, int i);
+int sq_step_done(struct sqlite_store *st, sqlite3_stmt *stmt,
+		 const char *what, char **err);
+char *sq_column_strdup(sqlite3_stmt *stmt, int i);
+int sq_begin_own(struct sqlite_store *st, bool *own, char **err);
+int sq_end_own(struct sqlite_store *st, bool own, int rc, char **err);
+int sqlite_push(struct fr_store *s, struct fr_delivery *const *d, size_t n,
+		const struct fr_claim *claimed, char **dup_of, char **err);
+int sqlite_claim(struct fr_store *s, const struct fr_claim *c,
+		 struct fr_delivery ***out, size_t *n, char **err);
+int sqlite_renew(struct fr_store *s, const char *owner, double lease_s,
+		 double now, char **err);
+int sqlite_finish(struct fr_store *s, const char *id, const char *owner,
+		  enum fr_status status, double next_at, char **err);
+int sqlite_delivery_get(struct fr_store *s, const char *id,
+			struct fr_delivery **out, char **err);
+int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
+		  char **err);
+
+#endif
