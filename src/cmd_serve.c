@@ -11,7 +11,8 @@ int cmd_serve(int argc, char **argv)
 {
 	enum { OPT_LISTEN = FR_OPT_FIRST_LOCAL, OPT_WORKERS, OPT_PUBLIC_URL,
 	       OPT_GRACE, OPT_SET, OPT_INSTANCE, OPT_HTTP_THREADS,
-	       OPT_SYNC_TIMEOUT, OPT_QUEUE_LIMIT, OPT_LEASE };
+	       OPT_SYNC_TIMEOUT, OPT_QUEUE_LIMIT, OPT_LEASE,
+	       OPT_WORKER_MEMORY };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -24,6 +25,7 @@ int cmd_serve(int argc, char **argv)
 		{ "sync-timeout", required_argument, NULL, OPT_SYNC_TIMEOUT },
 		{ "queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT },
 		{ "lease", required_argument, NULL, OPT_LEASE },
+		{ "worker-memory", required_argument, NULL, OPT_WORKER_MEMORY },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("serve");
@@ -32,7 +34,7 @@ int cmd_serve(int argc, char **argv)
 	struct fr_serve_opts o = {
 		.listen = "127.0.0.1:8080", .workers = 4, .http_threads = 2,
 		.grace_s = 30, .sync_timeout_s = 30, .queue_limit = 100000,
-		.lease_s = 30,
+		.lease_s = 30, .worker_memory = 512ull << 20,
 	};
 	int opt, rc = -1;
 	int64_t ms;
@@ -91,6 +93,16 @@ int cmd_serve(int argc, char **argv)
 			else
 				o.sync_timeout_s = (double)ms / 1000.0;
 			break;
+		case OPT_WORKER_MEMORY: {
+			int64_t n = fr_parse_size(optarg);
+			if (n < (64 << 20)) {
+				rc = fr_usage_error(cmd, "--worker-memory takes a size "
+						    "of at least 64MiB (512MiB, 2GiB)");
+				break;
+			}
+			o.worker_memory = (unsigned long long)n;
+			break;
+		}
 		case OPT_SET:
 			sets = fr_xrealloc(sets, (o.nsets + 1) * sizeof(*sets));
 			if (fr_setting_parse(&sets[o.nsets], optarg) < 0)

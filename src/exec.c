@@ -669,6 +669,8 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 	}
 	if (deadline != r->deadline)	/* the flow's deadline is armed already */
 		arm(r->e, deadline);
+	if (r->e->hooks.step)
+		r->e->hooks.step(r->e->hooks.data, s, deadline);
 	if (s->cond) {
 		jv c;
 		if (eval(r, s->cond, jv_copy(r->ctx), vars, &c, &err) < 0)

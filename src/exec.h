@@ -87,6 +87,12 @@ struct fr_exec_hooks {
 	/* A `log` step's text, redacted. */
 	void (*log)(void *data, const struct fr_exec_request *req,
 		    enum fr_log_level level, const char *step, const char *text);
+	/*
+	 * A step begins; its timeout (or the flow's, the earlier) passes at
+	 * deadline_ns (fr_now_ns's clock).  serve's worker processes write it
+	 * where their supervisor reads it.
+	 */
+	void (*step)(void *data, const struct fr_step *s, uint64_t deadline_ns);
 };
 
 struct fr_exec_request {

@@ -297,6 +297,14 @@ static void keep_first_error(void *data, jv msg)
 }
 
 /*
+ * jq 1.6's jq_init leaves a state's out-of-memory handler unset, and
+ * jq_next installs it for libjq's allocator: an allocation that fails
+ * would call a garbage pointer.  Every state gets this one.
+ */
+
+static void jq_out_of_memory(void *data);
+
+/*
  * Compiles text, with $NAME bound for each name of args (NULL: none); on
  * failure returns the first message (caller frees).
  */
@@ -308,6 +316,7 @@ static jq_state *compile(const char *text, jv args, char **err)
 	*err = NULL;
 	if (!jq)
 		abort();
+	jq_set_nomem_handler(jq, jq_out_of_memory, NULL);
 	jq_set_error_cb(jq, keep_first_error, &first);
 	if (!jq_compile_args(jq, text, args)) {
 		*err = jv_get_kind(first) == JV_KIND_STRING
@@ -603,6 +612,24 @@ static void install_backstop(void)
 	sigaction(SIGFPE, &sa, NULL);
 }
 
+/* sigsetjmp's value when libjq ran out of memory (no signal has it) */
+#define NOMEM_JUMP 1000
+
+/*
+ * jq 1.6's jq_init leaves a state's out-of-memory handler unset, and
+ * jq_next installs it for libjq's allocator: an allocation that fails
+ * would call a garbage pointer.  Every state gets this one: the
+ * evaluation fails (what it held is lost with the state), unless the
+ * process has an out-of-memory hook (serve's worker processes end).
+ */
+static void jq_out_of_memory(void *data)
+{
+	(void)data;
+	if (in_jq && !fr_oom_hook)
+		siglongjmp(*in_jq, NOMEM_JUMP);
+	fr_out_of_memory(0);
+}
+
 /* Tears down a state libjq failed in, unless that fails too. */
 static void discard(jq_state **slot)
 {
@@ -687,9 +714,11 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 	pthread_mutex_unlock(&jx->mu);
 	if (sig) {
 		/* what the run held is lost with the state */
-		*err = fr_xasprintf("libjq failed on this program and value (%s)",
-				    sig == SIGFPE ? "arithmetic trap"
-						  : "assertion failure");
+		*err = sig == NOMEM_JUMP
+			? fr_xstrdup("out of memory")
+			: fr_xasprintf("libjq failed on this program and value (%s)",
+				       sig == SIGFPE ? "arithmetic trap"
+						     : "assertion failure");
 		discard(slot);
 		renew(jx, id, slot);
 		return -1;

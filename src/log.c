@@ -20,6 +20,11 @@ void fr_log_setup(const struct fr_log_opts *o)
 	opts = *o;
 }
 
+void fr_log_current(struct fr_log_opts *o)
+{
+	*o = opts;
+}
+
 bool fr_log_enabled(enum fr_log_level level)
 {
 	if (level == FR_LOG_DEBUG && opts.verbosity < 1)

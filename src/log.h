@@ -35,6 +35,7 @@ struct fr_log_opts {
 
 /* Sets how lines are written (before threads start). */
 void fr_log_setup(const struct fr_log_opts *o);
+void fr_log_current(struct fr_log_opts *o);	/* what fr_log_setup set */
 /* Whether a line of this level would be written. */
 bool fr_log_enabled(enum fr_log_level level);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "serve_child.h"
 
 int main(int argc, char **argv)
 {
@@ -16,6 +17,9 @@ int main(int argc, char **argv)
 		      "see 'flowrun help'\n", stderr);
 		return FR_EXIT_USAGE;
 	}
+	/* serve's worker processes (not a user's command) */
+	if (argc == 2 && strcmp(argv[1], "__worker") == 0)
+		return fr_serve_child_main();
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		argv[1] = "help";
 	else if (strcmp(argv[1], "--version") == 0)

@@ -103,22 +103,11 @@ bool fr_schema_duration(struct fr_diag *d, const struct fr_ynode *n,
 bool fr_schema_size(struct fr_diag *d, const struct fr_ynode *n,
 		    const char *what, size_t *out)
 {
-	static const struct { const char *suffix; size_t mult; } units[] = {
-		{ "", 1 }, { "B", 1 }, { "KiB", 1024 }, { "MiB", 1024 * 1024 },
-		{ "KB", 1000 }, { "MB", 1000 * 1000 },
-	};
-	char *end;
-	unsigned long long v;
+	int64_t v = n->kind == FR_YSCALAR ? fr_parse_size(n->value) : -1;
 
-	if (n->kind == FR_YSCALAR && n->value[0] >= '0' && n->value[0] <= '9') {
-		v = strtoull(n->value, &end, 10);
-		for (size_t i = 0; i < FR_ARRAY_LEN(units); i++) {
-			if (strcmp(end, units[i].suffix) == 0 &&
-			    v <= (1ull << 32)) {
-				*out = (size_t)v * units[i].mult;
-				return true;
-			}
-		}
+	if (v >= 0 && v <= (int64_t)1 << 42) {
+		*out = (size_t)v;
+		return true;
 	}
 	fr_diag_at(d, FR_ERROR, &n->loc,
 		   "invalid size for %s; write bytes or a unit: 512KiB, 1MiB",

@@ -184,12 +184,10 @@ static void stop_threads(struct serve *s)
 
 static void cleanup(struct serve *s, struct fr_store *store)
 {
-	for (size_t i = 0; i < s->nworkers; i++) {
-		fr_engine_destroy(s->workers[i].engine);
+	for (size_t i = 0; i < s->nworkers; i++)
 		serve_world_put(s->workers[i].world);
-		fr_store_close(s->workers[i].store);
-	}
 	free(s->workers);
+	json_decref(s->hello);
 	fr_dispatch_destroy(s->dp);
 	free(s->pend);
 	for (size_t i = 0; i < s->nfin; i++)
@@ -201,6 +199,29 @@ static void cleanup(struct serve *s, struct fr_store *store)
 	free(s->store_shown);
 	serve_metrics_finish(&s->m);
 	fr_store_close(store);
+}
+
+/* What every worker process loads: the files and settings serve loaded. */
+static json_t *hello(const struct serve *s)
+{
+	const struct fr_serve_opts *o = s->o;
+	json_t *paths = json_array(), *dirs = json_array(), *sets = json_array();
+	struct fr_log_opts lo;
+
+	for (size_t i = 0; i < o->npaths; i++)
+		json_array_append_new(paths, json_string(o->paths[i]));
+	for (size_t i = 0; i < o->nconnector_dirs; i++)
+		json_array_append_new(dirs, json_string(o->connector_dirs[i]));
+	for (size_t i = 0; i < o->nsets; i++)
+		json_array_append_new(sets, json_pack("[ss]", o->sets[i].key,
+						      o->sets[i].value));
+	fr_log_current(&lo);
+	return json_pack("{s{so so so ss? ss? ss} s{si sb} sI}",
+			 "opts", "paths", paths, "connector_dirs", dirs,
+			 "sets", sets, "instance", o->instance,
+			 "public_url", s->public_url, "store", o->store,
+			 "log", "verbosity", lo.verbosity, "json", lo.json,
+			 "memory", (json_int_t)o->worker_memory);
 }
 
 static int start(struct serve *s, struct fr_store **store)
@@ -219,15 +240,13 @@ static int start(struct serve *s, struct fr_store **store)
 		goto failed;
 	s->nworkers = o->workers ? o->workers : 4;
 	s->workers = fr_xcalloc(s->nworkers, sizeof(*s->workers));
-	for (size_t i = 0; i < s->nworkers; i++) {
+	for (size_t i = 0; i < s->nworkers; i++)
 		s->workers[i].s = s;
-		if (fr_store_open(&s->workers[i].store, o->store, &err) < 0)
-			goto failed;
-	}
 	s->srv = fr_server_start(&so, &h, &err);
 	if (!s->srv)
 		goto failed;
 	s->public_url = public_url(o, fr_server_port(s->srv));
+	s->hello = hello(s);
 	if (start_thread(&s->committer, &s->committer_started, serve_commit_main,
 			 s, "committer") < 0)
 		return -1;

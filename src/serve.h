@@ -17,7 +17,9 @@
  *   serve_http.c     request handlers (libmicrohttpd's threads)
  *   serve_commit.c   the committer: pushes, claims, records (its thread)
  *   dispatch.c       which claimed delivery runs next (pure, clock given)
- *   serve_worker.c   the workers: run one execution each (their threads)
+ *   serve_worker.c   the workers: each supervises a worker process that
+ *                    runs one execution at a time (their threads)
+ *   serve_child.c    the worker process (workerproc.c: what both ends share)
  *   serve_timer.c    schedules, sync timeouts, leases, wake-ups (its thread)
  *   serve_metrics.c  the /metrics text
  * serve_ctx.h holds what they share.
@@ -47,6 +49,7 @@ struct fr_serve_opts {
 	double sync_timeout_s;
 	unsigned queue_limit;		/* deliveries queued locally before 503 */
 	double lease_s;			/* claims held this long unless renewed */
+	unsigned long long worker_memory; /* bytes a worker process may map */
 	const struct fr_setting *sets;
 	size_t nsets;
 	const char *instance;		/* NULL: every instance */

@@ -18,6 +18,7 @@
 #include "serve_metrics.h"
 #include "serve_world.h"
 #include "store.h"
+#include "workerproc.h"
 
 /* A delivery on its way to the store, and who waits for its answer. */
 struct pending {
@@ -47,13 +48,14 @@ struct syncwait {
 	struct syncwait *next;
 };
 
+/* A worker thread and the worker process it supervises (workerproc.h). */
 struct worker {
 	struct serve *s;
 	pthread_t thread;
 	bool started;
-	struct fr_store *store;
-	struct fr_engine *engine;
-	struct world *world;		/* the engine's */
+	struct fr_workerproc proc;	/* pid 0: none running */
+	struct world *world;		/* what proc loaded (a reference) */
+	unsigned failures;		/* starts that failed in a row */
 };
 
 struct serve {
@@ -62,6 +64,7 @@ struct serve {
 	char *public_url;		/* --public-url, else where we listen */
 	char *owner;			/* this process in the store's claims */
 	char *store_shown;		/* the store URL without its password */
+	json_t *hello;			/* what worker processes load */
 
 	pthread_mutex_t mu;		/* world, dispatcher, waits, flags */
 	pthread_cond_t work;		/* workers: something to run */

@@ -1,21 +1,31 @@
 /*
  * serve_worker: the worker threads.  Each takes the next delivery from
- * the dispatcher, runs its flow on an engine of its own (own jq states,
- * own curl handles, own store handle), answers a waiting sync request,
- * and hands the attempt's end to the committer, which records it and
- * ends the claim (or queues the next attempt).
+ * the dispatcher, has it run by the worker process it supervises
+ * (serve_child.c; one execution at a time), answers a waiting sync
+ * request, and hands the attempt's end to the committer, which records it
+ * and ends the claim (or queues the next attempt).
+ *
+ * A worker process that crashes, runs out of its memory or is killed for
+ * a step that does not stop after its timeout fails that attempt only,
+ * with what happened as its error; the next delivery gets a new process.
+ * The attempt was counted when the delivery was claimed, so a delivery
+ * that always kills its worker is tried as often as its retry policy
+ * says, then stays failed.
  */
 /* gettid(): the workers lower their own priority (Linux) */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dispatch.h"
 #include "exec.h"
+#include "flow.h"
 #include "json.h"
 #include "log.h"
 #include "redact.h"
@@ -95,27 +105,186 @@ static void answer_sync(struct fr_request *r, const char *id,
 	json_decref(j);
 }
 
-/* The worker's engine runs on the current world. */
-static struct world *engine_world(struct worker *wk)
-{
-	struct world *w = serve_world_current(wk->s);
+/*
+ * How long past a step's timeout a worker process may take to stop on
+ * its own (the engine's watchdog, curl's timeouts) before it is killed:
+ * only a loop inside libjq outlives it.
+ */
+#define KILL_GRACE_NS (2000000000ull)
+/* a worker process loads the files within this */
+#define START_TIMEOUT_MS 120000
 
-	if (wk->world != w) {
-		struct fr_exec_opts opts = { .public_url = wk->s->public_url };
-		struct fr_exec_hooks hooks = fr_runner_hooks(wk->store);
-		fr_engine_destroy(wk->engine);
-		serve_world_put(wk->world);
-		wk->engine = fr_engine_create(w->p, &opts, &hooks);
-		wk->world = serve_world_ref(w);
+static void end_process(struct worker *wk)
+{
+	int status;
+
+	free(fr_workerproc_end(&wk->proc, false, 2000, &status));
+	serve_world_put(wk->world);
+	wk->world = NULL;
+}
+
+/*
+ * wk has a worker process that loaded w's files: 0, or -1 (logged) when
+ * none could be started.  Started again after a reload and after one
+ * ended; a start that fails waits a little longer each time.
+ */
+static int ensure_process(struct worker *wk, struct world *w)
+{
+	struct serve *s = wk->s;
+	json_t *ready = NULL;
+	const char *fp;
+	char *err = NULL;
+
+	if (wk->proc.pid && wk->world == w)
+		return 0;
+	if (wk->proc.pid)
+		end_process(wk);
+	if (wk->failures) {
+		unsigned n = wk->failures < 10 ? wk->failures : 10;
+		struct timespec ts = { (time_t)(n / 5), (long)(n % 5) * 200000000L };
+		nanosleep(&ts, NULL);
 	}
-	return w;
+	wk->failures++;
+	if (fr_workerproc_start(&wk->proc, "/proc/self/exe", s->hello, &err) < 0) {
+		fr_log_error("%s", err);
+		free(err);
+		return -1;
+	}
+	if (fr_frame_recv(wk->proc.fd, START_TIMEOUT_MS, &ready) != 0 ||
+	    !json_is_true(json_object_get(ready, "ready"))) {
+		const char *why = json_string_value(json_object_get(ready, "error"));
+		int status;
+		char *how = fr_workerproc_end(&wk->proc, !ready, 0, &status);
+		fr_log_error("a worker process could not start: %s", why ? why :
+			     how ? how : "it did not answer");
+		free(how);
+		json_decref(ready);
+		return -1;
+	}
+	fp = json_string_value(json_object_get(ready, "fingerprint"));
+	if (!fp || strcmp(fp, w->fingerprint) != 0) {
+		int status;
+		free(fr_workerproc_end(&wk->proc, false, 2000, &status));
+		json_decref(ready);
+		fr_log_warn("the files changed since serve loaded them: reloading, "
+			    "so that workers run what serve serves");
+		kill(getpid(), SIGHUP);
+		return -1;
+	}
+	json_decref(ready);
+	wk->world = serve_world_ref(w);
+	wk->failures = 0;
+	return 0;
+}
+
+static void fail_result(struct fr_exec_result *res, char *error)
+{
+	res->status = FR_EXEC_FAILED;
+	free(res->error);
+	res->error = error;
+}
+
+/* The result frame of a worker process into res. */
+static void take_result(struct fr_exec_result *res, json_t *ans)
+{
+	const char *error = json_string_value(json_object_get(ans, "error"));
+
+	res->status = json_is_true(json_object_get(ans, "ok")) ? FR_EXEC_OK
+								: FR_EXEC_FAILED;
+	res->error = error ? fr_xstrdup(error) : NULL;
+	res->output = json_incref(json_object_get(ans, "output"));
+	res->response = json_incref(json_object_get(ans, "response"));
+	res->trace = json_incref(json_object_get(ans, "trace"));
+	res->duration_ns = (uint64_t)json_integer_value(json_object_get(ans, "duration_ns"));
+	res->requests = (unsigned)json_integer_value(json_object_get(ans, "requests"));
+	res->writes_sent = (unsigned)json_integer_value(json_object_get(ans, "writes_sent"));
+	res->writes_skipped = (unsigned)json_integer_value(
+		json_object_get(ans, "writes_skipped"));
+}
+
+/*
+ * Runs d in wk's worker process; res gets the result, or a failure that
+ * says how the process ended.  Returns -1 when d did not run (no process,
+ * or the store failed before the flow began): it goes back to the queue.
+ */
+static int execute(struct worker *wk, struct world *w, const struct fr_delivery *d,
+		   json_t *trigger, struct fr_exec_result *res)
+{
+	uint64_t t0 = fr_now_ns();
+	json_t *job, *ans = NULL;
+	int rc;
+
+	if (ensure_process(wk, w) < 0)
+		return -1;
+	job = json_pack("{ss ss ss ss sO}", "id", d->id, "integration",
+			d->integration, "instance", d->instance, "flow", d->flow,
+			"trigger", trigger);
+	rc = fr_frame_send(wk->proc.fd, job);
+	json_decref(job);
+	if (rc < 0) {
+		end_process(wk);	/* gone before it took the job */
+		return -1;
+	}
+	for (;;) {
+		char step[120];
+		uint64_t deadline, now = fr_now_ns();
+		int wait_ms = 1000;
+
+		fr_workerproc_progress(&wk->proc, step, sizeof(step), &deadline);
+		if (deadline && now > deadline + KILL_GRACE_NS) {
+			int status;
+			free(fr_workerproc_end(&wk->proc, true, 0, &status));
+			serve_world_put(wk->world);
+			wk->world = NULL;
+			fail_result(res, fr_xasprintf("step timeout: %s did not stop "
+				    "within %llu s of its timeout; its worker process "
+				    "was killed", *step ? step : "a step",
+				    KILL_GRACE_NS / 1000000000ull));
+			break;
+		}
+		if (deadline) {
+			uint64_t left = (deadline + KILL_GRACE_NS - now) / 1000000u + 1;
+			if (left < (uint64_t)wait_ms)
+				wait_ms = (int)left;
+		}
+		rc = fr_frame_recv(wk->proc.fd, wait_ms, &ans);
+		if (rc == 1)
+			continue;
+		if (rc == 0) {
+			if (json_object_get(ans, "store_error") ||
+			    json_object_get(ans, "setup_error")) {
+				json_decref(ans);
+				return -1;
+			}
+			take_result(res, ans);
+			json_decref(ans);
+			return 0;
+		}
+		/* the process ended without answering: where was it? */
+		fr_workerproc_progress(&wk->proc, step, sizeof(step), &deadline);
+		int status;
+		char *how = fr_workerproc_end(&wk->proc, false, 2000, &status);
+		serve_world_put(wk->world);
+		wk->world = NULL;
+		if (status == FR_WORKER_EXIT_MEMORY)
+			fail_result(res, fr_xasprintf("memory limit: the worker process "
+				    "ran out of its %llu MiB in %s",
+				    wk->s->o->worker_memory >> 20, *step ? step : "a step"));
+		else
+			fail_result(res, fr_xasprintf("worker killed: %s in %s",
+				    how ? how : "it ended", *step ? step : "a step"));
+		free(how);
+		break;
+	}
+	res->duration_ns = fr_now_ns() - t0;
+	return 0;
 }
 
 static void run_delivery(struct worker *wk, struct fr_delivery *d)
 {
 	static const struct fr_retry no_retry = { .attempts = 1 };
 	struct serve *s = wk->s;
-	struct world *w = engine_world(wk);
+	struct world *w = serve_world_current(s);
 	const struct fr_flow *f = serve_world_flow(w, d->integration, d->flow);
 	struct target *t = serve_world_target(w, d->integration, d->instance);
 	struct fr_log_ctx lc = { .integration = d->integration,
@@ -124,11 +293,10 @@ static void run_delivery(struct worker *wk, struct fr_delivery *d)
 	char *key = fr_xasprintf("%s/%s/%s", d->integration, d->instance, d->flow);
 	struct flow_stats *fs = serve_flow_stats(&s->m, key);
 	struct fr_exec_result res = { 0 };
-	struct fr_redact *rd = fr_redact_create();
+	struct fr_redact *rd = NULL;
 	struct finish fin = { .status = FR_STATUS_FAILED };
 	struct fr_outcome out;
 	json_t *trigger = NULL;
-	char *err = NULL;
 
 	free(key);
 	if (!f || !t) {
@@ -140,30 +308,15 @@ static void run_delivery(struct worker *wk, struct fr_delivery *d)
 		goto record;
 	}
 	trigger = serve_trigger(d);
-	for (size_t i = 0; i < t->in->nconfig; i++) {
-		if (t->in->config[i].secret)
-			fr_redact_add_json(rd, json_object_get(t->config,
-							       t->in->config[i].name));
-	}
-	{
-		struct fr_job job = { .flow = f, .instance = t->instance,
-				      .config = t->config, .trigger = trigger,
-				      .redact = rd, .execution = d->id };
-		if (fr_runner_execute(wk->engine, wk->store, &job, &res, &err) < 0) {
-			fr_log(FR_LOG_ERROR, &lc, "%s", err);
-			free(err);
-			err = NULL;
-			if (!res.trace) {
-				/* the store failed before the flow began: this
-				 * attempt gives the delivery back, uncounted */
-				fin.rec.id = fr_xstrdup(d->id);
-				fin.status = FR_STATUS_QUEUED;
-				fin.next_at = fr_store_now() + 1;
-				fin.no_record = true;
-				serve_commit_finish(s, &fin);
-				goto out;
-			}
-		}
+	rd = serve_target_redactor(t);
+	if (execute(wk, w, d, trigger, &res) < 0) {
+		/* not run: this attempt gives the delivery back, uncounted */
+		fin.rec.id = fr_xstrdup(d->id);
+		fin.status = FR_STATUS_QUEUED;
+		fin.next_at = fr_store_now() + 1;
+		fin.no_record = true;
+		serve_commit_finish(s, &fin);
+		goto out;
 	}
 	serve_observe(&fs->duration, (double)res.duration_ns / 1e9);
 	count_steps(fs, json_object_get(res.trace, "steps"));
@@ -211,7 +364,8 @@ record:
 	}
 out:
 	fr_exec_result_finish(&res);
-	fr_redact_destroy(rd);
+	if (rd)
+		fr_redact_destroy(rd);
 	json_decref(trigger);
 	serve_world_put(w);
 }
@@ -243,5 +397,7 @@ void *serve_worker_main(void *arg)
 		if (low)
 			serve_commit_wake(s, false);	/* room: claim what waits */
 	}
+	if (wk->proc.pid)
+		end_process(wk);
 	return NULL;
 }

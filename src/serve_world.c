@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "expr.h"
 #include "json.h"
 #include "jqx.h"
@@ -192,6 +193,34 @@ static void add_routes(struct world *w, struct fr_diag *d)
 	}
 }
 
+static void fingerprint(struct world *w)
+{
+	unsigned char md[FR_SHA256_LEN];
+	struct fr_sha256 c;
+
+	fr_sha256_init(&c);
+	for (size_t i = 0; i < w->p->nsources; i++) {
+		const struct fr_source *src = w->p->sources[i];
+		fr_sha256_update(&c, src->path, strlen(src->path) + 1);
+		fr_sha256_update(&c, &src->len, sizeof(src->len));
+		fr_sha256_update(&c, src->text, src->len);
+	}
+	fr_sha256_final(&c, md);
+	fr_hex(md, sizeof(md), w->fingerprint);
+}
+
+struct fr_redact *serve_target_redactor(const struct target *t)
+{
+	struct fr_redact *rd = fr_redact_create();
+
+	for (size_t i = 0; i < t->in->nconfig; i++) {
+		if (t->in->config[i].secret)
+			fr_redact_add_json(rd, json_object_get(t->config,
+							       t->in->config[i].name));
+	}
+	return rd;
+}
+
 /*
  * Every instance of every integration (instance files, else the default
  * instance), their config, the routes of their webhook flows and the
@@ -232,6 +261,7 @@ struct world *serve_world_load(const struct fr_serve_opts *o, struct fr_diag *d,
 	add_routes(w, d);
 	if (d->nerrors)
 		goto fail;
+	fingerprint(w);
 	*status = FR_EXIT_OK;
 	return w;
 fail:

@@ -49,6 +49,9 @@ struct world {
 	size_t ntargets;
 	struct route *routes;
 	size_t nroutes;
+	/* SHA-256 (hex) of every file loaded: a worker process that loads
+	 * the files again knows whether it got what serve has */
+	char fingerprint[65];
 };
 
 /* Loads the files; NULL after reporting to d, with *status an exit status. */
@@ -61,6 +64,8 @@ void serve_world_put(struct world *w);	/* NULL ok */
 const struct route *serve_world_route(const struct world *w, const char *path);
 struct target *serve_world_target(struct world *w, const char *integration,
 				  const char *instance);
+/* A redactor for an execution of t: its secret config values (destroy). */
+struct fr_redact *serve_target_redactor(const struct target *t);
 /* The flow of a target by name, or NULL. */
 const struct fr_flow *serve_world_flow(const struct world *w,
 				       const char *integration, const char *flow);

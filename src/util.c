@@ -9,11 +9,21 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-static void oom(size_t n)
+void (*fr_oom_hook)(void);
+
+void fr_out_of_memory(size_t n)
 {
-	fprintf(stderr, "flowrun: error: cannot allocate %zu bytes of memory\n", n);
+	if (fr_oom_hook)
+		fr_oom_hook();
+	if (n)
+		fprintf(stderr, "flowrun: error: cannot allocate %zu bytes of "
+			"memory\n", n);
+	else
+		fputs("flowrun: error: out of memory\n", stderr);
 	abort();
 }
+
+#define oom fr_out_of_memory
 
 void *fr_xmalloc(size_t n)
 {
@@ -217,6 +227,29 @@ uint64_t fr_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int64_t fr_parse_size(const char *s)
+{
+	static const struct { const char *suffix; int64_t mult; } units[] = {
+		{ "", 1 }, { "B", 1 }, { "KiB", 1 << 10 }, { "MiB", 1 << 20 },
+		{ "GiB", 1 << 30 }, { "KB", 1000 }, { "MB", 1000000 },
+		{ "GB", 1000000000 },
+	};
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || v > (1ull << 32))
+		return -1;
+	for (size_t i = 0; i < FR_ARRAY_LEN(units); i++) {
+		if (strcmp(end, units[i].suffix) == 0)
+			return (int64_t)v * units[i].mult;
+	}
+	return -1;
 }
 
 int64_t fr_parse_duration_ms(const char *s)

@@ -28,6 +28,10 @@ enum fr_exit {
 
 #define FR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Called (when set) before an allocation failure aborts; may not return. */
+extern void (*fr_oom_hook)(void);
+/* An allocation of n bytes (0: unknown) failed: the hook, a message, abort. */
+_Noreturn void fr_out_of_memory(size_t n);
 void *fr_xmalloc(size_t n);
 void *fr_xcalloc(size_t n, size_t size);
 void *fr_xrealloc(void *p, size_t n);
@@ -87,6 +91,9 @@ uint64_t fr_now_ns(void);
 
 /* Parses "250ms", "10s", "5m", "1h" into milliseconds; -1 when invalid. */
 int64_t fr_parse_duration_ms(const char *s);
+/* A size: bytes, or a whole number with KiB, MiB, GiB, KB, MB, GB (B:
+ * bytes); -1 when s is none. */
+int64_t fr_parse_size(const char *s);
 
 /* The value of a hex digit (either case), or -1. */
 int fr_hex_digit(char c);
