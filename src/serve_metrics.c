@@ -145,6 +145,13 @@ void serve_metrics_text(struct serve_metrics *m, const struct world *w,
 	put_counter(b, "flowrun_deliveries_claimed_total",
 		    "Deliveries taken from the store's queue by claims.",
 		    (unsigned long long)atomic_load(&m->claimed));
+	put_counter(b, "flowrun_worker_processes_started_total",
+		    "Worker processes started.",
+		    (unsigned long long)atomic_load(&m->workers_started));
+	put_counter(b, "flowrun_worker_processes_lost_total",
+		    "Worker processes that crashed, ran out of memory or were "
+		    "killed for a step past its timeout.",
+		    (unsigned long long)atomic_load(&m->workers_lost));
 	put_counter(b, "flowrun_unavailable_total",
 		    "Requests answered 503 (draining, queue full, store down).",
 		    (unsigned long long)atomic_load(&m->unavailable));

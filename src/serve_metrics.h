@@ -33,6 +33,7 @@ struct serve_metrics {
 	struct flow_stats *flows;
 	atomic_ullong not_found, unavailable;
 	atomic_ullong commits, committed, claims, claimed;
+	atomic_ullong workers_started, workers_lost;
 	struct histogram commit;
 };
 

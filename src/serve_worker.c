@@ -174,6 +174,7 @@ static int ensure_process(struct worker *wk, struct world *w)
 	json_decref(ready);
 	wk->world = serve_world_ref(w);
 	wk->failures = 0;
+	atomic_fetch_add(&s->m.workers_started, 1);
 	return 0;
 }
 
@@ -276,6 +277,7 @@ static int execute(struct worker *wk, struct world *w, const struct fr_delivery 
 		free(how);
 		break;
 	}
+	atomic_fetch_add(&wk->s->m.workers_lost, 1);
 	res->duration_ns = fr_now_ns() - t0;
 	return 0;
 }

@@ -8,7 +8,8 @@
 #     synchronous FULL, one transaction for all waiting bodies);
 #  3. flowrun serve accepting signed deliveries (HMAC verified, committed
 #     and fsync'd before the 202) for an async flow, under the same wrk load;
-#     with serve's peak RSS;
+#     with serve's peak RSS and the peak sum of Pss over serve and its
+#     worker processes (tests/bench/pss.py);
 #  4. end-to-end account flows/s: the example's account flow, its API calls
 #     going to the sink, fed by wrk; counts executions finished per second.
 #  5. with FLOWRUN_TEST_PG set (run it through tests/pgserver.py, which
@@ -84,10 +85,13 @@ durable=$rps
 kill "$dpid"; wait "$dpid" 2>/dev/null || true
 
 LOAD_SECRET=$secret start_serve tests/bench/flows/load --workers 2
+/usr/bin/python3 tests/bench/pss.py "$spid" > "$tmp/pss.out" &
+psspid=$!
 load "http://127.0.0.1:$port/hooks/load/hook" "flowrun serve: verify + fsync'd queue + 202"
 accepted=$rps
+kill "$psspid"; wait "$psspid" 2>/dev/null || true
 rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$spid/status")
-echo "flowrun serve peak RSS: $rss"
+echo "flowrun serve peak RSS: $rss; peak Pss: $(cat "$tmp/pss.out")"
 awk -v a="$accepted" -v c="$ceiling" -v f="$durable" 'BEGIN {
 	printf "accepted / trivial: %.2f; accepted / durable ceiling: %.2f\n", a / c, a / f }'
 kill "$spid"; wait "$spid" 2>/dev/null || true

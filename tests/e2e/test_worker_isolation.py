@@ -89,6 +89,9 @@ def test_a_crashed_worker_fails_its_execution_only(serve, run):
     assert srv.get("/healthz").status == 200
     echo_works(srv, run)
     assert pid not in workers(srv)
+    metrics = srv.get("/metrics").text()
+    assert "flowrun_worker_processes_lost_total 1" in metrics, metrics
+    assert "flowrun_worker_processes_started_total 2" in metrics, metrics
 
 
 def test_a_step_that_outlives_its_timeout_gets_its_worker_killed(serve, run):
