@@ -106,6 +106,8 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "                     [--http-threads N] [--sync-timeout DURATION]\n"
 	  "                     [--queue-limit N] [--lease DURATION]\n"
 	  "                     [--worker-memory SIZE]\n"
+	  "                     [--max-connections N] [--header-timeout D]\n"
+	  "                     [--max-connections-per-client N]\n"
 	  "\n"
 	  "  --listen ADDR:PORT   where to listen (default 127.0.0.1:8080; port 0:\n"
 	  "                       any free port, printed at start)\n"
@@ -122,6 +124,11 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --queue-limit N      deliveries waiting before 503 (default 100000)\n"
 	  "  --lease DURATION     how long a claimed delivery stays this\n"
 	  "                       process's without renewal (default 30s)\n"
+	  "  --max-connections N  connections open at once (default 1024)\n"
+	  "  --max-connections-per-client N\n"
+	  "                       from one client address (default 128)\n"
+	  "  --header-timeout D   time for a request line and headers\n"
+	  "                       (default 10s)\n"
 	  "  --instance NAME      serve only this instance\n"
 	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",

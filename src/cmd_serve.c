@@ -12,7 +12,8 @@ int cmd_serve(int argc, char **argv)
 	enum { OPT_LISTEN = FR_OPT_FIRST_LOCAL, OPT_WORKERS, OPT_PUBLIC_URL,
 	       OPT_GRACE, OPT_SET, OPT_INSTANCE, OPT_HTTP_THREADS,
 	       OPT_SYNC_TIMEOUT, OPT_QUEUE_LIMIT, OPT_LEASE,
-	       OPT_WORKER_MEMORY };
+	       OPT_WORKER_MEMORY, OPT_MAX_CONN,
+	       OPT_MAX_PER_CLIENT, OPT_HEADER_TIMEOUT };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -26,6 +27,10 @@ int cmd_serve(int argc, char **argv)
 		{ "queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT },
 		{ "lease", required_argument, NULL, OPT_LEASE },
 		{ "worker-memory", required_argument, NULL, OPT_WORKER_MEMORY },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+		{ "max-connections-per-client", required_argument, NULL,
+		  OPT_MAX_PER_CLIENT },
+		{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("serve");
@@ -35,6 +40,8 @@ int cmd_serve(int argc, char **argv)
 		.listen = "127.0.0.1:8080", .workers = 4, .http_threads = 2,
 		.grace_s = 30, .sync_timeout_s = 30, .queue_limit = 100000,
 		.lease_s = 30, .worker_memory = 512ull << 20,
+		.max_connections = 1024, .max_per_client = 128,
+		.header_timeout_ms = 10000,
 	};
 	int opt, rc = -1;
 	int64_t ms;
@@ -61,10 +68,15 @@ int cmd_serve(int argc, char **argv)
 			break;
 		case OPT_WORKERS:
 		case OPT_HTTP_THREADS:
-		case OPT_QUEUE_LIMIT: {
+		case OPT_QUEUE_LIMIT:
+		case OPT_MAX_CONN:
+		case OPT_MAX_PER_CLIENT: {
 			char *end;
 			long n = strtol(optarg, &end, 10);
-			if (*end || n < 1 || n > (opt == OPT_QUEUE_LIMIT ? 10000000 : 256)) {
+			long max = opt == OPT_QUEUE_LIMIT ? 10000000
+				   : opt == OPT_MAX_CONN || opt == OPT_MAX_PER_CLIENT
+				   ? 1000000 : 256;
+			if (*end || n < 1 || n > max) {
 				rc = fr_usage_error(cmd, "invalid number '%s'", optarg);
 				break;
 			}
@@ -72,6 +84,10 @@ int cmd_serve(int argc, char **argv)
 				o.workers = (unsigned)n;
 			else if (opt == OPT_HTTP_THREADS)
 				o.http_threads = (unsigned)n;
+			else if (opt == OPT_MAX_CONN)
+				o.max_connections = (unsigned)n;
+			else if (opt == OPT_MAX_PER_CLIENT)
+				o.max_per_client = (unsigned)n;
 			else
 				o.queue_limit = (unsigned)n;
 			break;
@@ -79,6 +95,7 @@ int cmd_serve(int argc, char **argv)
 		case OPT_GRACE:
 		case OPT_SYNC_TIMEOUT:
 		case OPT_LEASE:
+		case OPT_HEADER_TIMEOUT:
 			if ((ms = fr_parse_duration_ms(optarg)) < 0) {
 				rc = fr_usage_error(cmd, "invalid duration '%s' (250ms, "
 						    "10s, 5m)", optarg);
@@ -86,6 +103,11 @@ int cmd_serve(int argc, char **argv)
 			}
 			if (opt == OPT_GRACE)
 				o.grace_s = (double)ms / 1000.0;
+			else if (opt == OPT_HEADER_TIMEOUT && (ms < 100 || ms > 3600000))
+				rc = fr_usage_error(cmd, "--header-timeout takes "
+						    "100ms to 1h");
+			else if (opt == OPT_HEADER_TIMEOUT)
+				o.header_timeout_ms = (unsigned)ms;
 			else if (opt == OPT_LEASE && ms < 100)
 				rc = fr_usage_error(cmd, "--lease takes at least 100ms");
 			else if (opt == OPT_LEASE)

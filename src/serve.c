@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -231,9 +232,23 @@ static int start(struct serve *s, struct fr_store **store)
 					serve_http_done };
 	struct fr_server_opts so = { .listen = o->listen,
 				     .threads = o->http_threads,
-				     .max_connections = 1000,
+				     .max_connections = o->max_connections,
+				     .max_per_client = o->max_per_client,
+				     .header_timeout_ms = o->header_timeout_ms,
 				     .connection_timeout_s = 30 };
 	char *err = NULL;
+	struct rlimit rl;
+
+	/* a descriptor per connection: allow as many as the hard limit */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)(o->max_connections ? o->max_connections : 1024) + 256)
+		fr_log_warn("the file descriptor limit (%llu) is below "
+			    "--max-connections + 256: connections may be refused",
+			    (unsigned long long)rl.rlim_cur);
 
 	if (fr_store_open(store, o->store, &err) < 0 ||
 	    fr_store_serve_lock(*store, &err) < 0)

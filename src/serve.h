@@ -53,6 +53,9 @@ struct fr_serve_opts {
 	const struct fr_setting *sets;
 	size_t nsets;
 	const char *instance;		/* NULL: every instance */
+	unsigned max_connections;	/* 0: 1024 */
+	unsigned max_per_client;	/* connections per client address; 0: 128 */
+	unsigned header_timeout_ms;	/* request line + headers; 0: 10 s */
 };
 
 /*

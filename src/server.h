@@ -1,8 +1,14 @@
 /*
  * server: the HTTP front of `flowrun serve`, over libmicrohttpd (the only
- * includer of <microhttpd.h>).  It parses requests, enforces the body size
- * before buffering, bounds connections and their time, and hands each
- * request to the handlers; it knows nothing about flows or stores.
+ * includer of <microhttpd.h>).  It parses requests and refuses ambiguous
+ * ones (400: duplicate Content-Length, Content-Length with
+ * Transfer-Encoding, whitespace before a header's colon, bare-LF line
+ * ends, obs-fold, %00 or control characters in the target; 501: a
+ * transfer coding other than chunked), enforces the body size before
+ * buffering (a chunked body is cut at the limit: 413, connection closed),
+ * bounds connections (in all, per client address) and their time (a
+ * deadline for the request line and headers), and hands each request to
+ * the handlers; it knows nothing about flows or stores.
  *
  * A request can be answered at once, or later from any thread: the handler
  * keeps the struct fr_request (fr_request_ref) and calls fr_request_respond
@@ -35,8 +41,17 @@ struct fr_server_handlers {
 struct fr_server_opts {
 	const char *listen;		/* "ADDR:PORT"; port 0 = any */
 	unsigned threads;		/* request threads */
+	/*
+	 * Connections open at once (0: 1024).  A new connection beyond it
+	 * closes the one that has waited longest for its request line and
+	 * headers, or itself when every open one is in a request.
+	 */
 	unsigned max_connections;
-	unsigned connection_timeout_s;	/* idle or slow clients */
+	unsigned max_per_client;	/* from one client address (0: 128) */
+	unsigned connection_timeout_s;	/* idle or slow clients (0: 30) */
+	/* From a connection's start or its previous request's end to the
+	 * end of the next request's headers (0: 10 s). */
+	unsigned header_timeout_ms;
 };
 
 /* Starts listening; NULL with *err when it cannot (address in use...). */
@@ -80,6 +95,13 @@ int fr_request_status(const struct fr_request *r);
 /* An answer {"error": message} with the given status. */
 void fr_request_error(struct fr_request *r, int status, const char *message,
 		      const char *retry_after);
+
+struct fr_server_stats {
+	unsigned connections;		/* open now */
+	unsigned long long closed_slow;	/* headers later than the deadline */
+	unsigned long long closed_over_limit;	/* by the total cap */
+};
+void fr_server_stats(struct fr_server *s, struct fr_server_stats *st);
 
 /* libmicrohttpd's version, e.g. "0.9.75" */
 const char *fr_server_mhd_version(void);
