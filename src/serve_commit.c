@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto.h"
 #include "expr.h"
 #include "json.h"
 #include "jqx.h"
@@ -101,6 +102,13 @@ static void refresh_world(struct committer *c)
 	c->w = w;
 }
 
+/*
+ * A delivery's dedupe key: the canonical JSON text of the value (keys
+ * sorted), or "sha256:" and the hex of its SHA-256 when that text is longer
+ * than this (a key of any length costs the index the same).
+ */
+#define DEDUPE_HASH_OVER 200
+
 static char *dedupe_key(struct committer *c, const struct fr_flow *f,
 			const struct fr_delivery *d)
 {
@@ -119,11 +127,24 @@ static char *dedupe_key(struct committer *c, const struct fr_flow *f,
 		free(err);
 		return NULL;
 	}
-	if (jv_get_kind(v) == JV_KIND_STRING)
-		key = fr_xstrdup(jv_string_value(v));
-	else if (jv_get_kind(v) != JV_KIND_NULL)
-		key = fr_jv_dump(v);
-	jv_free(v);
+	if (jv_get_kind(v) != JV_KIND_NULL) {
+		/* compared as JSON: "1" and 1 differ, key order does not */
+		jv text = jv_dump_string(v, JV_PRINT_SORTED);
+		const char *t = jv_string_value(text);
+		size_t len = strlen(t);
+		if (len > DEDUPE_HASH_OVER) {
+			unsigned char h[FR_SHA256_LEN];
+			char hex[2 * FR_SHA256_LEN + 1];
+			fr_sha256(t, len, h);
+			fr_hex(h, sizeof(h), hex);
+			key = fr_xasprintf("sha256:%s", hex);
+		} else {
+			key = fr_xstrdup(t);
+		}
+		jv_free(text);
+	} else {
+		jv_free(v);
+	}
 	return key;
 }
 

@@ -100,6 +100,29 @@ static const char *file_of(const char *url)
 	return strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
 }
 
+/*
+ * SQLite names that keep nothing on disk: ":memory:", and the URI forms
+ * ("file::memory:", "file:x?mode=memory", also with "vfs=memdb") that
+ * SQLite honours when it is built to take URIs.
+ */
+static bool persists_nothing(const char *path)
+{
+	const char *q;
+
+	if (strcmp(path, ":memory:") == 0)
+		return true;
+	if (strncmp(path, "file:", 5) != 0)
+		return false;
+	if (strncmp(path + 5, ":memory:", 8) == 0 || strcmp(path + 5, "") == 0)
+		return true;
+	for (q = strchr(path, '?'); q; q = strchr(q + 1, '&')) {
+		if (strncmp(q + 1, "mode=memory", 11) == 0 ||
+		    strncmp(q + 1, "vfs=memdb", 9) == 0)
+			return true;
+	}
+	return false;
+}
+
 int fr_store_check_url(const char *url, char **err)
 {
 	const struct backend *b;
@@ -110,6 +133,12 @@ int fr_store_check_url(const char *url, char **err)
 		return -1;
 	if (b->file && !*file_of(url)) {
 		*err = fr_xstrdup("the store URL names no file (sqlite:PATH)");
+		return -1;
+	}
+	if (b->file && persists_nothing(file_of(url))) {
+		*err = fr_xasprintf("the store '%s' is in memory and would keep "
+				    "nothing once the command ends; name a file "
+				    "(sqlite:PATH)", url);
 		return -1;
 	}
 	return 0;

@@ -14,7 +14,7 @@ import pytest
 
 from helpers import (CONNECTORS, EXAMPLE, SECRETS, add_accounts,
                      flow_file, messages_of, requests_of)
-from serving import wait_for
+from serving import store_query, wait_for
 
 SERVE_FLOWS = flow_file("serve")
 ACCOUNTS = [
@@ -578,3 +578,32 @@ def test_sync_timeout_504_and_the_execution_goes_on(run, serve, progix, slack):
         ex["trace"]["output"] == {"status": 200, "body": {"name": "Globex"}} or \
         "Globex" in json.dumps(ex["trace"]["output"]), ex["trace"]["output"]
     assert [q["status"] for q in account_gets(progix, acc)] == [200]
+
+
+def test_dedupe_keys_compare_as_json(run, serve, progix, slack):
+    """"1" and 1 are two keys; objects compare whatever their key order;
+    a long key (hashed in the store) still dedupes."""
+    srv = start(serve, progix, slack)
+    as_string = accepted(srv.post(hook("dedupe"), {"id": "1"}))
+    as_number = accepted(srv.post(hook("dedupe"), {"id": 1}))
+    assert as_string != as_number
+    r = srv.post(hook("dedupe"), {"id": 1})
+    assert (r.status, r.json()) == (200, {"execution": as_number,
+                                          "duplicate": True}), r
+    r = srv.post(hook("dedupe"), {"id": "1"})
+    assert r.json()["execution"] == as_string, r
+    obj = accepted(srv.post(hook("dedupe"), {"id": {"a": 1, "b": [2]}}))
+    r = srv.post(hook("dedupe"), body='{"id": {"b": [2], "a": 1}}',
+                 headers={"Content-Type": "application/json"})
+    assert r.json() == {"execution": obj, "duplicate": True}, r
+    long_key = "k" * 5000
+    first = accepted(srv.post(hook("dedupe"), {"id": long_key}))
+    r = srv.post(hook("dedupe"), {"id": long_key})
+    assert r.json() == {"execution": first, "duplicate": True}, r
+    other = accepted(srv.post(hook("dedupe"), {"id": long_key + "x"}))
+    assert other != first
+    keys = [k for (k,) in store_query(srv.env, "SELECT dedupe_key FROM "
+                                      "deliveries WHERE flow = 'dedupe'")]
+    assert '"1"' in keys and "1" in keys, keys
+    assert all(len(k) <= 200 for k in keys), [len(k) for k in keys]
+    assert sum(k.startswith("sha256:") for k in keys) == 2, keys
