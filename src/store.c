@@ -422,6 +422,19 @@ int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
 	return s->ops->replay(s, id, new_id, err);
 }
 
+int fr_store_prune(struct fr_store *s, double before,
+		   struct fr_prune_result *out, char **err)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->prune(s, before, out, err);
+}
+
+int fr_store_stats(struct fr_store *s, struct fr_store_stats *out, char **err)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->stats(s, out, err);
+}
+
 double fr_store_now(void)
 {
 	struct timespec ts;

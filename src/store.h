@@ -142,6 +142,19 @@ struct fr_claim {
 typedef int (*fr_state_fn)(void *data, const json_t *old, json_t **out,
 			   char **err);
 
+/* What fr_store_prune removed. */
+struct fr_prune_result {
+	long long executions;	/* executions whose input and trace went */
+	long long deliveries;	/* deliveries whose request, body, trigger went */
+};
+
+struct fr_store_stats {
+	long long bytes;	/* SQLite: the database's pages; PostgreSQL:
+				   flowrun's tables with their indexes */
+	double oldest;		/* when the oldest execution or delivery that
+				   still holds data started or arrived; 0: none */
+};
+
 struct fr_store_ops {
 	void (*close)(struct fr_store *s);
 	int (*begin)(struct fr_store *s, enum fr_durability d, char **err);
@@ -189,6 +202,10 @@ struct fr_store_ops {
 			    struct fr_delivery **out, char **err);
 	int (*replay)(struct fr_store *s, const char *id, char **new_id,
 		      char **err);
+	int (*prune)(struct fr_store *s, double before,
+		     struct fr_prune_result *out, char **err);
+	int (*stats)(struct fr_store *s, struct fr_store_stats *out,
+		     char **err);
 };
 
 struct fr_store {
@@ -338,6 +355,19 @@ int fr_store_replay(struct fr_store *s, const char *id, char **new_id,
 		    char **err);
 
 /* Wall-clock time in seconds, as the store records it. */
+/*
+ * Retention: removes the input and trace of every execution that ended
+ * (ok or failed) before `before` (seconds since the epoch), and the
+ * request, body and trigger of its delivery, in one transaction.  The
+ * rows stay, with their status, error, attempts and times (runs lists
+ * and counts them; show says the trace was removed), and so do dedupe
+ * keys.  Queued, running and retrying ones are never touched.
+ */
+int fr_store_prune(struct fr_store *s, double before,
+		   struct fr_prune_result *out, char **err);
+/* The store's size and the age of what it holds (for /metrics). */
+int fr_store_stats(struct fr_store *s, struct fr_store_stats *out, char **err);
+
 double fr_store_now(void);
 
 /* The libraries' versions, for `flowrun version`. */

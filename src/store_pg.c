@@ -1048,6 +1048,8 @@ static const struct fr_store_ops pg_ops = {
 	.finish = pg_finish,
 	.delivery_get = pg_delivery_get,
 	.replay = pg_replay,
+	.prune = pg_prune,
+	.stats = pg_stats,
 };
 
 /* The schema's version (0: none yet). */

@@ -1,7 +1,8 @@
 /*
  * store_pg_int: what the files of the PostgreSQL backend share, private to
  * them: store_pg.c (the connection, schema, statements, transactions,
- * history, state, deployments) and store_pg_queue.c (the delivery queue).
+ * history, state, deployments), store_pg_queue.c (the delivery queue) and
+ * store_pg_prune.c (retention, size).
  */
 #ifndef FR_STORE_PG_INT_H
 #define FR_STORE_PG_INT_H
@@ -95,5 +96,9 @@ int pg_delivery_get(struct fr_store *s, const char *id,
 		    struct fr_delivery **out, char **err);
 int pg_replay(struct fr_store *s, const char *id, char **new_id,
 	      char **err);
+/* store_pg_prune.c */
+int pg_prune(struct fr_store *s, double before, struct fr_prune_result *out,
+	     char **err);
+int pg_stats(struct fr_store *s, struct fr_store_stats *out, char **err);
 
 #endif

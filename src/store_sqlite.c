@@ -820,6 +820,8 @@ static const struct fr_store_ops sqlite_ops = {
 	.finish = sqlite_finish,
 	.delivery_get = sqlite_delivery_get,
 	.replay = sqlite_replay,
+	.prune = sqlite_prune,
+	.stats = sqlite_stats,
 };
 
 /* mkdir -p of path's directory. */

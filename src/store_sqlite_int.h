@@ -1,7 +1,8 @@
 /*
  * store_sqlite_int: what the files of the SQLite backend share, private to
  * them: store_sqlite.c (the handle, schema, transactions, history, state,
- * deployments) and store_sqlite_queue.c (the delivery queue).
+ * deployments), store_sqlite_queue.c (the delivery queue) and
+ * store_sqlite_prune.c (retention, size).
  */
 #ifndef FR_STORE_SQLITE_INT_H
 #define FR_STORE_SQLITE_INT_H
@@ -45,5 +46,9 @@ int sqlite_delivery_get(struct fr_store *s, const char *id,
 			struct fr_delivery **out, char **err);
 int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
 		  char **err);
+/* store_sqlite_prune.c */
+int sqlite_prune(struct fr_store *s, double before, struct fr_prune_result *out,
+		 char **err);
+int sqlite_stats(struct fr_store *s, struct fr_store_stats *out, char **err);
 
 #endif

@@ -1365,6 +1365,101 @@ static void test_list_queue(struct fr_store *s)
 	drain(s);
 }
 
+/* Records a finished (or retrying) execution with input and trace. */
+static void put_ended(struct fr_store *s, const char *id, enum fr_status status,
+		      enum fr_origin origin, double finished)
+{
+	struct fr_execution x = {
+		.id = (char *)id, .integration = "demo", .instance = "prod",
+		.flow = "prune", .trigger = "webhook", .status = status,
+		.origin = origin, .attempt = 1, .started_at = finished - 1,
+		.finished_at = finished, .duration_ms = 1000,
+		.input = "{\"body\":{\"secret-ish\":1}}", .trace = "{\"steps\":[]}",
+	};
+	char *name = fr_xasprintf("record %s", id);
+
+	CALL(fr_store_execution_put(s, &x, &err), name);
+	free(name);
+}
+
+static bool has_data(struct fr_store *s, const char *id)
+{
+	struct fr_execution e = { 0 };
+	bool yes = get_exec(s, id, &e) && (e.input || e.trace);
+
+	fr_execution_finish(&e);
+	return yes;
+}
+
+static void test_prune(struct fr_store *s)
+{
+	double now = fr_store_now(), old = now - 3600;
+	struct fr_prune_result pr = { 0 };
+	struct fr_store_stats stats = { 0 };
+	struct fr_execution e = { 0 };
+	struct fr_delivery *d, *g;
+	struct fr_execution_filter f = { .flow = "demo/prune" };
+	const char *ids[] = { "pru1", "pru2", "pru3" };
+
+	drain(s);
+	CALL(fr_store_prune(s, old - 60, &pr, &err), "prune what earlier tests left");
+	for (size_t i = 0; i < 3; i++) {
+		d = delivery(ids[i], "prune", i == 0 ? "key-1" : NULL, body1,
+			     BODY1_LEN, request1, NULL);
+		free(push1(s, d, NULL));
+		fr_delivery_free(d);
+	}
+	CLAIM_IS(s, "A", 3, 30, fr_store_now(), "pru1,pru2,pru3", "claimed");
+	put_ended(s, "pru1", FR_STATUS_OK, FR_ORIGIN_SERVE, old);
+	finish(s, "pru1", "A", FR_STATUS_OK, 0);
+	put_ended(s, "pru2", FR_STATUS_FAILED, FR_ORIGIN_SERVE, now);
+	finish(s, "pru2", "A", FR_STATUS_FAILED, 0);
+	put_ended(s, "pru3", FR_STATUS_RETRYING, FR_ORIGIN_SERVE, old - 10);
+	finish(s, "pru3", "A", FR_STATUS_RETRYING, now + 1e6);
+	push_simple(s, "pru4", "prune", 0, false);	/* queued */
+	put_ended(s, "pru5", FR_STATUS_FAILED, FR_ORIGIN_RUN, old - 20);
+	CALL(fr_store_stats(s, &stats, &err), "stats");
+	ok(stats.bytes > 0, "the store has a size: %lld", stats.bytes);
+	ok(stats.oldest > 0 && stats.oldest <= old, "the oldest data is from "
+	   "the old executions: %.0f", stats.oldest - old);
+
+	CALL(fr_store_prune(s, now - 60, &pr, &err), "prune before a minute ago");
+	ok(pr.executions == 2 && pr.deliveries == 1, "two executions, one "
+	   "delivery: %lld, %lld", pr.executions, pr.deliveries);
+	ok(!has_data(s, "pru1") && !has_data(s, "pru5"), "the old ended ones "
+	   "lost input and trace");
+	ok(get_exec(s, "pru1", &e) && e.status == FR_STATUS_OK &&
+	   e.finished_at == old && strcmp(e.flow, "prune") == 0, "the row stays");
+	fr_execution_finish(&e);
+	g = get_delivery(s, "pru1");
+	ok(g && g->body == NULL && g->request == NULL, "its delivery lost "
+	   "request and body");
+	fr_delivery_free(g);
+	ok(has_data(s, "pru2"), "a recent one keeps its data");
+	ok(has_data(s, "pru3"), "a retrying one keeps its data");
+	g = get_delivery(s, "pru3");
+	ok(g && g->body_len == BODY1_LEN, "and its delivery its body");
+	fr_delivery_free(g);
+	g = get_delivery(s, "pru4");
+	ok(g && g->status == FR_STATUS_QUEUED && g->trigger, "a queued one "
+	   "keeps its trigger");
+	fr_delivery_free(g);
+	LIST_IS(s, &f, "pru4,pru2,pru1,pru3,pru5", "every row is still listed");
+	d = delivery("pru6", "prune", "key-1", body1, BODY1_LEN, request1, NULL);
+	{
+		char *dup = push1(s, d, NULL);
+		is_str(dup, "pru1", "its dedupe key still holds");
+		free(dup);
+	}
+	fr_delivery_free(d);
+	CALL(fr_store_prune(s, now - 60, &pr, &err), "prune again");
+	ok(pr.executions == 0 && pr.deliveries == 0, "nothing more to remove");
+	CALL(fr_store_stats(s, &stats, &err), "stats after");
+	ok(stats.oldest > 0 && stats.oldest <= old - 11 + 0.01, "the retrying "
+	   "one still counts as data: %.1f", stats.oldest - old);
+	drain(s);
+}
+
 static void test_transactions(struct fr_store *s)
 {
 	json_t *out = NULL, *v = json_string("tx");
@@ -1468,6 +1563,7 @@ static void suite(const char *name, const char *url)
 	test_claims(s);
 	test_replay(s);
 	test_list_queue(s);
+	test_prune(s);
 	test_transactions(s);
 	s2 = open_store(url);
 	ok(s2 != NULL, "a second handle opens");
