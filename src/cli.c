@@ -46,6 +46,15 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --format FORMAT    dot (Graphviz, the default) or mermaid\n" },
 	{ "help", cmd_help, "show help for flowrun or a command",
 	  "usage: flowrun help [COMMAND]\n" },
+	{ "prune", cmd_prune, "remove the data of executions that ended long ago",
+	  "usage: flowrun prune --older-than AGE\n"
+	  "\n"
+	  "Removes the input, trace, request and body of every execution that\n"
+	  "ended (ok or failed) longer than AGE ago (30d, 12h, 90m); the rows\n"
+	  "stay, so runs still lists and counts them.  Queued, running and\n"
+	  "retrying executions are never touched.\n"
+	  "\n"
+	  "  --older-than AGE     how long ago they ended (at least 1m)\n" },
 	{ "replay", cmd_replay, "queue recorded executions again, same trigger data",
 	  "usage: flowrun replay EXECUTION... | --failed [--flow NAME] [--limit N]\n"
 	  "                      [--origin ORIGIN|any]\n"
@@ -108,6 +117,7 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "                     [--worker-memory SIZE]\n"
 	  "                     [--max-connections N] [--header-timeout D]\n"
 	  "                     [--max-connections-per-client N]\n"
+	  "                     [--retain AGE]\n"
 	  "\n"
 	  "  --listen ADDR:PORT   where to listen (default 127.0.0.1:8080; port 0:\n"
 	  "                       any free port, printed at start)\n"
@@ -129,6 +139,8 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "                       from one client address (default 128)\n"
 	  "  --header-timeout D   time for a request line and headers\n"
 	  "                       (default 10s)\n"
+	  "  --retain AGE         remove the data of executions that ended\n"
+	  "                       longer ago (30d, 12h; default: keep all)\n"
 	  "  --instance NAME      serve only this instance\n"
 	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",

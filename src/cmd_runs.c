@@ -30,6 +30,13 @@ static struct fr_store *open_store(const struct fr_common *c, bool *missing)
 	return s;
 }
 
+/* An execution that ended but holds no data: retention removed it. */
+static bool pruned(const struct fr_execution *e)
+{
+	return (e->status == FR_STATUS_OK || e->status == FR_STATUS_FAILED) &&
+	       e->finished_at > 0 && !e->input && !e->trace;
+}
+
 static void print_time(double t)
 {
 	time_t secs = (time_t)t;
@@ -421,8 +428,10 @@ int cmd_show(int argc, char **argv)
 	if (as_test) {
 		json_t *j = fr_execution_json(&ex);
 		if (!json_is_object(json_object_get(j, "trace"))) {
-			fprintf(stderr, "flowrun show: execution '%s' has not "
-				"finished: no test can be made of it\n", ex.id);
+			fprintf(stderr, "flowrun show: execution '%s' %s: no test "
+				"can be made of it\n", ex.id, pruned(&ex)
+				? "has no data any more (removed by retention)"
+				: "has not finished");
 			rc = FR_EXIT_FAILED;
 		} else {
 			rc = print_as_test(&common, j, argv + optind + 1,
@@ -441,10 +450,12 @@ int cmd_show(int argc, char **argv)
 			fr_trace_print(stdout, trace, common.color == 1,
 				       common.verbosity > 0 ? common.verbosity : 1);
 		else
-			printf("%s  %s/%s  %s  %s attempt %d (no trace: the "
-			       "execution did not finish)\n", ex.id,
-			       ex.integration, ex.flow, fr_status_name(ex.status),
-			       fr_origin_name(ex.origin), ex.attempt);
+			printf("%s  %s/%s  %s  %s attempt %d (no trace: %s)\n",
+			       ex.id, ex.integration, ex.flow,
+			       fr_status_name(ex.status), fr_origin_name(ex.origin),
+			       ex.attempt, pruned(&ex)
+			       ? "removed by retention (flowrun prune, serve --retain)"
+			       : "the execution did not finish");
 		json_decref(trace);
 	}
 	rc = FR_EXIT_OK;
@@ -537,6 +548,22 @@ int cmd_replay(int argc, char **argv)
 		if (tty && !common.json)
 			fprintf(stderr, "\r[%zu/%zu] %s\033[K", i + 1,
 				json_array_size(ids), id);
+		{
+			struct fr_execution ex = { 0 };
+			bool found = false, gone;
+			if (fr_store_execution_get(store, id, &ex, &found, &err) < 0)
+				goto store_error;
+			gone = found && pruned(&ex);
+			fr_execution_finish(&ex);
+			if (gone) {
+				if (tty)
+					fputs("\r\033[K", stderr);
+				fr_log_error("execution '%s' cannot be replayed: its "
+					     "trigger data was removed by retention", id);
+				rc = FR_EXIT_FAILED;
+				continue;
+			}
+		}
 		if (fr_store_replay(store, id, &nid, &err) < 0)
 			goto store_error;
 		if (!nid) {

@@ -13,7 +13,7 @@ int cmd_serve(int argc, char **argv)
 	       OPT_GRACE, OPT_SET, OPT_INSTANCE, OPT_HTTP_THREADS,
 	       OPT_SYNC_TIMEOUT, OPT_QUEUE_LIMIT, OPT_LEASE,
 	       OPT_WORKER_MEMORY, OPT_MAX_CONN,
-	       OPT_MAX_PER_CLIENT, OPT_HEADER_TIMEOUT };
+	       OPT_MAX_PER_CLIENT, OPT_HEADER_TIMEOUT, OPT_RETAIN };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -31,6 +31,7 @@ int cmd_serve(int argc, char **argv)
 		{ "max-connections-per-client", required_argument, NULL,
 		  OPT_MAX_PER_CLIENT },
 		{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
+		{ "retain", required_argument, NULL, OPT_RETAIN },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("serve");
@@ -125,6 +126,14 @@ int cmd_serve(int argc, char **argv)
 			o.worker_memory = (unsigned long long)n;
 			break;
 		}
+		case OPT_RETAIN:
+			if ((ms = fr_parse_age_ms(optarg)) < 60000) {
+				rc = fr_usage_error(cmd, "--retain takes an age of at "
+						    "least 1m (30d, 12h)");
+				break;
+			}
+			o.retain_s = (double)ms / 1000.0;
+			break;
 		case OPT_SET:
 			sets = fr_xrealloc(sets, (o.nsets + 1) * sizeof(*sets));
 			if (fr_setting_parse(&sets[o.nsets], optarg) < 0)

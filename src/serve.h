@@ -56,6 +56,7 @@ struct fr_serve_opts {
 	unsigned max_connections;	/* 0: 1024 */
 	unsigned max_per_client;	/* connections per client address; 0: 128 */
 	unsigned header_timeout_ms;	/* request line + headers; 0: 10 s */
+	double retain_s;		/* --retain; 0: keep everything */
 };
 
 /*

@@ -120,6 +120,10 @@ void *serve_worker_main(void *arg);
 
 /* serve_timer.c */
 void *serve_timer_main(void *arg);
+
+/* serve_retain.c: from the timer thread, on its store handle: the store's
+ * size for /metrics (each minute) and --retain (each ten minutes). */
+void serve_housekeep(struct serve *s, struct fr_store *st);
 /* A sync request waits for execution id (mu held). */
 void serve_wait_add(struct serve *s, const char *id, struct fr_request *r);
 /* Takes the request waiting for execution id, if any (mu not held). */

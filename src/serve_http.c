@@ -44,14 +44,19 @@ static void metrics(struct serve *s, struct fr_request *r)
 {
 	struct world *w = serve_world_current(s);
 	struct fr_buf b;
-	size_t queued, running;
+	struct serve_gauges g = { .now = fr_store_now() };
+	struct fr_server_stats st;
 
 	pthread_mutex_lock(&s->mu);
-	queued = fr_dispatch_held(s->dp);
-	running = fr_dispatch_running(s->dp);
+	g.queued = fr_dispatch_held(s->dp);
+	g.running = fr_dispatch_running(s->dp);
 	pthread_mutex_unlock(&s->mu);
+	fr_server_stats(s->srv, &st);
+	g.connections = st.connections;
+	g.closed_slow = st.closed_slow;
+	g.closed_over_limit = st.closed_over_limit;
 	fr_buf_init(&b);
-	serve_metrics_text(&s->m, w, queued, running, &b);
+	serve_metrics_text(&s->m, w, &g, &b);
 	fr_request_respond(r, 200, "text/plain; version=0.0.4", fr_buf_cstr(&b),
 			   NULL, NULL);
 	fr_buf_finish(&b);

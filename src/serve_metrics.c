@@ -15,6 +15,7 @@ static const double buckets[SERVE_NBUCKETS] = {
 void serve_metrics_init(struct serve_metrics *m)
 {
 	memset(m, 0, sizeof(*m));
+	atomic_init(&m->store_bytes, -1);
 	pthread_mutex_init(&m->mu, NULL);
 }
 
@@ -92,9 +93,20 @@ static void put_counter(struct fr_buf *b, const char *name, const char *help,
 		      name, name, v);
 }
 
-void serve_metrics_text(struct serve_metrics *m, const struct world *w,
-			size_t queued, size_t running, struct fr_buf *b)
+static void put_gauge(struct fr_buf *b, const char *name, const char *help,
+		      double v)
 {
+	fr_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help,
+		      name, name, v);
+}
+
+void serve_metrics_text(struct serve_metrics *m, const struct world *w,
+			const struct serve_gauges *g, struct fr_buf *b)
+{
+	size_t queued = g->queued, running = g->running;
+	long long bytes = atomic_load(&m->store_bytes);
+	long long oldest = atomic_load(&m->oldest_ms);
+
 	fr_buf_puts(b, "# HELP flowrun_http_requests_total Webhook requests by "
 		    "flow and status.\n# TYPE flowrun_http_requests_total counter\n");
 	for (size_t i = 0; i < w->nroutes; i++) {
@@ -155,6 +167,30 @@ void serve_metrics_text(struct serve_metrics *m, const struct world *w,
 	put_counter(b, "flowrun_unavailable_total",
 		    "Requests answered 503 (draining, queue full, store down).",
 		    (unsigned long long)atomic_load(&m->unavailable));
+	put_gauge(b, "flowrun_http_connections", "Connections open now.",
+		  g->connections);
+	fr_buf_printf(b, "# HELP flowrun_http_connections_closed_total "
+		      "Connections closed by serve: slow (request line and "
+		      "headers past --header-timeout) or over_limit "
+		      "(--max-connections).\n# TYPE "
+		      "flowrun_http_connections_closed_total counter\n"
+		      "flowrun_http_connections_closed_total{reason=\"slow\"} "
+		      "%llu\nflowrun_http_connections_closed_total{reason="
+		      "\"over_limit\"} %llu\n", g->closed_slow,
+		      g->closed_over_limit);
+	if (bytes >= 0) {
+		put_gauge(b, "flowrun_store_bytes", "The store's size (SQLite: "
+			  "the database file's pages; PostgreSQL: flowrun's "
+			  "tables and indexes), read each minute.", (double)bytes);
+		put_gauge(b, "flowrun_store_oldest_item_age_seconds", "Age of "
+			  "the oldest execution or delivery whose data the store "
+			  "still holds (0: none).",
+			  oldest > 0 && g->now * 1000 > (double)oldest
+			  ? (g->now * 1000 - (double)oldest) / 1000 : 0);
+	}
+	put_counter(b, "flowrun_retention_pruned_total", "Executions whose input "
+		    "and trace --retain removed.",
+		    (unsigned long long)atomic_load(&m->pruned));
 	fr_buf_puts(b, "# HELP flowrun_store_commit_seconds Time to commit "
 		    "(fsync) a batch of deliveries.\n# TYPE "
 		    "flowrun_store_commit_seconds histogram\n");

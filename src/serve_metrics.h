@@ -35,6 +35,19 @@ struct serve_metrics {
 	atomic_ullong commits, committed, claims, claimed;
 	atomic_ullong workers_started, workers_lost;
 	struct histogram commit;
+	/* the store, as the timer last read it (serve_retain.c) */
+	atomic_llong store_bytes;	/* -1: not read yet */
+	atomic_llong oldest_ms;		/* epoch ms of the oldest data; 0: none */
+	atomic_ullong pruned;		/* executions whose data --retain removed */
+	int64_t next_stats_ms, next_prune_ms;	/* the timer's own */
+};
+
+/* What /metrics reports beside the counters. */
+struct serve_gauges {
+	size_t queued, running;
+	unsigned connections;
+	unsigned long long closed_slow, closed_over_limit;
+	double now;			/* the clock, seconds since the epoch */
 };
 
 struct world;
@@ -46,6 +59,6 @@ void serve_observe(struct histogram *h, double seconds);
 struct flow_stats *serve_flow_stats(struct serve_metrics *m, const char *key);
 /* The whole /metrics text. */
 void serve_metrics_text(struct serve_metrics *m, const struct world *w,
-			size_t queued, size_t running, struct fr_buf *b);
+			const struct serve_gauges *g, struct fr_buf *b);
 
 #endif

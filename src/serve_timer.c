@@ -3,7 +3,7 @@
  * every process: the slot is the delivery's dedupe key), answers sync
  * requests that waited too long (504; the execution goes on), and listens
  * for other processes' notifications of queued work (PostgreSQL), on
- * which it wakes the committer to claim.
+ * which it wakes the committer to claim; and keeps house (serve_retain.c).
  */
 /* pthread_setname_np */
 #define _GNU_SOURCE
@@ -216,6 +216,8 @@ void *serve_timer_main(void *arg)
 		}
 		if (woken)
 			serve_commit_wake(s, true);
+		if (listener)
+			serve_housekeep(s, listener);
 	}
 	free_slots(slots);
 	serve_world_put(slots_world);

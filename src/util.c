@@ -277,6 +277,23 @@ int64_t fr_parse_duration_ms(const char *s)
 	return (int64_t)n * unit;
 }
 
+int64_t fr_parse_age_ms(const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+	char *end;
+	long long n;
+
+	if (len < 2 || s[len - 1] != 'd')
+		return fr_parse_duration_ms(s);
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno || n < 0 || n > 1000000 || end != s + len - 1)
+		return -1;
+	return (int64_t)n * 86400 * 1000;
+}
+
 size_t fr_edit_distance(const char *a, const char *b, size_t max)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;

@@ -94,6 +94,8 @@ int64_t fr_parse_duration_ms(const char *s);
 /* A size: bytes, or a whole number with KiB, MiB, GiB, KB, MB, GB (B:
  * bytes); -1 when s is none. */
 int64_t fr_parse_size(const char *s);
+/* The same, and days ("30d"): an age, for retention. */
+int64_t fr_parse_age_ms(const char *s);
 
 /* The value of a hex digit (either case), or -1. */
 int fr_hex_digit(char c);
