@@ -24,9 +24,14 @@ static struct fr_store *open_store(const struct fr_common *c, bool *missing)
 {
 	struct fr_store *s = NULL;
 
+	char *err = NULL;
+
 	*missing = !fr_store_exists(c->store);
-	if (!*missing)
-		fr_common_store(&s, c);
+	if (!*missing && fr_common_store(&s, c) == 0 &&
+	    fr_store_reap(s, NULL, &err) < 0) {
+		/* a store we may only read: the rows stay as they are */
+		free(err);
+	}
 	return s;
 }
 

@@ -1,6 +1,7 @@
 /* store: the backend-neutral half of the store interface (store.h). */
 #include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,7 @@ static const char *const status_names[] = {
 	[FR_STATUS_OK] = "ok",
 	[FR_STATUS_FAILED] = "failed",
 	[FR_STATUS_RETRYING] = "retrying",
+	[FR_STATUS_INTERRUPTED] = "interrupted",
 };
 
 static const char *const origin_names[] = {
@@ -334,10 +336,97 @@ int fr_store_notify(struct fr_store *s, char **err)
 	return s->ops->notify(s, err);
 }
 
+/* "HOST BOOT-ID" of this machine (static; "" parts when unknown). */
+static const char *this_machine(void)
+{
+	static char id[512];
+	char host[256] = "", boot[64] = "";
+	FILE *f;
+
+	if (*id)
+		return id;
+	if (gethostname(host, sizeof(host) - 1) != 0 || !*host)
+		strcpy(host, "-");
+	for (char *p = host; *p; p++) {
+		if (*p == ' ')
+			*p = '_';
+	}
+	if ((f = fopen("/proc/sys/kernel/random/boot_id", "r"))) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = '\0';
+		fclose(f);
+	}
+	boot[strcspn(boot, "\n ")] = '\0';
+	snprintf(id, sizeof(id), "%s %s", host, *boot ? boot : "-");
+	return id;
+}
+
+/* A process's start time (field 22 of /proc/PID/stat), or 0 if none. */
+static unsigned long long start_time(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after "PID (COMM)": the command may hold spaces and parentheses */
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	p++;
+	for (int field = 3; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		t = strtoull(p + 1, NULL, 10);
+	return t;
+}
+
+static bool runner_gone(const char *runner)
+{
+	const char *me = this_machine();
+	size_t mlen = strlen(me);
+	long pid;
+	unsigned long long start;
+	const char *host_end = strchr(runner, ' ');
+
+	if (!host_end || strncmp(runner, me, (size_t)(host_end - runner)) != 0 ||
+	    me[host_end - runner] != ' ')
+		return false;			/* another host: cannot tell */
+	if (strncmp(runner, me, mlen) != 0 || runner[mlen] != ' ')
+		return true;			/* this host, another boot */
+	if (sscanf(runner + mlen, " %ld %llu", &pid, &start) != 2 || pid <= 0)
+		return false;
+	return start_time(pid) != start;
+}
+
 int fr_store_execution_put(struct fr_store *s, const struct fr_execution *e,
 			   char **err)
 {
-	return s->ops->execution_put(s, e, err);
+	char runner[600];
+
+	if (s->ops->execution_put(s, e, err) < 0)
+		return -1;
+	if (e->status != FR_STATUS_RUNNING ||
+	    (e->origin != FR_ORIGIN_RUN && e->origin != FR_ORIGIN_DEPLOY))
+		return 0;
+	snprintf(runner, sizeof(runner), "%s %ld %llu", this_machine(),
+		 (long)getpid(), start_time((long)getpid()));
+	return s->ops->set_runner(s, e->id, runner, err);
+}
+
+int fr_store_reap(struct fr_store *s, long long *n, char **err)
+{
+	long long got = 0;
+	int rc = s->ops->reap(s, runner_gone, &got, err);
+
+	if (n)
+		*n = got;
+	return rc;
 }
 
 int fr_store_execution_list(struct fr_store *s,

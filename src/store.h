@@ -32,6 +32,7 @@ enum fr_status {
 	FR_STATUS_OK,
 	FR_STATUS_FAILED,
 	FR_STATUS_RETRYING,	/* failed, queued again for a later attempt */
+	FR_STATUS_INTERRUPTED,	/* its process (run, deploy) died running it */
 };
 const char *fr_status_name(enum fr_status s);
 /* 0 with *out, or -1 for a word that is no status */
@@ -206,6 +207,10 @@ struct fr_store_ops {
 		     struct fr_prune_result *out, char **err);
 	int (*stats)(struct fr_store *s, struct fr_store_stats *out,
 		     char **err);
+	int (*set_runner)(struct fr_store *s, const char *id,
+			  const char *runner, char **err);
+	int (*reap)(struct fr_store *s, bool (*gone)(const char *runner),
+		    long long *n, char **err);
 };
 
 struct fr_store {
@@ -367,6 +372,18 @@ int fr_store_prune(struct fr_store *s, double before,
 		   struct fr_prune_result *out, char **err);
 /* The store's size and the age of what it holds (for /metrics). */
 int fr_store_stats(struct fr_store *s, struct fr_store_stats *out, char **err);
+
+/*
+ * Interrupted runs.  An execution that `run` or `deploy` records as
+ * running carries its runner: "HOST BOOT-ID PID START" (the boot's id from
+ * /proc/sys/kernel/random/boot_id, the process's start time in clock ticks
+ * from /proc/PID/stat, so a reused pid is no match); fr_store_execution_put
+ * sets it.  fr_store_reap marks interrupted every running execution whose
+ * runner is gone: same host, and another boot or no such process; one of
+ * another host is left alone (it cannot be told from here).  *n (may be
+ * NULL) gets how many.  `runs` and `show` reap before they read.
+ */
+int fr_store_reap(struct fr_store *s, long long *n, char **err);
 
 double fr_store_now(void);
 

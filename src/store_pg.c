@@ -96,6 +96,8 @@ static const char *const migrations[] = {
 	"  (max_running > 0 OR fifo);"
 	"CREATE INDEX deliveries_by_owner ON deliveries(owner)"
 	"  WHERE status = 'running';",
+	/* 2: who runs a running run (fr_store_reap) */
+	"ALTER TABLE executions ADD COLUMN runner text;",
 };
 
 /* What a delivery row holds, in the order the queries below give it. */
@@ -1050,6 +1052,8 @@ static const struct fr_store_ops pg_ops = {
 	.replay = pg_replay,
 	.prune = pg_prune,
 	.stats = pg_stats,
+	.set_runner = pg_set_runner,
+	.reap = pg_reap,
 };
 
 /* The schema's version (0: none yet). */

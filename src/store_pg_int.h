@@ -100,5 +100,9 @@ int pg_replay(struct fr_store *s, const char *id, char **new_id,
 int pg_prune(struct fr_store *s, double before, struct fr_prune_result *out,
 	     char **err);
 int pg_stats(struct fr_store *s, struct fr_store_stats *out, char **err);
+int pg_set_runner(struct fr_store *s, const char *id, const char *runner,
+		  char **err);
+int pg_reap(struct fr_store *s, bool (*gone)(const char *runner),
+	    long long *n, char **err);
 
 #endif

@@ -1,16 +1,20 @@
 /*
- * store_pg_prune: retention (fr_store_prune) and the store's size and
- * oldest data (fr_store_stats) for the PostgreSQL backend.  Both are rare
- * (a timer, a command), so their queries are not prepared.
+ * store_pg_prune: housekeeping for the PostgreSQL backend: retention
+ * (fr_store_prune), the store's size and oldest data (fr_store_stats),
+ * and interrupted runs (fr_store_reap).  All are rare (a timer, a
+ * command, a run's start), so their queries are not prepared.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "store_pg_int.h"
+#include "util.h"
 
 /* An execution that ended before $1 and whose delivery (if any) did too. */
 #define ENDED_BEFORE \
-	"e.status IN ('ok', 'failed') AND e.finished_at IS NOT NULL AND " \
-	"e.finished_at < $1 AND NOT EXISTS (SELECT 1 FROM deliveries q " \
+	"((e.status IN ('ok', 'failed') AND e.finished_at IS NOT NULL AND " \
+	"e.finished_at < $1) OR (e.status = 'interrupted' AND e.started_at < " \
+	"$1)) AND NOT EXISTS (SELECT 1 FROM deliveries q " \
 	"WHERE q.id = e.id AND q.status NOT IN ('ok', 'failed'))"
 
 static const char prune_deliveries[] =
@@ -86,4 +90,61 @@ int pg_stats(struct fr_store *s, struct fr_store_stats *out, char **err)
 	out->oldest = pgs_col_double(res, 0, 1);
 	PQclear(res);
 	return 0;
+}
+
+int pg_set_runner(struct fr_store *s, const char *id, const char *runner,
+		  char **err)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	struct params p = { .n = 0 };
+	PGresult *res;
+
+	pgs_p_text(&p, id);
+	pgs_p_text(&p, runner);
+	res = run(st, "UPDATE executions SET runner = $2 WHERE id = $1", &p,
+		  "cannot record an execution", err);
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+int pg_reap(struct fr_store *s, bool (*gone)(const char *runner),
+	    long long *n, char **err)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	PGresult *res = run(st, "SELECT id, runner FROM executions WHERE status "
+			    "= 'running' AND runner IS NOT NULL", NULL,
+			    "cannot read running executions", err);
+	int rc = 0;
+
+	*n = 0;
+	if (!res)
+		return -1;
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+		const char *runner = PQgetvalue(res, i, 1);
+		char host[256] = "-", *msg;
+		long pid = 0;
+		struct params p = { .n = 0 };
+		PGresult *u;
+
+		if (!gone(runner))
+			continue;
+		sscanf(runner, "%255s %*s %ld", host, &pid);
+		msg = fr_xasprintf("interrupted: its process (pid %ld on %s) ended "
+				   "without finishing it", pid, host);
+		pgs_p_text(&p, PQgetvalue(res, i, 0));
+		pgs_p_text(&p, runner);
+		pgs_p_text(&p, msg);
+		u = run(st, "UPDATE executions SET status = 'interrupted', error = "
+			"$3 WHERE id = $1 AND status = 'running' AND runner = $2",
+			&p, "cannot mark an execution interrupted", err);
+		free(msg);
+		if (!u) {
+			rc = -1;
+			break;
+		}
+		*n += atoll(PQcmdTuples(u));
+		PQclear(u);
+	}
+	PQclear(res);
+	return rc;
 }

@@ -92,6 +92,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE executions ADD COLUMN origin TEXT NOT NULL DEFAULT 'run';"
 	"ALTER TABLE executions ADD COLUMN replay_of TEXT;"
 	"UPDATE executions SET origin = 'serve' WHERE id IN (SELECT id FROM deliveries);",
+	/* 5: who runs a running run (fr_store_reap) */
+	"ALTER TABLE executions ADD COLUMN runner TEXT;",
 };
 
 int sq_fail(struct sqlite_store *st, char **err, const char *what)
@@ -822,6 +824,8 @@ static const struct fr_store_ops sqlite_ops = {
 	.replay = sqlite_replay,
 	.prune = sqlite_prune,
 	.stats = sqlite_stats,
+	.set_runner = sqlite_set_runner,
+	.reap = sqlite_reap,
 };
 
 /* mkdir -p of path's directory. */

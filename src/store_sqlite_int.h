@@ -50,5 +50,9 @@ int sqlite_replay(struct fr_store *s, const char *id, char **new_id,
 int sqlite_prune(struct fr_store *s, double before, struct fr_prune_result *out,
 		 char **err);
 int sqlite_stats(struct fr_store *s, struct fr_store_stats *out, char **err);
+int sqlite_set_runner(struct fr_store *s, const char *id, const char *runner,
+		      char **err);
+int sqlite_reap(struct fr_store *s, bool (*gone)(const char *runner),
+		long long *n, char **err);
 
 #endif

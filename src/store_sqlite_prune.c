@@ -1,15 +1,19 @@
 /*
- * store_sqlite_prune: retention (fr_store_prune) and the store's size and
- * oldest data (fr_store_stats) for the SQLite backend.
+ * store_sqlite_prune: housekeeping for the SQLite backend: retention
+ * (fr_store_prune), the store's size and oldest data (fr_store_stats),
+ * and interrupted runs (fr_store_reap).
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "store_sqlite_int.h"
+#include "util.h"
 
 /* An execution that ended before ?1 and whose delivery (if any) did too. */
 #define ENDED_BEFORE \
-	"e.status IN ('ok', 'failed') AND e.finished_at IS NOT NULL AND " \
-	"e.finished_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries q " \
+	"((e.status IN ('ok', 'failed') AND e.finished_at IS NOT NULL AND " \
+	"e.finished_at < ?1) OR (e.status = 'interrupted' AND e.started_at < " \
+	"?1)) AND NOT EXISTS (SELECT 1 FROM deliveries q " \
 	"WHERE q.id = e.id AND q.status NOT IN ('ok', 'failed'))"
 
 static const char prune_deliveries[] =
@@ -85,4 +89,81 @@ int sqlite_stats(struct fr_store *s, struct fr_store_stats *out, char **err)
 		return -1;
 	out->bytes = (long long)(pages * page_size);
 	return 0;
+}
+
+int sqlite_set_runner(struct fr_store *s, const char *id, const char *runner,
+		      char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+
+	if (sq_prepare(st, &stmt, "UPDATE executions SET runner = ?2 WHERE "
+		       "id = ?1", err) < 0)
+		return -1;
+	sq_bind_text(stmt, 1, id);
+	sq_bind_text(stmt, 2, runner);
+	return sq_step_done(st, stmt, "cannot record an execution", err);
+}
+
+/* The message of an interrupted execution (caller frees). */
+static char *interrupted_error(const char *runner)
+{
+	char host[256] = "-";
+	long pid = 0;
+
+	sscanf(runner, "%255s %*s %ld", host, &pid);
+	return fr_xasprintf("interrupted: its process (pid %ld on %s) ended "
+			    "without finishing it", pid, host);
+}
+
+int sqlite_reap(struct fr_store *s, bool (*gone)(const char *runner),
+		long long *n, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	char **ids = NULL, **runners = NULL;
+	size_t k = 0;
+	int rc = 0;
+
+	*n = 0;
+	if (sq_prepare(st, &stmt, "SELECT id, runner FROM executions WHERE "
+		       "status = 'running' AND runner IS NOT NULL", err) < 0)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		char *runner = sq_column_strdup(stmt, 1);
+		if (!runner || !gone(runner)) {
+			free(runner);
+			continue;
+		}
+		ids = fr_xrealloc(ids, (k + 1) * sizeof(*ids));
+		runners = fr_xrealloc(runners, (k + 1) * sizeof(*runners));
+		ids[k] = sq_column_strdup(stmt, 0);
+		runners[k++] = runner;
+	}
+	sq_release(st, stmt);
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(st, err, "cannot read running executions");
+	for (size_t i = 0; rc == 0 && i < k; i++) {
+		char *msg = interrupted_error(runners[i]);
+		if (sq_prepare(st, &stmt, "UPDATE executions SET status = "
+			       "'interrupted', error = ?3 WHERE id = ?1 AND status = "
+			       "'running' AND runner = ?2", err) < 0) {
+			free(msg);
+			rc = -1;
+			break;
+		}
+		sq_bind_text(stmt, 1, ids[i]);
+		sq_bind_text(stmt, 2, runners[i]);
+		sq_bind_text(stmt, 3, msg);
+		rc = sq_step_done(st, stmt, "cannot mark an execution interrupted", err);
+		if (rc == 0)
+			*n += sqlite3_changes(st->db);
+		free(msg);
+	}
+	for (size_t i = 0; i < k; i++) {
+		free(ids[i]);
+		free(runners[i]);
+	}
+	free(ids);
+	free(runners);
+	return rc;
 }

@@ -197,3 +197,48 @@ def test_stores_that_keep_nothing_are_refused(run, tmp_path, url):
         assert "in memory" in r.stderr and "sqlite:PATH" in r.stderr, r
     assert not any(p.name.startswith("file") or "memory" in p.name
                    for p in tmp_path.iterdir()), list(tmp_path.iterdir())
+
+
+def test_run_killed_with_9_shows_interrupted(run, flowrun_bin, base_env,
+                                             tmp_path, store):
+    """A `run` killed by -9 while its step waits is `interrupted` (with
+    its pid in the error) for runs and show, not running forever; one
+    still running is left running."""
+    import signal
+    import socket
+    import time
+
+    hold = socket.socket()
+    hold.bind(("127.0.0.1", 0))
+    hold.listen(8)     # accepts, never answers: the step waits
+    env = dict(base_env, FLOWRUN_STORE=store.url)
+    argv = [flowrun_bin, "run", SERVE_FLOWS, "--connectors", CONNECTORS,
+            "--flow", "slow", "--input", '{"id": "1"}',
+            "--set", "progix_url=http://127.0.0.1:%d" % hold.getsockname()[1]]
+    procs = [subprocess.Popen(argv, cwd=str(tmp_path), env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(2)]
+    try:
+        def running():
+            r = run("runs", "--json", "--status", "running", env=env)
+            return r.json() if r.rc == 0 and len(r.json()) == 2 else None
+        wait_for(running, 20, "two runs to be running")
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(10)
+
+        def interrupted():
+            r = run("runs", "--json", "--status", "interrupted", env=env)
+            return r.json() if r.rc == 0 and r.json() else None
+        rows = wait_for(interrupted, 20, "the killed run to be interrupted")
+        assert len(rows) == 1, rows
+        assert "pid %d" % procs[0].pid in rows[0]["error"], rows
+        r = run("runs", "--json", "--status", "running", env=env)
+        assert len(r.json()) == 1, r     # the live one stays running
+        r = run("show", rows[0]["id"], env=env)
+        assert r.rc == 0 and "interrupted" in r.stdout, r
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        hold.close()

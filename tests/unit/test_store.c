@@ -1460,6 +1460,68 @@ static void test_prune(struct fr_store *s)
 	drain(s);
 }
 
+/* "HOST BOOT-ID" as the store writes it for this machine. */
+static void this_machine(char *out, size_t n)
+{
+	char host[256] = "-", boot[64] = "-";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			strcpy(boot, "-");
+		fclose(f);
+	}
+	boot[strcspn(boot, "\n ")] = '\0';
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		strcpy(host, "-");
+	snprintf(out, n, "%s %s", host, boot);
+}
+
+static void test_reap(struct fr_store *s)
+{
+	char me[400], runner[512];
+	struct fr_execution e = { 0 };
+	double now = fr_store_now();
+	long long n = -1;
+
+	this_machine(me, sizeof(me));
+	put_exec(s, "rr1", "demo", "prod", "reap", FR_STATUS_RUNNING, now, "{}");
+	put_exec(s, "rr2", "demo", "prod", "reap", FR_STATUS_RUNNING, now, "{}");
+	put_exec(s, "rr3", "demo", "prod", "reap", FR_STATUS_RUNNING, now, "{}");
+	put_exec(s, "rr4", "demo", "prod", "reap", FR_STATUS_RUNNING, now, "{}");
+	CALL(fr_store_reap(s, &n, &err), "reap while the runs' process lives");
+	ok(n == 0, "nothing interrupted: %lld", n);
+	snprintf(runner, sizeof(runner), "%s 2147483000 5", me);
+	CALL(s->ops->set_runner(s, "rr2", runner, &err), "rr2: a dead process");
+	CALL(s->ops->set_runner(s, "rr3", "elsewhere.example boot 1 1", &err),
+	     "rr3: another host");
+	snprintf(runner, sizeof(runner), "%.*s another-boot 1 1",
+		 (int)strcspn(me, " "), me);
+	CALL(s->ops->set_runner(s, "rr4", runner, &err), "rr4: an earlier boot");
+	CALL(fr_store_reap(s, &n, &err), "reap");
+	ok(n == 2, "two interrupted: %lld", n);
+	ok(get_exec(s, "rr1", &e) && e.status == FR_STATUS_RUNNING, "a live one "
+	   "stays running");
+	fr_execution_finish(&e);
+	ok(get_exec(s, "rr2", &e) && e.status == FR_STATUS_INTERRUPTED &&
+	   e.error && strstr(e.error, "pid 2147483000"), "a dead one is "
+	   "interrupted, with its pid: %s", e.error ? e.error : "(null)");
+	fr_execution_finish(&e);
+	ok(get_exec(s, "rr3", &e) && e.status == FR_STATUS_RUNNING, "another "
+	   "host's is left alone");
+	fr_execution_finish(&e);
+	ok(get_exec(s, "rr4", &e) && e.status == FR_STATUS_INTERRUPTED,
+	   "one from an earlier boot is interrupted");
+	fr_execution_finish(&e);
+	{
+		enum fr_status st = FR_STATUS_INTERRUPTED;
+		struct fr_execution_filter f = { .flow = "demo/reap", .status = &st };
+		LIST_IS(s, &f, "rr4,rr2", "listed by status interrupted");
+	}
+	CALL(fr_store_reap(s, &n, &err), "reap again");
+	ok(n == 0, "nothing more");
+}
+
 static void test_transactions(struct fr_store *s)
 {
 	json_t *out = NULL, *v = json_string("tx");
@@ -1564,6 +1626,7 @@ static void suite(const char *name, const char *url)
 	test_replay(s);
 	test_list_queue(s);
 	test_prune(s);
+	test_reap(s);
 	test_transactions(s);
 	s2 = open_store(url);
 	ok(s2 != NULL, "a second handle opens");
