@@ -409,7 +409,12 @@ int fr_tmpl_render(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 	*err = NULL;
 	switch (t->kind) {
 	case T_CONST:
-		*out = json_incref(t->value);
+		/* a copy: the template is shared by threads, and jansson's
+		 * json_incref reads the count without an atomic load */
+		if (t->value && !(*out = json_deep_copy(t->value))) {
+			*err = fr_xstrdup("out of memory");
+			return -1;
+		}
 		return 0;
 	case T_EXPR:
 		if (eval(t->expr, jx, ctx, vars, &v, err) < 0)
