@@ -302,3 +302,24 @@ def test_slowloris_2000_connections(serve):
         for s in socks:
             s.close()
     assert srv.running()
+
+
+def test_large_headers_in_small_pieces_are_accepted(srv):
+    """The bare-LF and obs-fold checks read libmicrohttpd's parsed header
+    block: 24 KB of headers arriving 97 bytes at a time pass them."""
+    hdrs = [b"X-H%d: %s" % (i, b"v" * 150) for i in range(150)]
+    req = post(hdrs + [b"Content-Length: 2", b"Connection: close"])
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+    try:
+        for i in range(0, len(req), 97):
+            s.sendall(req[i:i + 97])
+        buf = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+    finally:
+        s.close()
+    status, _, body = parse(buf)
+    assert status == 202, body
