@@ -61,7 +61,9 @@ bool fr_tmpl_may_be_object(const struct fr_tmpl *t);
 
 /*
  * Renders t.  ctx and vars are borrowed.  On success *out is a new
- * reference; on error returns -1 with *err (caller frees).
+ * value of the caller's own (a constant is copied: templates are shared
+ * by threads, values are not); on error returns -1 with *err (caller
+ * frees).
  */
 int fr_tmpl_render(const struct fr_tmpl *t, struct fr_jqx *jx, jv ctx,
 		   jv vars, json_t **out, char **err);
