@@ -57,6 +57,15 @@ start_serve() {	# ARGS...; the store is $STORE (default: a new SQLite file); set
 	cat "$log"; exit 1
 }
 
+cpu_ticks() {	# PID: CPU time of it, its reaped children and its live ones, in ticks
+	local sum
+	sum=$(awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat")
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		sum=$((sum + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$c/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$sum"
+}
+
 load() {	# URL LABEL
 	wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$tmp/post.lua" "$1" > "$tmp/wrk.out"
 	rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.out")
@@ -101,6 +110,7 @@ PROGIX_API_KEY=pk PROGIX_WEBHOOK_SECRET=$secret SLACK_TOKEN=xoxb \
 	start_serve flows --workers 2 --set "progix_url=http://127.0.0.1:$sinkport" \
 	--set "slack_url=http://127.0.0.1:$sinkport"
 t0=$(date +%s.%N)
+c0=$(cpu_ticks "$spid")
 SECS=5 load "http://127.0.0.1:$port/hooks/progix-to-slack/account" "flowrun serve, account flow deliveries"
 metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 ~ m {s += $2} END {print s + 0}'; }
 stored=$(metric '^flowrun_deliveries_stored_total')
@@ -110,7 +120,10 @@ while :; do
 	sleep 0.2
 done
 t1=$(date +%s.%N)
+c1=$(cpu_ticks "$spid")
 awk -v n="$done_n" -v a="$t0" -v b="$t1" 'BEGIN { printf "end-to-end account flows: %d in %.1f s = %.0f flows/s (3 API calls each, to the sink)\n", n, b - a, n / (b - a) }'
+awk -v n="$done_n" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+	printf "CPU of serve and its worker processes: %.0f us per account flow (accepting included)\n", c / hz / n * 1e6 }'
 
 # 5. PostgreSQL beside SQLite
 [ -n "${FLOWRUN_TEST_PG:-}" ] || {

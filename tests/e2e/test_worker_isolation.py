@@ -157,3 +157,26 @@ def test_worker_memory_is_checked(run):
     r = run("serve", FLOWS, "--worker-memory", "1MiB")
     assert r.rc == 2, r
     assert "--worker-memory" in r.stderr
+
+
+def test_a_worker_that_finds_the_files_changed_makes_serve_reload(serve, run,
+                                                                  tmp_path):
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    src = open(FLOWS).read()
+    (flows / "isolation.yaml").write_text(src)
+    srv = serve(str(flows), "--workers", "1")
+    echo_works(srv, run)
+    # changed on disk, no SIGHUP: the running worker keeps what serve has
+    (flows / "isolation.yaml").write_text(src.replace(
+        "transform: .trigger.body", "transform: '{changed: .trigger.body}'"))
+    echo_works(srv, run)
+    (pid,) = workers(srv)
+    os.kill(pid, signal.SIGKILL)
+    # the next worker loads the new files, sees they are not serve's, and
+    # serve reloads before anything runs on them
+    ident = post(srv, "echo", {"alive": True})
+    ex = wait_status(run, ident, "ok")
+    assert ex["trace"]["output"] == {"changed": {"alive": True}}, ex
+    srv.wait_log(r"the files changed since serve loaded them", timeout=5)
+    srv.wait_log(r"reloaded: \d+ hook", timeout=5)
