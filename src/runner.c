@@ -57,18 +57,11 @@ struct fr_exec_hooks fr_runner_hooks(struct fr_store *store)
 	return h;
 }
 
-static double seconds(const json_t *trace, const char *key)
+void fr_runner_record_texts(struct fr_execution *out, const struct fr_flow *flow,
+			    const char *instance, const char *id,
+			    const struct fr_exec_result *res, double duration_ms,
+			    char *input, char *trace)
 {
-	return json_number_value(json_object_get(trace, key));
-}
-
-void fr_runner_record(struct fr_execution *out, const struct fr_flow *flow,
-		      const char *instance, const char *id,
-		      const json_t *trigger, struct fr_redact *rd,
-		      const struct fr_exec_result *res)
-{
-	const json_t *tr = res->trace;
-	json_t *input = trigger ? fr_redact_json(rd, trigger) : json_object();
 	double now = fr_store_now();
 
 	memset(out, 0, sizeof(*out));
@@ -80,12 +73,25 @@ void fr_runner_record(struct fr_execution *out, const struct fr_flow *flow,
 	out->status = res->status == FR_EXEC_OK ? FR_STATUS_OK : FR_STATUS_FAILED;
 	out->attempt = 1;
 	out->error = res->error ? fr_xstrdup(res->error) : NULL;
-	out->duration_ms = tr ? seconds(tr, "duration_ms")
-			      : (double)res->duration_ns / 1e6;
+	out->duration_ms = duration_ms;
 	out->finished_at = now;
-	out->started_at = now - out->duration_ms / 1000.0;
-	out->input = fr_json_dump(input);
-	out->trace = tr ? fr_json_dump(tr) : NULL;
+	out->started_at = now - duration_ms / 1000.0;
+	out->input = input;
+	out->trace = trace;
+}
+
+void fr_runner_record(struct fr_execution *out, const struct fr_flow *flow,
+		      const char *instance, const char *id,
+		      const json_t *trigger, struct fr_redact *rd,
+		      const struct fr_exec_result *res)
+{
+	const json_t *tr = res->trace;
+	json_t *input = trigger ? fr_redact_json(rd, trigger) : json_object();
+
+	fr_runner_record_texts(out, flow, instance, id, res,
+			       tr ? json_number_value(json_object_get(tr, "duration_ms"))
+				  : (double)res->duration_ns / 1e6,
+			       fr_json_dump(input), tr ? fr_json_dump(tr) : NULL);
 	json_decref(input);
 }
 

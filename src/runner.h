@@ -47,4 +47,13 @@ void fr_runner_record(struct fr_execution *out, const struct fr_flow *flow,
 		      const json_t *trigger, struct fr_redact *rd,
 		      const struct fr_exec_result *res);
 
+/*
+ * The same from what was made already (serve's worker processes make the
+ * texts): input and trace (JSON text, or NULL) are taken over.
+ */
+void fr_runner_record_texts(struct fr_execution *out, const struct fr_flow *flow,
+			    const char *instance, const char *id,
+			    const struct fr_exec_result *res, double duration_ms,
+			    char *input, char *trace);
+
 #endif

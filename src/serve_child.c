@@ -5,7 +5,7 @@
  * It loads the files serve names in its hello frame, opens the store
  * (for the state that steps read and write), and then runs one job at a
  * time: each job is one execution of one delivery; the answer carries its
- * result (status, error, output, response, trace).  It notes each step as
+ * result and its record (serve_child.c result_json).  It notes each step as
  * it begins in the page it shares with serve, so that if it dies, serve
  * can say where.
  *
@@ -120,22 +120,49 @@ static void read_opts(const json_t *o, struct fr_serve_opts *so,
 	so->store = json_string_value(json_object_get(o, "store"));
 }
 
-static json_t *result_json(const struct fr_exec_result *res)
+/* Appends the duration of every step of steps (nested ones too). */
+static void step_seconds(json_t *out, const json_t *steps)
 {
-	json_t *j = json_object();
+	size_t i, j;
+	json_t *st, *it;
 
+	json_array_foreach(steps, i, st) {
+		json_array_append_new(out, json_real(json_number_value(
+			json_object_get(st, "duration_ms")) / 1e3));
+		step_seconds(out, json_object_get(st, "steps"));
+		json_array_foreach(json_object_get(st, "iterations"), j, it)
+			step_seconds(out, json_object_get(it, "steps"));
+	}
+}
+
+/*
+ * The answer to a job: the result, with the record's input and trace as
+ * text (serve stores them as they are) and the steps' durations (for
+ * /metrics); the output and response only for a sync flow, which answers
+ * with them.
+ */
+static json_t *result_json(const struct fr_flow *f, const char *inst,
+			   const char *id, const json_t *trigger,
+			   struct fr_redact *rd, const struct fr_exec_result *res)
+{
+	json_t *j = json_object(), *steps = json_array();
+	struct fr_execution rec;
+
+	fr_runner_record(&rec, f, inst, id, trigger, rd, res);
 	json_object_set_new(j, "ok", json_boolean(res->status == FR_EXEC_OK));
-	if (res->error)
-		json_object_set_new(j, "error", json_string(res->error));
-	json_object_set(j, "output", res->output ? res->output : json_null());
-	if (res->response)
-		json_object_set(j, "response", res->response);
-	if (res->trace)
-		json_object_set(j, "trace", res->trace);
-	json_object_set_new(j, "duration_ns", json_integer((json_int_t)res->duration_ns));
-	json_object_set_new(j, "requests", json_integer(res->requests));
-	json_object_set_new(j, "writes_sent", json_integer(res->writes_sent));
-	json_object_set_new(j, "writes_skipped", json_integer(res->writes_skipped));
+	if (rec.error)
+		json_object_set_new(j, "error", json_string(rec.error));
+	if (f->webhook.sync) {
+		json_object_set(j, "output", res->output ? res->output : json_null());
+		if (res->response)
+			json_object_set(j, "response", res->response);
+	}
+	json_object_set_new(j, "input", json_string(rec.input));
+	json_object_set_new(j, "trace", json_string(rec.trace));
+	json_object_set_new(j, "duration_ms", json_real(rec.duration_ms));
+	step_seconds(steps, json_object_get(res->trace, "steps"));
+	json_object_set_new(j, "steps", steps);
+	fr_execution_finish(&rec);
 	return j;
 }
 
@@ -171,7 +198,8 @@ static int run_job(struct world *w, struct fr_engine *e, struct fr_store *store,
 			free(err);
 		}
 		/* no trace: the store failed before the flow began */
-		answer = res.trace ? result_json(&res)
+		answer = res.trace ? result_json(f, t->instance, id, j.trigger,
+						 rd, &res)
 				   : json_pack("{ss}", "store_error", "the store "
 					       "failed before the flow began");
 		fr_exec_result_finish(&res);

@@ -43,20 +43,6 @@ static void lower_priority(void)
 	setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 }
 
-static void count_steps(struct flow_stats *fs, const json_t *steps)
-{
-	size_t i, j;
-	json_t *st, *it;
-
-	json_array_foreach(steps, i, st) {
-		serve_observe(&fs->steps, json_number_value(json_object_get(
-					  st, "duration_ms")) / 1e3);
-		count_steps(fs, json_object_get(st, "steps"));
-		json_array_foreach(json_object_get(st, "iterations"), j, it)
-			count_steps(fs, json_object_get(it, "steps"));
-	}
-}
-
 /* Answers a sync request from the execution's result. */
 static void answer_sync(struct fr_request *r, const char *id,
 			const struct fr_exec_result *res)
@@ -185,8 +171,9 @@ static void fail_result(struct fr_exec_result *res, char *error)
 	res->error = error;
 }
 
-/* The result frame of a worker process into res. */
-static void take_result(struct fr_exec_result *res, json_t *ans)
+/* The result frame of a worker process into res (its output and response
+ * only for a sync flow). */
+static void take_result(struct fr_exec_result *res, const json_t *ans)
 {
 	const char *error = json_string_value(json_object_get(ans, "error"));
 
@@ -195,26 +182,25 @@ static void take_result(struct fr_exec_result *res, json_t *ans)
 	res->error = error ? fr_xstrdup(error) : NULL;
 	res->output = json_incref(json_object_get(ans, "output"));
 	res->response = json_incref(json_object_get(ans, "response"));
-	res->trace = json_incref(json_object_get(ans, "trace"));
-	res->duration_ns = (uint64_t)json_integer_value(json_object_get(ans, "duration_ns"));
-	res->requests = (unsigned)json_integer_value(json_object_get(ans, "requests"));
-	res->writes_sent = (unsigned)json_integer_value(json_object_get(ans, "writes_sent"));
-	res->writes_skipped = (unsigned)json_integer_value(
-		json_object_get(ans, "writes_skipped"));
+	res->duration_ns = (uint64_t)(json_number_value(
+		json_object_get(ans, "duration_ms")) * 1e6);
 }
 
 /*
- * Runs d in wk's worker process; res gets the result, or a failure that
- * says how the process ended.  Returns -1 when d did not run (no process,
- * or the store failed before the flow began): it goes back to the queue.
+ * Runs d in wk's worker process; res gets the result and *answer the
+ * worker's answer (the record's texts), or res a failure that says how
+ * the process ended (*answer NULL).  Returns -1 when d did not run (no
+ * process, or the store failed before the flow began): it goes back to
+ * the queue.
  */
 static int execute(struct worker *wk, struct world *w, const struct fr_delivery *d,
-		   json_t *trigger, struct fr_exec_result *res)
+		   json_t *trigger, struct fr_exec_result *res, json_t **answer)
 {
 	uint64_t t0 = fr_now_ns();
 	json_t *job, *ans = NULL;
 	int rc;
 
+	*answer = NULL;
 	if (ensure_process(wk, w) < 0)
 		return -1;
 	job = json_pack("{ss ss ss ss sO}", "id", d->id, "integration",
@@ -258,7 +244,7 @@ static int execute(struct worker *wk, struct world *w, const struct fr_delivery 
 				return -1;
 			}
 			take_result(res, ans);
-			json_decref(ans);
+			*answer = ans;
 			return 0;
 		}
 		/* the process ended without answering: where was it? */
@@ -298,7 +284,9 @@ static void run_delivery(struct worker *wk, struct fr_delivery *d)
 	struct fr_redact *rd = NULL;
 	struct finish fin = { .status = FR_STATUS_FAILED };
 	struct fr_outcome out;
-	json_t *trigger = NULL;
+	json_t *trigger = NULL, *answer = NULL;
+	size_t i;
+	json_t *v;
 
 	free(key);
 	if (!f || !t) {
@@ -310,8 +298,7 @@ static void run_delivery(struct worker *wk, struct fr_delivery *d)
 		goto record;
 	}
 	trigger = serve_trigger(d);
-	rd = serve_target_redactor(t);
-	if (execute(wk, w, d, trigger, &res) < 0) {
+	if (execute(wk, w, d, trigger, &res, &answer) < 0) {
 		/* not run: this attempt gives the delivery back, uncounted */
 		fin.rec.id = fr_xstrdup(d->id);
 		fin.status = FR_STATUS_QUEUED;
@@ -321,7 +308,8 @@ static void run_delivery(struct worker *wk, struct fr_delivery *d)
 		goto out;
 	}
 	serve_observe(&fs->duration, (double)res.duration_ns / 1e9);
-	count_steps(fs, json_object_get(res.trace, "steps"));
+	json_array_foreach(json_object_get(answer, "steps"), i, v)
+		serve_observe(&fs->steps, json_number_value(v));
 record:
 	out = fr_dispatch_outcome(f ? &f->webhook.retry : &no_retry,
 				  d->attempts, res.status == FR_EXEC_OK,
@@ -339,7 +327,15 @@ record:
 		fr_log(FR_LOG_ERROR, &lc, "failed: %s", res.error);
 	}
 	/* serialized here, so the committer only writes */
-	if (f) {
+	if (f && answer) {
+		const char *input = json_string_value(json_object_get(answer, "input"));
+		const char *trace = json_string_value(json_object_get(answer, "trace"));
+		fr_runner_record_texts(&fin.rec, f, d->instance, d->id, &res,
+				       (double)res.duration_ns / 1e6,
+				       input ? fr_xstrdup(input) : NULL,
+				       trace ? fr_xstrdup(trace) : NULL);
+	} else if (f) {
+		rd = serve_target_redactor(t);
 		fr_runner_record(&fin.rec, f, d->instance, d->id, trigger, rd, &res);
 	} else {
 		fin.rec = (struct fr_execution){
@@ -368,6 +364,7 @@ out:
 	fr_exec_result_finish(&res);
 	if (rd)
 		fr_redact_destroy(rd);
+	json_decref(answer);
 	json_decref(trigger);
 	serve_world_put(w);
 }
