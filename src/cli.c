@@ -39,6 +39,16 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --set KEY=VALUE      override a config value (repeatable)\n"
 	  "  --dry-run            send reads, show the writes instead of sending\n"
 	  "  --public-url URL     base of the webhook URLs in .webhooks\n" },
+	{ "deployments", cmd_deployments,
+	  "list what deploy recorded, newest first",
+	  "usage: flowrun deployments [--integration NAME] [--instance NAME]\n"
+	  "\n"
+	  "Lists the last 100 deployments, newest first: when, the outcome,\n"
+	  "the integration and instance, and the hash of the files deployed;\n"
+	  "with --json, each with the summary deploy --json printed.\n"
+	  "\n"
+	  "  --integration NAME   only this integration\n"
+	  "  --instance NAME      only this instance\n" },
 	{ "graph", cmd_graph, "draw the step graph of flows (dot or mermaid)",
 	  "usage: flowrun graph [PATH...] [--flow NAME] [--format dot|mermaid]\n"
 	  "\n"
@@ -85,7 +95,7 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	{ "runs", cmd_runs, "list recorded executions, newest first",
 	  "usage: flowrun runs [--flow NAME] [--instance NAME] [--status STATUS]\n"
 	  "                    [--origin ORIGIN] [--since WHEN] [--trigger KIND]\n"
-	  "                    [--limit N] [--follow]\n"
+	  "                    [--delivery ID] [--limit N] [--follow]\n"
 	  "\n"
 	  "Lists executions, newest first: recorded ones, and those queued or\n"
 	  "running in serve, with their attempt and what they replay.\n"
@@ -96,6 +106,9 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --origin ORIGIN      run, deploy, serve or replay\n"
 	  "  --since WHEN         a duration back (10m, 2h, 7d) or a UTC time\n"
 	  "  --trigger KIND       webhook, schedule, manual, deploy or remove\n"
+	  "  --delivery ID        the executions of the delivery whose dedupe\n"
+	  "                       key is ID (the sender's delivery id, when the\n"
+	  "                       flow's dedupe takes it), and their replays\n"
 	  "  --follow             print executions as they start and end, until\n"
 	  "                       Ctrl-C (JSON lines with --json)\n"
 	  "  --limit N            at most N executions (default 50)\n" },
@@ -149,6 +162,22 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --format FORMAT    text (default), json (a list of {file, line,\n"
 	  "                     column, severity, message, hint}; also --json)\n"
 	  "                     or github (::error file=... annotations)\n" },
+	{ "state", cmd_state, "show or change an instance's persisted state",
+	  "usage: flowrun state [KEY] [--instance NAME | --all-instances]\n"
+	  "                     [--integration NAME]\n"
+	  "       flowrun state set KEY JSON|@FILE|- [--instance NAME]\n"
+	  "                     [--integration NAME]\n"
+	  "       flowrun state delete KEY [--instance NAME] [--integration NAME]\n"
+	  "\n"
+	  "Without KEY, lists every key of the instance (INTEGRATION/INSTANCE\n"
+	  "KEY VALUE, a line each); with KEY, prints its value as JSON (exit 1\n"
+	  "when it is not set).  set writes a JSON value, delete removes a\n"
+	  "key.  A key named get, set or delete is read with 'state get KEY'.\n"
+	  "\n"
+	  "  --instance NAME      the instance (default: default)\n"
+	  "  --all-instances      list the state of every instance\n"
+	  "  --integration NAME   the integration; needed when several have\n"
+	  "                       state for the instance (or it has none yet)\n" },
 	{ "test", cmd_test, "run the flows' test files offline (*.test.yaml)",
 	  "usage: flowrun test [PATH...] [--filter TEXT] [--junit FILE] [--coverage]\n"
 	  "                    [--update] [--jobs N] [--json]\n"
@@ -387,6 +416,33 @@ int fr_common_load(struct fr_project **out, const struct fr_common *c,
 	};
 
 	return fr_project_load(out, (const char *const *)paths, n, &opts, d);
+}
+
+/* JSON from "JSON", "@FILE" or "-" (stdin); NULL after printing why. */
+json_t *fr_json_arg(const char *cmd, const char *what, const char *arg)
+{
+	json_error_t e;
+	json_t *j;
+
+	if (strcmp(arg, "-") == 0)
+		j = json_loadf(stdin, JSON_DECODE_ANY, &e);
+	else if (arg[0] == '@')
+		j = json_load_file(arg + 1, JSON_DECODE_ANY, &e);
+	else
+		j = json_loads(arg, JSON_DECODE_ANY, &e);
+	if (!j) {
+		if ((arg[0] == '@' || strcmp(arg, "-") == 0) && e.line < 1)
+			fprintf(stderr, "flowrun %s: %s: %s\n", cmd, what, e.text);
+		else if (arg[0] == '@' || strcmp(arg, "-") == 0)
+			fprintf(stderr, "flowrun %s: %s: %s:%d:%d: %s\n", cmd,
+				what,
+				arg[0] == '@' ? arg + 1 : "<stdin>", e.line,
+				e.column, e.text);
+		else
+			fprintf(stderr, "flowrun %s: %s is not JSON: %s (column %d)\n",
+				cmd, what, e.text, e.column);
+	}
+	return j;
 }
 
 /* Indented; doubles without binary noise (4.881, not 4.8810789999999997). */

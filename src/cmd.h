@@ -101,6 +101,12 @@ void fr_common_log(const struct fr_common *c, bool timestamps);
 /* Prints j on stdout as the one JSON document of --json. */
 void fr_print_json(const json_t *j);
 
+/*
+ * JSON from "JSON", "@FILE" or "-" (stdin); NULL after printing why
+ * ("flowrun CMD: WHAT is not JSON: ...").
+ */
+json_t *fr_json_arg(const char *cmd, const char *what, const char *arg);
+
 /* Opens the store of c->store; prints why not and returns -1. */
 int fr_common_store(struct fr_store **out, const struct fr_common *c);
 
@@ -110,6 +116,7 @@ int fr_common_load(struct fr_project **out, const struct fr_common *c,
 
 int cmd_completion(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
+int cmd_deployments(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
@@ -117,6 +124,7 @@ int cmd_run(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_state(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_undeploy(int argc, char **argv);
 int cmd_validate(int argc, char **argv);

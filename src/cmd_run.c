@@ -28,32 +28,6 @@ struct run_args {
 	bool dry_run, offline, record;
 };
 
-/* JSON from "JSON", "@FILE" or "-" (stdin); NULL after printing why. */
-static json_t *json_arg(const char *what, const char *arg)
-{
-	json_error_t e;
-	json_t *j;
-
-	if (strcmp(arg, "-") == 0)
-		j = json_loadf(stdin, JSON_DECODE_ANY, &e);
-	else if (arg[0] == '@')
-		j = json_load_file(arg + 1, JSON_DECODE_ANY, &e);
-	else
-		j = json_loads(arg, JSON_DECODE_ANY, &e);
-	if (!j) {
-		if ((arg[0] == '@' || strcmp(arg, "-") == 0) && e.line < 1)
-			fprintf(stderr, "flowrun run: %s: %s\n", what, e.text);
-		else if (arg[0] == '@' || strcmp(arg, "-") == 0)
-			fprintf(stderr, "flowrun run: %s: %s:%d:%d: %s\n", what,
-				arg[0] == '@' ? arg + 1 : "<stdin>", e.line,
-				e.column, e.text);
-		else
-			fprintf(stderr, "flowrun run: %s is not JSON: %s (column %d)\n",
-				what, e.text, e.column);
-	}
-	return j;
-}
-
 /*
  * The trigger value: webhook flows take --input as the request body, and
  * --header and --query as its headers (names lower-cased, as serve has
@@ -310,7 +284,7 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 						      "CONNECTION.ACTION=JSON or "
 						      "STEP_ID=JSON (or =@FILE)");
 			*eq = '\0';
-			if (!(j = json_arg("--mock", eq + 1)))
+			if (!(j = fr_json_arg("run", "--mock", eq + 1)))
 				return FR_EXIT_USAGE;
 			a->mocks = fr_xrealloc(a->mocks, (a->nmocks + 1) * sizeof(*a->mocks));
 			a->mocks[a->nmocks].action = optarg;
@@ -431,7 +405,7 @@ int cmd_run(int argc, char **argv)
 		rc = FR_EXIT_CONFIG;
 		goto out;
 	}
-	if (a.input && !(input = json_arg("--input", a.input))) {
+	if (a.input && !(input = fr_json_arg("run", "--input", a.input))) {
 		rc = FR_EXIT_USAGE;
 		goto out;
 	}

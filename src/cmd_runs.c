@@ -225,7 +225,7 @@ static int follow(struct fr_store *store, struct fr_execution_filter f,
 int cmd_runs(int argc, char **argv)
 {
 	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INSTANCE, OPT_STATUS, OPT_LIMIT,
-	       OPT_ORIGIN, OPT_SINCE, OPT_TRIGGER, OPT_FOLLOW };
+	       OPT_ORIGIN, OPT_SINCE, OPT_TRIGGER, OPT_FOLLOW, OPT_DELIVERY };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "flow", required_argument, NULL, OPT_FLOW },
@@ -236,6 +236,7 @@ int cmd_runs(int argc, char **argv)
 		{ "trigger", required_argument, NULL, OPT_TRIGGER },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ "delivery", required_argument, NULL, OPT_DELIVERY },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("runs");
@@ -280,6 +281,9 @@ int cmd_runs(int argc, char **argv)
 			break;
 		case OPT_FOLLOW:
 			following = true;
+			break;
+		case OPT_DELIVERY:
+			f.delivery = optarg;
 			break;
 		case OPT_LIMIT:
 			f.limit = atoi(optarg);
