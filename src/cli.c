@@ -106,9 +106,9 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --origin ORIGIN      run, deploy, serve or replay\n"
 	  "  --since WHEN         a duration back (10m, 2h, 7d) or a UTC time\n"
 	  "  --trigger KIND       webhook, schedule, manual, deploy or remove\n"
-	  "  --delivery ID        the executions of the delivery whose dedupe\n"
-	  "                       key is ID (the sender's delivery id, when the\n"
-	  "                       flow's dedupe takes it), and their replays\n"
+	  "  --delivery ID        one delivery and its replays: ID is its\n"
+	  "                       execution id or its dedupe key (the sender's\n"
+	  "                       delivery id, when the flow's dedupe takes it)\n"
 	  "  --follow             print executions as they start and end, until\n"
 	  "                       Ctrl-C (JSON lines with --json)\n"
 	  "  --limit N            at most N executions (default 50)\n" },

@@ -428,6 +428,7 @@ int cmd_run(int argc, char **argv)
 			.dry_run = a.dry_run, .offline = a.offline,
 			.mocks = a.mocks, .nmocks = a.nmocks,
 			.public_url = a.public_url,
+			.http_show = common.verbosity > 0 ? common.verbosity : 0,
 		};
 		struct fr_exec_hooks hooks = fr_runner_hooks(
 			a.dry_run || a.offline ? NULL : store);

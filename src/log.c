@@ -32,6 +32,11 @@ bool fr_log_enabled(enum fr_log_level level)
 	return !(opts.verbosity < 0 && level < FR_LOG_WARN);
 }
 
+int fr_log_verbosity(void)
+{
+	return opts.verbosity;
+}
+
 static void timestamp(char *buf, size_t size)
 {
 	struct timespec ts;
@@ -149,4 +154,30 @@ void fr_log(enum fr_log_level level, const struct fr_log_ctx *ctx,
 	write_line(&b);
 	fr_buf_finish(&b);
 	free(msg);
+}
+
+void fr_log_block(enum fr_log_level level, const struct fr_log_ctx *ctx,
+		  const char *text)
+{
+	struct fr_buf b;
+
+	if (!fr_log_enabled(level))
+		return;
+	if (opts.json) {
+		fr_log(level, ctx, "%s", text);
+		return;
+	}
+	fr_buf_init(&b);
+	for (const char *p = text; *p;) {
+		size_t n = strcspn(p, "\n");
+		char *line = fr_xstrndup(p, n);
+		put_escaped(&b, line);
+		fr_buf_putc(&b, '\n');
+		free(line);
+		p += n;
+		if (*p)
+			p++;
+	}
+	write_line(&b);
+	fr_buf_finish(&b);
 }

@@ -111,8 +111,8 @@ struct fr_execution_filter {
 	const enum fr_origin *origin;	/* NULL: any */
 	const char *trigger;		/* trigger kind; NULL: any */
 	const char *id_prefix;		/* NULL: any */
-	const char *delivery;		/* the deliveries whose dedupe key is
-					   this, and their replays; NULL: any */
+	const char *delivery;		/* the delivery of this id or dedupe
+					   key, and its replays; NULL: any */
 	double since;			/* started (or queued) at or after; 0: any */
 	int limit;			/* 0: 50 */
 	bool not_replayed;		/* only those not replayed yet */

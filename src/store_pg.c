@@ -217,7 +217,7 @@ static const char *const statements[S_COUNT] = {
 	/*
 	 * $1 flow, $2 integration, $3 instance, $4 status, $5 origin,
 	 * $6 trigger, $7 id prefix, $8 since, $9 limit, $10 not replayed,
-	 * $11 a dedupe key
+	 * $11 a delivery: its id or dedupe key
 	 */
 	[S_EXECUTION_LIST] = "SELECT " EXECUTION_COLUMNS " FROM "
 		EXECUTIONS_VIEW " WHERE ($1::text IS NULL OR r.flow = $1) AND "
@@ -226,7 +226,8 @@ static const char *const statements[S_COUNT] = {
 		"($5::text IS NULL OR r.origin = $5) AND ($6::text IS NULL OR "
 		"r.trigger = $6) AND ($7::text IS NULL OR left(r.id, "
 		"length($7)) = $7) AND r.at >= $8 AND (NOT $10::boolean OR "
-		"r.replayed_as IS NULL) AND ($11::text IS NULL OR r.id IN (SELECT "
+		"r.replayed_as IS NULL) AND ($11::text IS NULL OR r.id = $11 OR "
+		"r.replay_of = $11 OR r.id IN (SELECT "
 		"id FROM deliveries WHERE dedupe_key = $11) OR r.replay_of IN "
 		"(SELECT id FROM deliveries WHERE dedupe_key = $11)) ORDER BY r.at "
 		"DESC, r.seq DESC, r.id DESC LIMIT $9",

@@ -562,10 +562,10 @@ static int sqlite_execution_list(struct fr_store *s,
 		    "AND (?4 IS NULL OR status = ?4) AND (?6 = 0 OR replayed_as IS "
 		    "NULL) AND (?7 IS NULL OR origin = ?7) AND (?8 IS NULL OR "
 		    "trigger = ?8) AND (?9 IS NULL OR id LIKE ?9 ESCAPE '\\') AND "
-		    "started_at >= ?10 AND (?11 IS NULL OR id IN (SELECT id FROM "
-		    "deliveries WHERE dedupe_key = ?11) OR replay_of IN (SELECT id "
-		    "FROM deliveries WHERE dedupe_key = ?11)) ORDER BY started_at "
-		    "DESC, id DESC LIMIT ?5",
+		    "started_at >= ?10 AND (?11 IS NULL OR id = ?11 OR replay_of = "
+		    "?11 OR id IN (SELECT id FROM deliveries WHERE dedupe_key = "
+		    "?11) OR replay_of IN (SELECT id FROM deliveries WHERE "
+		    "dedupe_key = ?11)) ORDER BY started_at DESC, id DESC LIMIT ?5",
 		    err) < 0) {
 		free(integration);
 		free(prefix);

@@ -194,6 +194,8 @@ def test_runs_by_delivery(run, serve, flows, store):
     assert sorted(x["id"] for x in r.json()) == sorted([ids["gh-1"], replay]), r
     r = run("runs", "--store", store, "--delivery", "gh-2")
     assert r.stdout.startswith(ids["gh-2"]) and len(r.stdout.splitlines()) == 1, r
+    r = run("runs", "--json", "--store", store, "--delivery", ids["gh-1"])
+    assert sorted(x["id"] for x in r.json()) == sorted([ids["gh-1"], replay]), r
     r = run("runs", "--json", "--store", store, "--delivery", "gh-3")
     assert r.json() == [], r
     srv.stop()

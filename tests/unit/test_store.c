@@ -1383,6 +1383,8 @@ static void test_replay(struct fr_store *s)
 		free(want1);
 		free(want2);
 	}
+	f = (struct fr_execution_filter){ .delivery = "dk2" };
+	LIST_IS(s, &f, "dk2", "a delivery by its own id");
 	f = (struct fr_execution_filter){ .delivery = "evt-9" };
 	LIST_IS(s, &f, "", "an unknown key: nothing");
 	f = (struct fr_execution_filter){ .delivery = "evt-8", .flow = "other" };
