@@ -138,12 +138,16 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --instance NAME      serve only this instance\n"
 	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",
-	  "usage: flowrun show EXECUTION [--as-test [PATH...]]\n"
+	  "usage: flowrun show EXECUTION [--as-test | --graph dot|mermaid]\n"
+	  "                    [PATH...]\n"
 	  "\n"
 	  "EXECUTION may be any unique prefix of an id.\n"
 	  "\n"
 	  "  --as-test            print a test of the execution (flowrun-test(5))\n"
-	  "                       instead, with the flows loaded from PATH\n" },
+	  "                       instead, with the flows loaded from PATH\n"
+	  "  --graph FORMAT       draw the flow (from PATH) with each step\n"
+	  "                       coloured by what it did: ok, failed (with its\n"
+	  "                       error), skipped or not reached\n" },
 	{ "undeploy", cmd_undeploy, "run the remove flows of each instance",
 	  "usage: flowrun undeploy [PATH...] [--instance NAME | --all-instances]\n"
 	  "                        [--set KEY=VALUE]... [--dry-run]\n"

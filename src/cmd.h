@@ -10,6 +10,7 @@
 #define FR_CMD_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -113,6 +114,14 @@ int fr_common_store(struct fr_store **out, const struct fr_common *c);
 /* Loads paths with the common options; problems are printed on stderr. */
 int fr_common_load(struct fr_project **out, const struct fr_common *c,
 		   char **paths, size_t n, struct fr_diag *d);
+
+/*
+ * The graph of flow f (format "dot" or "mermaid", else -1) with each step
+ * coloured by what it did in the execution whose trace is given: ok,
+ * failed (with its error), skipped, not reached (cmd_graph.c).
+ */
+int fr_graph_execution(FILE *out, const struct fr_flow *f, const json_t *trace,
+		       const char *format);
 
 int cmd_completion(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);

@@ -333,9 +333,13 @@ out:
 	return rc;
 }
 
-/* show --as-test: the execution ex as a test, against the flows of paths. */
-static int print_as_test(const struct fr_common *common, const json_t *ex,
-			 char **paths, size_t n)
+/*
+ * show --as-test (graph NULL): the execution ex as a test; show --graph
+ * FORMAT: the flow's graph coloured by what ex did; against the flows of
+ * paths.
+ */
+static int print_with_flow(const struct fr_common *common, const json_t *ex,
+			   const char *graph, char **paths, size_t n)
 {
 	struct fr_project *p = NULL;
 	struct fr_redact *rd = fr_redact_create();
@@ -358,7 +362,9 @@ static int print_as_test(const struct fr_common *common, const json_t *ex,
 	free(name);
 	if (!f)
 		goto out;
-	{
+	if (graph) {
+		fr_graph_execution(stdout, f, json_object_get(ex, "trace"), graph);
+	} else {
 		struct fr_record rec = {
 			.flow = f,
 			.instance = json_string_value(json_object_get(ex, "instance")),
@@ -378,14 +384,16 @@ out:
 
 int cmd_show(int argc, char **argv)
 {
-	enum { OPT_AS_TEST = FR_OPT_FIRST_LOCAL };
+	enum { OPT_AS_TEST = FR_OPT_FIRST_LOCAL, OPT_GRAPH };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "as-test", no_argument, NULL, OPT_AS_TEST },
+		{ "graph", required_argument, NULL, OPT_GRAPH },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("show");
 	struct fr_common common;
+	const char *graph = NULL;
 	bool missing, found = false, as_test = false;
 	struct fr_store *store = NULL;
 	struct fr_execution ex = { 0 };
@@ -397,10 +405,17 @@ int cmd_show(int argc, char **argv)
 					    NULL)) != -1) {
 		if (opt == OPT_AS_TEST)
 			as_test = true;
+		else if (opt == OPT_GRAPH && strcmp(optarg, "dot") != 0 &&
+			 strcmp(optarg, "mermaid") != 0)
+			rc = fr_usage_error(cmd, "--graph must be dot or mermaid");
+		else if (opt == OPT_GRAPH)
+			graph = optarg;
 		else
 			rc = fr_common_option(&common, cmd, opt, optarg);
 	}
-	if (rc < 0 && (as_test ? optind >= argc : optind != argc - 1))
+	if (rc < 0 && as_test && graph)
+		rc = fr_usage_error(cmd, "--as-test and --graph exclude each other");
+	if (rc < 0 && (as_test || graph ? optind >= argc : optind != argc - 1))
 		rc = fr_usage_error(cmd, "expected one EXECUTION id");
 	if (rc >= 0)
 		goto out;
@@ -422,15 +437,16 @@ int cmd_show(int argc, char **argv)
 		rc = FR_EXIT_FAILED;
 		goto out;
 	}
-	if (as_test) {
+	if (as_test || graph) {
 		json_t *j = fr_execution_json(&ex);
 		if (!json_is_object(json_object_get(j, "trace"))) {
 			fprintf(stderr, "flowrun show: execution '%s' has not "
-				"finished: no test can be made of it\n", ex.id);
+				"finished: no %s can be made of it\n", ex.id,
+				graph ? "graph" : "test");
 			rc = FR_EXIT_FAILED;
 		} else {
-			rc = print_as_test(&common, j, argv + optind + 1,
-					   (size_t)(argc - optind - 1));
+			rc = print_with_flow(&common, j, graph, argv + optind + 1,
+					     (size_t)(argc - optind - 1));
 		}
 		json_decref(j);
 		goto out;
