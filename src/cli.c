@@ -136,7 +136,11 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --lease DURATION     how long a claimed delivery stays this\n"
 	  "                       process's without renewal (default 30s)\n"
 	  "  --instance NAME      serve only this instance\n"
-	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
+	  "  --set KEY=VALUE      override a config value (repeatable)\n"
+	  "\n"
+	  "The options with a value (but set) also come from the environment:\n"
+	  "FLOWRUN_ and the name in capitals, - as _ (FLOWRUN_LISTEN,\n"
+	  "FLOWRUN_WORKERS, FLOWRUN_QUEUE_LIMIT...); the command line wins.\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",
 	  "usage: flowrun show EXECUTION [--as-test | --graph dot|mermaid]\n"
 	  "                    [PATH...]\n"
