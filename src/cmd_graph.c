@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "model.h"
 #include "util.h"
 
@@ -480,8 +481,8 @@ int cmd_graph(int argc, char **argv)
 		goto out;
 	}
 	if (only && !(one = fr_project_flow(p, only))) {
-		fprintf(stderr, "flowrun graph: no flow '%s' (or more than one; "
-				"write INTEGRATION/FLOW)\n", only);
+		fr_log_say(FR_LOG_ERROR, "graph", "no flow '%s' (or more than one; "
+				"write INTEGRATION/FLOW)", only);
 		rc = FR_EXIT_USAGE;
 		goto out;
 	}

@@ -111,13 +111,17 @@ static int resolve_id(struct fr_store *s, const char *arg, char **id, char **err
 	if (!*id && n == 1) {
 		*id = fr_xstrdup(rows[0].id);
 	} else if (!*id && n > 1) {
+		struct fr_buf b;
 		fr_log_error("execution id '%s' is ambiguous; it begins:", arg);
+		fr_buf_init(&b);
 		for (size_t i = 0; i < n && i < 10; i++)
-			fprintf(stderr, "  %s  %s/%s  %s\n", rows[i].id,
-				rows[i].integration, rows[i].flow,
-				fr_status_name(rows[i].status));
+			fr_buf_printf(&b, "  %s  %s/%s  %s\n", rows[i].id,
+				      rows[i].integration, rows[i].flow,
+				      fr_status_name(rows[i].status));
 		if (n > 10)
-			fputs("  ...\n", stderr);
+			fr_buf_puts(&b, "  ...\n");
+		fr_log_block(FR_LOG_ERROR, NULL, fr_buf_cstr(&b));
+		fr_buf_finish(&b);
 	} else if (!*id) {
 		fr_log_error("no execution '%s'", arg);
 	}
@@ -357,8 +361,8 @@ static int print_with_flow(const struct fr_common *common, const json_t *ex,
 			    json_string_value(json_object_get(ex, "integration")),
 			    json_string_value(json_object_get(ex, "flow")));
 	if (!(f = fr_project_flow(p, name)))
-		fprintf(stderr, "flowrun show: the flow '%s' of this execution is "
-			"not in the files loaded (give its PATH)\n", name);
+		fr_log_say(FR_LOG_ERROR, "show", "the flow '%s' of this execution is "
+			"not in the files loaded (give its PATH)", name);
 	free(name);
 	if (!f)
 		goto out;
@@ -440,8 +444,8 @@ int cmd_show(int argc, char **argv)
 	if (as_test || graph) {
 		json_t *j = fr_execution_json(&ex);
 		if (!json_is_object(json_object_get(j, "trace"))) {
-			fprintf(stderr, "flowrun show: execution '%s' has not "
-				"finished: no %s can be made of it\n", ex.id,
+			fr_log_say(FR_LOG_ERROR, "show", "execution '%s' has not "
+				"finished: no %s can be made of it", ex.id,
 				graph ? "graph" : "test");
 			rc = FR_EXIT_FAILED;
 		} else {

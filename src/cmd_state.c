@@ -55,14 +55,18 @@ struct state_args {
 	bool all_instances;
 };
 
-/* Says which integrations rows name; the hint of an ambiguous choice. */
-static void list_integrations(const struct fr_state_row *r, size_t n)
+/* "a, b" of the integrations rows name (caller frees). */
+static char *integrations(const struct fr_state_row *r, size_t n)
 {
+	struct fr_buf b;
+
+	fr_buf_init(&b);
+	fr_buf_puts(&b, "");
 	for (size_t i = 0; i < n; i++) {
 		if (i == 0 || strcmp(r[i].integration, r[i - 1].integration) != 0)
-			fprintf(stderr, "%s%s", i ? ", " : "", r[i].integration);
+			fr_buf_printf(&b, "%s%s", i ? ", " : "", r[i].integration);
 	}
-	fputs(")\n", stderr);
+	return fr_buf_steal(&b);
 }
 
 /*
@@ -92,18 +96,19 @@ static char *which_integration(const struct fr_cmd *cmd, struct fr_store *s,
 	if (distinct == 1) {
 		name = fr_xstrdup(r[0].integration);
 	} else if (distinct == 0 && key) {
-		fprintf(stderr, "flowrun %s: no state key '%s' for instance '%s'\n",
-			cmd->name, key, a->instance);
+		fr_log_say(FR_LOG_ERROR, cmd->name, "no state key '%s' for "
+			   "instance '%s'", key, a->instance);
 		*rc = FR_EXIT_FAILED;
 	} else if (distinct == 0) {
 		*rc = fr_usage_error(cmd, "instance '%s' has no state yet: give "
 				     "--integration NAME", a->instance);
 	} else {
-		fprintf(stderr, "flowrun %s: several integrations have %s%s%s for "
-			"instance '%s': give --integration NAME (", cmd->name,
-			key ? "the key '" : "state", key ? key : "", key ? "'" : "",
-			a->instance);
-		list_integrations(r, n);
+		char *names = integrations(r, n);
+		fr_log_say(FR_LOG_ERROR, cmd->name, "several integrations have "
+			   "%s%s%s for instance '%s': give --integration NAME "
+			   "(%s)", key ? "the key '" : "state", key ? key : "",
+			   key ? "'" : "", a->instance, names);
+		free(names);
 		*rc = FR_EXIT_USAGE;
 	}
 	fr_state_rows_free(r, n);
@@ -126,14 +131,15 @@ static int state_list(const struct fr_common *c, struct fr_store *s,
 		return FR_EXIT_SYSTEM;
 	}
 	if (a->key && n == 0) {
-		fprintf(stderr, "flowrun state: no state key '%s' for instance "
-			"'%s'\n", a->key, a->instance);
+		fr_log_say(FR_LOG_ERROR, "state", "no state key '%s' for instance "
+			"'%s'", a->key, a->instance);
 		rc = FR_EXIT_FAILED;
 	} else if (a->key && n > 1) {
-		fprintf(stderr, "flowrun state: several integrations have the key "
-			"'%s' for instance '%s': give --integration NAME (", a->key,
-			a->instance);
-		list_integrations(r, n);
+		char *names = integrations(r, n);
+		fr_log_say(FR_LOG_ERROR, "state", "several integrations have the "
+			   "key '%s' for instance '%s': give --integration NAME "
+			   "(%s)", a->key, a->instance, names);
+		free(names);
 		rc = FR_EXIT_USAGE;
 	} else if (a->key) {
 		json_t *j = c->json ? row_json(&r[0]) : json_incref(r[0].value);
@@ -181,8 +187,8 @@ static int state_change(const struct fr_cmd *cmd, const struct fr_common *c,
 			goto store_error;
 		fr_state_rows_free(r, n);
 		if (n == 0) {
-			fprintf(stderr, "flowrun state: no state key '%s' for "
-				"%s/%s\n", a->key, integration, a->instance);
+			fr_log_say(FR_LOG_ERROR, "state", "no state key '%s' for "
+				"%s/%s", a->key, integration, a->instance);
 			free(integration);
 			return FR_EXIT_FAILED;
 		}

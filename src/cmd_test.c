@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "http.h"
 #include "json.h"
 #include "record.h"
@@ -274,7 +275,7 @@ static int write_junit(const char *path, const struct item *items, size_t n,
 	double total = 0;
 
 	if (!out) {
-		fprintf(stderr, "flowrun test: cannot write '%s': %s\n", path,
+		fr_log_say(FR_LOG_ERROR, "test", "cannot write '%s': %s", path,
 			strerror(errno));
 		return -1;
 	}
@@ -334,7 +335,7 @@ static int write_junit(const char *path, const struct item *items, size_t n,
 	}
 	fprintf(out, "</testsuites>\n");
 	if (fclose(out) != 0) {
-		fprintf(stderr, "flowrun test: cannot write '%s': %s\n", path,
+		fr_log_say(FR_LOG_ERROR, "test", "cannot write '%s': %s", path,
 			strerror(errno));
 		return -1;
 	}
@@ -573,7 +574,7 @@ static int update_file(const char *file, const struct fr_source *src,
 	}
 	free(ed);
 	if (!(out = fopen(file, "w")) || fwrite(b.data, 1, b.len, out) != b.len) {
-		fprintf(stderr, "flowrun test: cannot write '%s': %s\n", file,
+		fr_log_say(FR_LOG_ERROR, "test", "cannot write '%s': %s", file,
 			strerror(errno));
 		rc = -1;
 	}
@@ -690,7 +691,7 @@ int cmd_test(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		struct stat st;
 		if (stat(argv[i], &st) < 0) {
-			fprintf(stderr, "flowrun test: cannot read '%s': %s\n",
+			fr_log_say(FR_LOG_ERROR, "test", "cannot read '%s': %s",
 				argv[i], strerror(errno));
 			goto out;
 		}
@@ -700,7 +701,7 @@ int cmd_test(int argc, char **argv)
 			names_add(&files, argv[i]);
 	}
 	if (!files.n) {
-		fprintf(stderr, "flowrun test: no test files (*.test.yaml) in %s\n",
+		fr_log_say(FR_LOG_ERROR, "test", "no test files (*.test.yaml) in %s",
 			optind == argc ? "flows or tests" : "the paths given");
 		rc = FR_EXIT_USAGE;
 		goto out;
@@ -800,7 +801,7 @@ int cmd_test(int argc, char **argv)
 					&count) < 0)
 				rc = FR_EXIT_SYSTEM;
 		}
-		fprintf(stderr, "flowrun test: updated expect.steps of %zu test%s\n",
+		fr_log_say(FR_LOG_INFO, "test", "updated expect.steps of %zu test%s",
 			count, count == 1 ? "" : "s");
 	}
 	fprintf(common.json ? stderr : stdout, "%s%zu passed, %zu failed\n",
