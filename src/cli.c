@@ -152,24 +152,6 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --graph FORMAT       draw the flow (from PATH) with each step\n"
 	  "                       coloured by what it did: ok, failed (with its\n"
 	  "                       error), skipped or not reached\n" },
-	{ "undeploy", cmd_undeploy, "run the remove flows of each instance",
-	  "usage: flowrun undeploy [PATH...] [--instance NAME | --all-instances]\n"
-	  "                        [--set KEY=VALUE]... [--dry-run]\n"
-	  "                        [--public-url URL]\n"
-	  "\n"
-	  "As deploy, with the flows whose trigger is remove.\n" },
-	{ "validate", cmd_validate,
-	  "check flow, connector and instance files; report every problem",
-	  "usage: flowrun validate [PATH...] [--Werror] [--format text|json|github]\n"
-	  "\n"
-	  "PATH is a flow file or a directory of them (default: flows).\n"
-	  "Problems are printed as FILE:LINE:COL: error: MESSAGE; the exit\n"
-	  "status is 3 when there is any error, 0 otherwise.\n"
-	  "\n"
-	  "  --Werror           treat warnings as errors\n"
-	  "  --format FORMAT    text (default), json (a list of {file, line,\n"
-	  "                     column, severity, message, hint}; also --json)\n"
-	  "                     or github (::error file=... annotations)\n" },
 	{ "state", cmd_state, "show or change an instance's persisted state",
 	  "usage: flowrun state [KEY] [--instance NAME | --all-instances]\n"
 	  "                     [--integration NAME]\n"
@@ -201,6 +183,24 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --update             rewrite expect.steps of failing tests with the\n"
 	  "                       actual values\n"
 	  "  --jobs N             run N tests at once (default: one per core)\n" },
+	{ "undeploy", cmd_undeploy, "run the remove flows of each instance",
+	  "usage: flowrun undeploy [PATH...] [--instance NAME | --all-instances]\n"
+	  "                        [--set KEY=VALUE]... [--dry-run]\n"
+	  "                        [--public-url URL]\n"
+	  "\n"
+	  "As deploy, with the flows whose trigger is remove.\n" },
+	{ "validate", cmd_validate,
+	  "check flow, connector and instance files; report every problem",
+	  "usage: flowrun validate [PATH...] [--Werror] [--format text|json|github]\n"
+	  "\n"
+	  "PATH is a flow file or a directory of them (default: flows).\n"
+	  "Problems are printed as FILE:LINE:COL: error: MESSAGE; the exit\n"
+	  "status is 3 when there is any error, 0 otherwise.\n"
+	  "\n"
+	  "  --Werror           treat warnings as errors\n"
+	  "  --format FORMAT    text (default), json (a list of {file, line,\n"
+	  "                     column, severity, message, hint}; also --json)\n"
+	  "                     or github (::error file=... annotations)\n" },
 	{ "version", cmd_version,
 	  "print the version of flowrun and of its libraries",
 	  "usage: flowrun version [--json]\n" },
