@@ -89,7 +89,8 @@ static void find_tests(struct names *out, const char *dir)
 		free(path);
 	}
 	closedir(dh);
-	qsort(found.v, found.n, sizeof(*found.v), cmp_str);
+	if (found.n)	/* qsort of NULL, even for none, is undefined */
+		qsort(found.v, found.n, sizeof(*found.v), cmp_str);
 	for (size_t i = 0; i < found.n; i++) {
 		struct stat st;
 		if (stat(found.v[i], &st) == 0 && S_ISDIR(st.st_mode))
