@@ -83,7 +83,8 @@ def test_every_option_with_a_value_has_its_variable(run, flow):
     # each variable is read: a bad value in it is a usage error naming it
     bad = {"listen": "nowhere", "workers": "lots", "http-threads": "0",
            "grace": "soon", "sync-timeout": "x", "queue-limit": "-1",
-           "lease": "1ms", "log-format": "xml", "color": "pink"}
+           "lease": "1ms", "log-format": "xml", "color": "pink",
+           "worker-memory": "1MiB"}
     options = serve_options(run)
     # the rule's exceptions: --set (repeatable), --store and --connectors
     # (FLOWRUN_STORE, FLOWRUN_CONNECTORS for every command)
