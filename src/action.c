@@ -17,6 +17,7 @@
 
 #include "expr.h"
 #include "http.h"
+#include "http_show.h"
 #include "json.h"
 #include "util.h"
 
@@ -429,8 +430,15 @@ static int send_with_retry(struct fr_action_ctx *a, const struct fr_connector *c
 			rc = a->opts->intercept->http(a->opts->intercept->data,
 						      a->step, a->input, &hr,
 						      resp, err);
-		else
+		else if (a->opts->http_show > 0) {
+			struct fr_http_show show;
+			fr_http_show_begin(&show, a->redact, a->opts->http_show,
+					   a->step ? a->step->id : NULL, &hr);
 			rc = fr_http_send(a->http, &hr, resp, err);
+			fr_http_show_end(&show, rc, resp, *err);
+		} else {
+			rc = fr_http_send(a->http, &hr, resp, err);
+		}
 		(*a->requests)++;
 		{
 			json_t *a = json_pack("{ss ss so}", "method", q->method,

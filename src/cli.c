@@ -39,6 +39,16 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --set KEY=VALUE      override a config value (repeatable)\n"
 	  "  --dry-run            send reads, show the writes instead of sending\n"
 	  "  --public-url URL     base of the webhook URLs in .webhooks\n" },
+	{ "deployments", cmd_deployments,
+	  "list what deploy recorded, newest first",
+	  "usage: flowrun deployments [--integration NAME] [--instance NAME]\n"
+	  "\n"
+	  "Lists the last 100 deployments, newest first: when, the outcome,\n"
+	  "the integration and instance, and the hash of the files deployed;\n"
+	  "with --json, each with the summary deploy --json printed.\n"
+	  "\n"
+	  "  --integration NAME   only this integration\n"
+	  "  --instance NAME      only this instance\n" },
 	{ "graph", cmd_graph, "draw the step graph of flows (dot or mermaid)",
 	  "usage: flowrun graph [PATH...] [--flow NAME] [--format dot|mermaid]\n"
 	  "\n"
@@ -94,7 +104,7 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	{ "runs", cmd_runs, "list recorded executions, newest first",
 	  "usage: flowrun runs [--flow NAME] [--instance NAME] [--status STATUS]\n"
 	  "                    [--origin ORIGIN] [--since WHEN] [--trigger KIND]\n"
-	  "                    [--limit N] [--follow]\n"
+	  "                    [--delivery ID] [--limit N] [--follow]\n"
 	  "\n"
 	  "Lists executions, newest first: recorded ones, and those queued or\n"
 	  "running in serve, with their attempt and what they replay.\n"
@@ -106,6 +116,9 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --origin ORIGIN      run, deploy, serve or replay\n"
 	  "  --since WHEN         a duration back (10m, 2h, 7d) or a UTC time\n"
 	  "  --trigger KIND       webhook, schedule, manual, deploy or remove\n"
+	  "  --delivery ID        one delivery and its replays: ID is its\n"
+	  "                       execution id or its dedupe key (the sender's\n"
+	  "                       delivery id, when the flow's dedupe takes it)\n"
 	  "  --follow             print executions as they start and end, until\n"
 	  "                       Ctrl-C (JSON lines with --json)\n"
 	  "  --limit N            at most N executions (default 50)\n" },
@@ -143,14 +156,53 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --retain AGE         remove the data of executions that ended\n"
 	  "                       longer ago (30d, 12h; default: keep all)\n"
 	  "  --instance NAME      serve only this instance\n"
-	  "  --set KEY=VALUE      override a config value (repeatable)\n" },
+	  "  --set KEY=VALUE      override a config value (repeatable)\n"
+	  "\n"
+	  "The options with a value (but set) also come from the environment:\n"
+	  "FLOWRUN_ and the name in capitals, - as _ (FLOWRUN_LISTEN,\n"
+	  "FLOWRUN_WORKERS, FLOWRUN_QUEUE_LIMIT...); the command line wins.\n" },
 	{ "show", cmd_show, "print one recorded execution's trace",
-	  "usage: flowrun show EXECUTION [--as-test [PATH...]]\n"
+	  "usage: flowrun show EXECUTION [--as-test | --graph dot|mermaid]\n"
+	  "                    [PATH...]\n"
 	  "\n"
 	  "EXECUTION may be any unique prefix of an id.\n"
 	  "\n"
 	  "  --as-test            print a test of the execution (flowrun-test(5))\n"
-	  "                       instead, with the flows loaded from PATH\n" },
+	  "                       instead, with the flows loaded from PATH\n"
+	  "  --graph FORMAT       draw the flow (from PATH) with each step\n"
+	  "                       coloured by what it did: ok, failed (with its\n"
+	  "                       error), skipped or not reached\n" },
+	{ "state", cmd_state, "show or change an instance's persisted state",
+	  "usage: flowrun state [KEY] [--instance NAME | --all-instances]\n"
+	  "                     [--integration NAME]\n"
+	  "       flowrun state set KEY JSON|@FILE|- [--instance NAME]\n"
+	  "                     [--integration NAME]\n"
+	  "       flowrun state delete KEY [--instance NAME] [--integration NAME]\n"
+	  "\n"
+	  "Without KEY, lists every key of the instance (INTEGRATION/INSTANCE\n"
+	  "KEY VALUE, a line each); with KEY, prints its value as JSON (exit 1\n"
+	  "when it is not set).  set writes a JSON value, delete removes a\n"
+	  "key.  A key named get, set or delete is read with 'state get KEY'.\n"
+	  "\n"
+	  "  --instance NAME      the instance (default: default)\n"
+	  "  --all-instances      list the state of every instance\n"
+	  "  --integration NAME   the integration; needed when several have\n"
+	  "                       state for the instance (or it has none yet)\n" },
+	{ "test", cmd_test, "run the flows' test files offline (*.test.yaml)",
+	  "usage: flowrun test [PATH...] [--filter TEXT] [--junit FILE] [--coverage]\n"
+	  "                    [--update] [--jobs N] [--json]\n"
+	  "\n"
+	  "Runs every test of every *.test.yaml under PATH (default: flows and\n"
+	  "tests) offline, in parallel; prints one line per test, then each\n"
+	  "failure with its diff and trace, then 'N passed, N failed'.  Exit 0\n"
+	  "when all pass, 1 when any fails, 3 for invalid files.\n"
+	  "\n"
+	  "  --filter TEXT        only the tests whose name contains TEXT\n"
+	  "  --junit FILE         also write JUnit XML to FILE\n"
+	  "  --coverage           the steps and branch cases no test ran, per flow\n"
+	  "  --update             rewrite expect.steps of failing tests with the\n"
+	  "                       actual values\n"
+	  "  --jobs N             run N tests at once (default: one per core)\n" },
 	{ "undeploy", cmd_undeploy, "run the remove flows of each instance",
 	  "usage: flowrun undeploy [PATH...] [--instance NAME | --all-instances]\n"
 	  "                        [--set KEY=VALUE]... [--dry-run]\n"
@@ -169,21 +221,6 @@ const struct fr_cmd fr_commands[] = {	/* keep alphabetized */
 	  "  --format FORMAT    text (default), json (a list of {file, line,\n"
 	  "                     column, severity, message, hint}; also --json)\n"
 	  "                     or github (::error file=... annotations)\n" },
-	{ "test", cmd_test, "run the flows' test files offline (*.test.yaml)",
-	  "usage: flowrun test [PATH...] [--filter TEXT] [--junit FILE] [--coverage]\n"
-	  "                    [--update] [--jobs N] [--json]\n"
-	  "\n"
-	  "Runs every test of every *.test.yaml under PATH (default: flows and\n"
-	  "tests) offline, in parallel; prints one line per test, then each\n"
-	  "failure with its diff and trace, then 'N passed, N failed'.  Exit 0\n"
-	  "when all pass, 1 when any fails, 3 for invalid files.\n"
-	  "\n"
-	  "  --filter TEXT        only the tests whose name contains TEXT\n"
-	  "  --junit FILE         also write JUnit XML to FILE\n"
-	  "  --coverage           the steps and branch cases no test ran, per flow\n"
-	  "  --update             rewrite expect.steps of failing tests with the\n"
-	  "                       actual values\n"
-	  "  --jobs N             run N tests at once (default: one per core)\n" },
 	{ "version", cmd_version,
 	  "print the version of flowrun and of its libraries",
 	  "usage: flowrun version [--json]\n" },
@@ -407,6 +444,33 @@ int fr_common_load(struct fr_project **out, const struct fr_common *c,
 	};
 
 	return fr_project_load(out, (const char *const *)paths, n, &opts, d);
+}
+
+/* JSON from "JSON", "@FILE" or "-" (stdin); NULL after printing why. */
+json_t *fr_json_arg(const char *cmd, const char *what, const char *arg)
+{
+	json_error_t e;
+	json_t *j;
+
+	if (strcmp(arg, "-") == 0)
+		j = json_loadf(stdin, JSON_DECODE_ANY, &e);
+	else if (arg[0] == '@')
+		j = json_load_file(arg + 1, JSON_DECODE_ANY, &e);
+	else
+		j = json_loads(arg, JSON_DECODE_ANY, &e);
+	if (!j) {
+		if ((arg[0] == '@' || strcmp(arg, "-") == 0) && e.line < 1)
+			fprintf(stderr, "flowrun %s: %s: %s\n", cmd, what, e.text);
+		else if (arg[0] == '@' || strcmp(arg, "-") == 0)
+			fprintf(stderr, "flowrun %s: %s: %s:%d:%d: %s\n", cmd,
+				what,
+				arg[0] == '@' ? arg + 1 : "<stdin>", e.line,
+				e.column, e.text);
+		else
+			fprintf(stderr, "flowrun %s: %s is not JSON: %s (column %d)\n",
+				cmd, what, e.text, e.column);
+	}
+	return j;
 }
 
 /* Indented; doubles without binary noise (4.881, not 4.8810789999999997). */

@@ -10,6 +10,7 @@
 #define FR_CMD_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -101,6 +102,12 @@ void fr_common_log(const struct fr_common *c, bool timestamps);
 /* Prints j on stdout as the one JSON document of --json. */
 void fr_print_json(const json_t *j);
 
+/*
+ * JSON from "JSON", "@FILE" or "-" (stdin); NULL after printing why
+ * ("flowrun CMD: WHAT is not JSON: ...").
+ */
+json_t *fr_json_arg(const char *cmd, const char *what, const char *arg);
+
 /* Opens the store of c->store; prints why not and returns -1. */
 int fr_common_store(struct fr_store **out, const struct fr_common *c);
 
@@ -108,8 +115,17 @@ int fr_common_store(struct fr_store **out, const struct fr_common *c);
 int fr_common_load(struct fr_project **out, const struct fr_common *c,
 		   char **paths, size_t n, struct fr_diag *d);
 
+/*
+ * The graph of flow f (format "dot" or "mermaid", else -1) with each step
+ * coloured by what it did in the execution whose trace is given: ok,
+ * failed (with its error), skipped, not reached (cmd_graph.c).
+ */
+int fr_graph_execution(FILE *out, const struct fr_flow *f, const json_t *trace,
+		       const char *format);
+
 int cmd_completion(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
+int cmd_deployments(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
@@ -118,6 +134,7 @@ int cmd_run(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_state(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_undeploy(int argc, char **argv);
 int cmd_validate(int argc, char **argv);

@@ -138,7 +138,9 @@ static int run_target(struct fr_engine *e, struct fr_store *store,
 			fprintf(stderr, "\r[%zu/%zu] %s/%s: %s\033[K", index + 1,
 				total, t->in->name, t->instance, f->name);
 		if (fr_runner_execute(e, store, &job, &res, &err) < 0) {
-			fprintf(stderr, "%sflowrun: error: %s\n", tty ? "\n" : "", err);
+			if (tty)
+				fputc('\n', stderr);
+			fr_log_error("%s", err);
 			free(err);
 			rc = -1;
 		}
@@ -279,7 +281,7 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 	fr_common_load(&p, &common, argv + optind, (size_t)(argc - optind), &d);
 	fr_diag_flush(&d);
 	if (d.nerrors) {
-		fprintf(stderr, "flowrun: nothing was %sed: the files are invalid\n",
+		fr_log_say(FR_LOG_ERROR, NULL, "nothing was %sed: the files are invalid",
 			name);
 		rc = FR_EXIT_INVALID;
 		goto out;
@@ -289,8 +291,8 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 				 a.nsets, &d) < 0 ||
 	    collect_targets(&targets, &ntargets, p, &a, &d) < 0) {
 		fr_diag_flush(&d);
-		fprintf(stderr, "flowrun: nothing was %sed: the configuration is "
-			"incomplete\n", name);
+		fr_log_say(FR_LOG_ERROR, NULL, "nothing was %sed: the configuration is "
+			"incomplete", name);
 		rc = FR_EXIT_CONFIG;
 		goto out;
 	}

@@ -27,7 +27,7 @@ int cmd_help(int argc, char **argv)
 	}
 	puts("usage: flowrun COMMAND [OPTIONS] [ARGS]\n\ncommands:");
 	for (size_t i = 0; i < fr_ncommands; i++)
-		printf("  %-10s %s\n", fr_commands[i].name, fr_commands[i].summary);
+		printf("  %-11s %s\n", fr_commands[i].name, fr_commands[i].summary);
 	puts("\n'flowrun help COMMAND' or 'flowrun COMMAND --help' shows a "
 	     "command's options;\n'man flowrun' documents everything.");
 	return FR_EXIT_OK;

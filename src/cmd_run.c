@@ -28,32 +28,6 @@ struct run_args {
 	bool dry_run, offline, record;
 };
 
-/* JSON from "JSON", "@FILE" or "-" (stdin); NULL after printing why. */
-static json_t *json_arg(const char *what, const char *arg)
-{
-	json_error_t e;
-	json_t *j;
-
-	if (strcmp(arg, "-") == 0)
-		j = json_loadf(stdin, JSON_DECODE_ANY, &e);
-	else if (arg[0] == '@')
-		j = json_load_file(arg + 1, JSON_DECODE_ANY, &e);
-	else
-		j = json_loads(arg, JSON_DECODE_ANY, &e);
-	if (!j) {
-		if ((arg[0] == '@' || strcmp(arg, "-") == 0) && e.line < 1)
-			fprintf(stderr, "flowrun run: %s: %s\n", what, e.text);
-		else if (arg[0] == '@' || strcmp(arg, "-") == 0)
-			fprintf(stderr, "flowrun run: %s: %s:%d:%d: %s\n", what,
-				arg[0] == '@' ? arg + 1 : "<stdin>", e.line,
-				e.column, e.text);
-		else
-			fprintf(stderr, "flowrun run: %s is not JSON: %s (column %d)\n",
-				what, e.text, e.column);
-	}
-	return j;
-}
-
 /*
  * The trigger value: webhook flows take --input as the request body, and
  * --header and --query as its headers (names lower-cased, as serve has
@@ -126,17 +100,17 @@ static int load_delivery(struct run_args *a, const struct fr_common *common,
 	if (fr_common_store(&st, common) < 0)
 		return FR_EXIT_SYSTEM;
 	if (fr_store_execution_get(st, a->delivery, &ex, &found, &err) < 0) {
-		fprintf(stderr, "flowrun: error: %s\n", err);
+		fr_log_error("%s", err);
 		free(err);
 		rc = FR_EXIT_SYSTEM;
 	} else if (found && (*out = fr_execution_json(&ex)) &&
 		   !json_is_object(json_object_get(*out, "input")) &&
 		   !json_object_get(*out, "input")) {
-		fprintf(stderr, "flowrun run: --delivery: execution '%s' has no "
-			"stored trigger\n", a->delivery);
+		fr_log_say(FR_LOG_ERROR, "run", "--delivery: execution '%s' has no "
+			"stored trigger", a->delivery);
 		rc = FR_EXIT_FAILED;
 	} else if (!found) {
-		fprintf(stderr, "flowrun run: --delivery: no execution '%s' in %s\n",
+		fr_log_say(FR_LOG_ERROR, "run", "--delivery: no execution '%s' in %s",
 			a->delivery, common->store);
 		rc = FR_EXIT_FAILED;
 	} else {
@@ -145,8 +119,8 @@ static int load_delivery(struct run_args *a, const struct fr_common *common,
 			json_string_value(json_object_get(*out, "flow")));
 		if (a->flow && strcmp(a->flow, a->owned_flow) != 0 &&
 		    strcmp(a->flow, json_string_value(json_object_get(*out, "flow")))) {
-			fprintf(stderr, "flowrun run: --delivery %s is an execution of "
-				"%s, not of '%s'\n", a->delivery, a->owned_flow, a->flow);
+			fr_log_say(FR_LOG_ERROR, "run", "--delivery %s is an execution of "
+				"%s, not of '%s'", a->delivery, a->owned_flow, a->flow);
 			rc = FR_EXIT_USAGE;
 		}
 		a->flow = a->owned_flow;
@@ -310,7 +284,7 @@ static int parse_args(struct run_args *a, struct fr_common *common,
 						      "CONNECTION.ACTION=JSON or "
 						      "STEP_ID=JSON (or =@FILE)");
 			*eq = '\0';
-			if (!(j = json_arg("--mock", eq + 1)))
+			if (!(j = fr_json_arg("run", "--mock", eq + 1)))
 				return FR_EXIT_USAGE;
 			a->mocks = fr_xrealloc(a->mocks, (a->nmocks + 1) * sizeof(*a->mocks));
 			a->mocks[a->nmocks].action = optarg;
@@ -365,14 +339,21 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!(f = fr_project_flow(p, a.flow))) {
 		char *hint = suggest_flow(p, a.flow);
-		fprintf(stderr, "flowrun run: no flow '%s' (or more than one: "
-				"write INTEGRATION/FLOW); %s%sthe flows are:\n", a.flow,
+		fr_log_say(FR_LOG_ERROR, "run", "no flow '%s' (or more than one: "
+				"write INTEGRATION/FLOW); %s%sthe flows are:", a.flow,
 			hint ? hint : "", hint ? " " : "");
 		free(hint);
-		for (size_t i = 0; i < p->nintegrations; i++)
-			for (size_t j = 0; j < p->integrations[i]->nflows; j++)
-				fprintf(stderr, "  %s/%s\n", p->integrations[i]->name,
-					p->integrations[i]->flows[j].name);
+		{
+			struct fr_buf b;
+			fr_buf_init(&b);
+			for (size_t i = 0; i < p->nintegrations; i++)
+				for (size_t j = 0; j < p->integrations[i]->nflows; j++)
+					fr_buf_printf(&b, "  %s/%s\n",
+						      p->integrations[i]->name,
+						      p->integrations[i]->flows[j].name);
+			fr_log_block(FR_LOG_ERROR, NULL, fr_buf_cstr(&b));
+			fr_buf_finish(&b);
+		}
 		rc = FR_EXIT_USAGE;
 		goto out;
 	}
@@ -392,13 +373,13 @@ int cmd_run(int argc, char **argv)
 			char *hint = dot ? suggest_action(f->integration,
 							 a.mocks[i].action) : NULL;
 			if (dot)
-				fprintf(stderr, "flowrun run: --mock %s: integration "
-					"'%s' has no such action%s%s\n",
+				fr_log_say(FR_LOG_ERROR, "run", "--mock %s: integration "
+					"'%s' has no such action%s%s",
 					a.mocks[i].action, f->integration->name,
 					hint ? "; " : "", hint ? hint : "");
 			else
-				fprintf(stderr, "flowrun run: --mock %s: the flow has "
-					"no action step with this id\n",
+				fr_log_say(FR_LOG_ERROR, "run", "--mock %s: the flow has "
+					"no action step with this id",
 					a.mocks[i].action);
 			free(hint);
 			rc = FR_EXIT_USAGE;
@@ -407,16 +388,16 @@ int cmd_run(int argc, char **argv)
 	}
 	if ((json_object_size(a.headers) || json_object_size(a.query)) &&
 	    f->trigger != FR_TRIGGER_WEBHOOK) {
-		fprintf(stderr, "flowrun run: --header and --query are for webhook "
-			"flows; '%s' is triggered by %s\n", f->name,
+		fr_log_say(FR_LOG_ERROR, "run", "--header and --query are for webhook "
+			"flows; '%s' is triggered by %s", f->name,
 			fr_trigger_name(f->trigger));
 		rc = FR_EXIT_USAGE;
 		goto out;
 	}
 	if (a.instance && strcmp(a.instance, "default") != 0 &&
 	    !(inst = fr_project_instance(p, f->integration, a.instance))) {
-		fprintf(stderr, "flowrun: error: no instance '%s' of integration "
-				"'%s' (expected instances/%s.yaml in %s)\n",
+		fr_log_error("no instance '%s' of integration "
+				"'%s' (expected instances/%s.yaml in %s)",
 			a.instance, f->integration->name, a.instance,
 			f->integration->root);
 		rc = FR_EXIT_CONFIG;
@@ -431,7 +412,7 @@ int cmd_run(int argc, char **argv)
 		rc = FR_EXIT_CONFIG;
 		goto out;
 	}
-	if (a.input && !(input = json_arg("--input", a.input))) {
+	if (a.input && !(input = fr_json_arg("run", "--input", a.input))) {
 		rc = FR_EXIT_USAGE;
 		goto out;
 	}
@@ -454,6 +435,7 @@ int cmd_run(int argc, char **argv)
 			.dry_run = a.dry_run, .offline = a.offline,
 			.mocks = a.mocks, .nmocks = a.nmocks,
 			.public_url = a.public_url,
+			.http_show = common.verbosity > 0 ? common.verbosity : 0,
 		};
 		struct fr_exec_hooks hooks = fr_runner_hooks(
 			a.dry_run || a.offline ? NULL : store);
@@ -489,11 +471,11 @@ int cmd_run(int argc, char **argv)
 		};
 		char *err = NULL;
 		if (fr_record_write(a.record_test, &rec, &err) < 0) {
-			fprintf(stderr, "flowrun run: --record: %s\n", err);
+			fr_log_say(FR_LOG_ERROR, "run", "--record: %s", err);
 			free(err);
 			rc = FR_EXIT_SYSTEM;
 		} else if (common.verbosity >= 0) {
-			fprintf(stderr, "flowrun: recorded a test in %s\n", a.record_test);
+			fr_log_say(FR_LOG_INFO, NULL, "recorded a test in %s", a.record_test);
 		}
 		json_decref(sets);
 	}

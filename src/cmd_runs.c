@@ -123,13 +123,17 @@ static int resolve_id(struct fr_store *s, const char *arg, char **id, char **err
 	if (!*id && n == 1) {
 		*id = fr_xstrdup(rows[0].id);
 	} else if (!*id && n > 1) {
+		struct fr_buf b;
 		fr_log_error("execution id '%s' is ambiguous; it begins:", arg);
+		fr_buf_init(&b);
 		for (size_t i = 0; i < n && i < 10; i++)
-			fprintf(stderr, "  %s  %s/%s  %s\n", rows[i].id,
-				rows[i].integration, rows[i].flow,
-				fr_status_name(rows[i].status));
+			fr_buf_printf(&b, "  %s  %s/%s  %s\n", rows[i].id,
+				      rows[i].integration, rows[i].flow,
+				      fr_status_name(rows[i].status));
 		if (n > 10)
-			fputs("  ...\n", stderr);
+			fr_buf_puts(&b, "  ...\n");
+		fr_log_block(FR_LOG_ERROR, NULL, fr_buf_cstr(&b));
+		fr_buf_finish(&b);
 	} else if (!*id) {
 		fr_log_error("no execution '%s'", arg);
 	}
@@ -237,7 +241,7 @@ static int follow(struct fr_store *store, struct fr_execution_filter f,
 int cmd_runs(int argc, char **argv)
 {
 	enum { OPT_FLOW = FR_OPT_FIRST_LOCAL, OPT_INSTANCE, OPT_STATUS, OPT_LIMIT,
-	       OPT_ORIGIN, OPT_SINCE, OPT_TRIGGER, OPT_FOLLOW };
+	       OPT_ORIGIN, OPT_SINCE, OPT_TRIGGER, OPT_FOLLOW, OPT_DELIVERY };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "flow", required_argument, NULL, OPT_FLOW },
@@ -248,6 +252,7 @@ int cmd_runs(int argc, char **argv)
 		{ "trigger", required_argument, NULL, OPT_TRIGGER },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ "delivery", required_argument, NULL, OPT_DELIVERY },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("runs");
@@ -292,6 +297,9 @@ int cmd_runs(int argc, char **argv)
 			break;
 		case OPT_FOLLOW:
 			following = true;
+			break;
+		case OPT_DELIVERY:
+			f.delivery = optarg;
 			break;
 		case OPT_LIMIT:
 			f.limit = atoi(optarg);
@@ -341,9 +349,13 @@ out:
 	return rc;
 }
 
-/* show --as-test: the execution ex as a test, against the flows of paths. */
-static int print_as_test(const struct fr_common *common, const json_t *ex,
-			 char **paths, size_t n)
+/*
+ * show --as-test (graph NULL): the execution ex as a test; show --graph
+ * FORMAT: the flow's graph coloured by what ex did; against the flows of
+ * paths.
+ */
+static int print_with_flow(const struct fr_common *common, const json_t *ex,
+			   const char *graph, char **paths, size_t n)
 {
 	struct fr_project *p = NULL;
 	struct fr_redact *rd = fr_redact_create();
@@ -361,12 +373,14 @@ static int print_as_test(const struct fr_common *common, const json_t *ex,
 			    json_string_value(json_object_get(ex, "integration")),
 			    json_string_value(json_object_get(ex, "flow")));
 	if (!(f = fr_project_flow(p, name)))
-		fprintf(stderr, "flowrun show: the flow '%s' of this execution is "
-			"not in the files loaded (give its PATH)\n", name);
+		fr_log_say(FR_LOG_ERROR, "show", "the flow '%s' of this execution is "
+			"not in the files loaded (give its PATH)", name);
 	free(name);
 	if (!f)
 		goto out;
-	{
+	if (graph) {
+		fr_graph_execution(stdout, f, json_object_get(ex, "trace"), graph);
+	} else {
 		struct fr_record rec = {
 			.flow = f,
 			.instance = json_string_value(json_object_get(ex, "instance")),
@@ -386,14 +400,16 @@ out:
 
 int cmd_show(int argc, char **argv)
 {
-	enum { OPT_AS_TEST = FR_OPT_FIRST_LOCAL };
+	enum { OPT_AS_TEST = FR_OPT_FIRST_LOCAL, OPT_GRAPH };
 	static const struct option options[] = {
 		FR_COMMON_OPTIONS,
 		{ "as-test", no_argument, NULL, OPT_AS_TEST },
+		{ "graph", required_argument, NULL, OPT_GRAPH },
 		{ 0 },
 	};
 	const struct fr_cmd *cmd = fr_cmd_find("show");
 	struct fr_common common;
+	const char *graph = NULL;
 	bool missing, found = false, as_test = false;
 	struct fr_store *store = NULL;
 	struct fr_execution ex = { 0 };
@@ -405,10 +421,17 @@ int cmd_show(int argc, char **argv)
 					    NULL)) != -1) {
 		if (opt == OPT_AS_TEST)
 			as_test = true;
+		else if (opt == OPT_GRAPH && strcmp(optarg, "dot") != 0 &&
+			 strcmp(optarg, "mermaid") != 0)
+			rc = fr_usage_error(cmd, "--graph must be dot or mermaid");
+		else if (opt == OPT_GRAPH)
+			graph = optarg;
 		else
 			rc = fr_common_option(&common, cmd, opt, optarg);
 	}
-	if (rc < 0 && (as_test ? optind >= argc : optind != argc - 1))
+	if (rc < 0 && as_test && graph)
+		rc = fr_usage_error(cmd, "--as-test and --graph exclude each other");
+	if (rc < 0 && (as_test || graph ? optind >= argc : optind != argc - 1))
 		rc = fr_usage_error(cmd, "expected one EXECUTION id");
 	if (rc >= 0)
 		goto out;
@@ -430,17 +453,17 @@ int cmd_show(int argc, char **argv)
 		rc = FR_EXIT_FAILED;
 		goto out;
 	}
-	if (as_test) {
+	if (as_test || graph) {
 		json_t *j = fr_execution_json(&ex);
 		if (!json_is_object(json_object_get(j, "trace"))) {
-			fprintf(stderr, "flowrun show: execution '%s' %s: no test "
-				"can be made of it\n", ex.id, pruned(&ex)
-				? "has no data any more (removed by retention)"
-				: "has not finished");
+			fr_log_say(FR_LOG_ERROR, "show", "execution '%s' %s: no %s can "
+				   "be made of it", ex.id, pruned(&ex)
+				   ? "has no data any more (removed by retention)"
+				   : "has not finished", graph ? "graph" : "test");
 			rc = FR_EXIT_FAILED;
 		} else {
-			rc = print_as_test(&common, j, argv + optind + 1,
-					   (size_t)(argc - optind - 1));
+			rc = print_with_flow(&common, j, graph, argv + optind + 1,
+					     (size_t)(argc - optind - 1));
 		}
 		json_decref(j);
 		goto out;

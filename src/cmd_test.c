@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "http.h"
 #include "json.h"
 #include "record.h"
@@ -88,7 +89,8 @@ static void find_tests(struct names *out, const char *dir)
 		free(path);
 	}
 	closedir(dh);
-	qsort(found.v, found.n, sizeof(*found.v), cmp_str);
+	if (found.n)	/* qsort of NULL, even for none, is undefined */
+		qsort(found.v, found.n, sizeof(*found.v), cmp_str);
 	for (size_t i = 0; i < found.n; i++) {
 		struct stat st;
 		if (stat(found.v[i], &st) == 0 && S_ISDIR(st.st_mode))
@@ -274,7 +276,7 @@ static int write_junit(const char *path, const struct item *items, size_t n,
 	double total = 0;
 
 	if (!out) {
-		fprintf(stderr, "flowrun test: cannot write '%s': %s\n", path,
+		fr_log_say(FR_LOG_ERROR, "test", "cannot write '%s': %s", path,
 			strerror(errno));
 		return -1;
 	}
@@ -334,7 +336,7 @@ static int write_junit(const char *path, const struct item *items, size_t n,
 	}
 	fprintf(out, "</testsuites>\n");
 	if (fclose(out) != 0) {
-		fprintf(stderr, "flowrun test: cannot write '%s': %s\n", path,
+		fr_log_say(FR_LOG_ERROR, "test", "cannot write '%s': %s", path,
 			strerror(errno));
 		return -1;
 	}
@@ -573,7 +575,7 @@ static int update_file(const char *file, const struct fr_source *src,
 	}
 	free(ed);
 	if (!(out = fopen(file, "w")) || fwrite(b.data, 1, b.len, out) != b.len) {
-		fprintf(stderr, "flowrun test: cannot write '%s': %s\n", file,
+		fr_log_say(FR_LOG_ERROR, "test", "cannot write '%s': %s", file,
 			strerror(errno));
 		rc = -1;
 	}
@@ -690,7 +692,7 @@ int cmd_test(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		struct stat st;
 		if (stat(argv[i], &st) < 0) {
-			fprintf(stderr, "flowrun test: cannot read '%s': %s\n",
+			fr_log_say(FR_LOG_ERROR, "test", "cannot read '%s': %s",
 				argv[i], strerror(errno));
 			goto out;
 		}
@@ -700,7 +702,7 @@ int cmd_test(int argc, char **argv)
 			names_add(&files, argv[i]);
 	}
 	if (!files.n) {
-		fprintf(stderr, "flowrun test: no test files (*.test.yaml) in %s\n",
+		fr_log_say(FR_LOG_ERROR, "test", "no test files (*.test.yaml) in %s",
 			optind == argc ? "flows or tests" : "the paths given");
 		rc = FR_EXIT_USAGE;
 		goto out;
@@ -800,7 +802,7 @@ int cmd_test(int argc, char **argv)
 					&count) < 0)
 				rc = FR_EXIT_SYSTEM;
 		}
-		fprintf(stderr, "flowrun test: updated expect.steps of %zu test%s\n",
+		fr_log_say(FR_LOG_INFO, "test", "updated expect.steps of %zu test%s",
 			count, count == 1 ? "" : "s");
 	}
 	fprintf(common.json ? stderr : stdout, "%s%zu passed, %zu failed\n",

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "util.h"
 
 int cmd_validate(int argc, char **argv)
@@ -35,8 +36,8 @@ int cmd_validate(int argc, char **argv)
 			}
 			if (format == 3) {
 				char *hint = fr_did_you_mean(optarg, formats, 3);
-				fprintf(stderr, "flowrun validate: --format must be "
-					"text, json or github, not '%s'%s%s\n",
+				fr_log_say(FR_LOG_ERROR, "validate", "--format must be "
+					"text, json or github, not '%s'%s%s",
 					optarg, hint ? "; " : "", hint ? hint : "");
 				free(hint);
 				rc = FR_EXIT_USAGE;
@@ -64,7 +65,8 @@ int cmd_validate(int argc, char **argv)
 		json_decref(list);
 	}
 	if (d.nerrors || (werror && d.nwarnings)) {
-		fprintf(stderr, "flowrun: %u error%s, %u warning%s in %u file%s\n",
+		fr_log_say(d.nerrors ? FR_LOG_ERROR : FR_LOG_WARN, NULL,
+			   "%u error%s, %u warning%s in %u file%s",
 			d.nerrors, d.nerrors == 1 ? "" : "s", d.nwarnings,
 			d.nwarnings == 1 ? "" : "s", p->nfiles,
 			p->nfiles == 1 ? "" : "s");

@@ -1,4 +1,5 @@
 #include "diag.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -222,8 +223,37 @@ static void print_text(FILE *out, const struct fr_diag_entry *e)
 	fr_buf_finish(&b);
 }
 
+/*
+ * Under --log-format json, a diagnostic bound for stderr is a log line:
+ * msg its text form's first line, and the members of the JSON form.
+ */
+static void log_entry(const struct fr_diag_entry *e)
+{
+	static const enum fr_log_level level[] = {
+		[FR_ERROR] = FR_LOG_ERROR, [FR_WARNING] = FR_LOG_WARN,
+		[FR_NOTE] = FR_LOG_INFO,
+	};
+	json_t *j = entry_json(e);
+	struct fr_buf b;
+
+	fr_buf_init(&b);
+	if (e->line)
+		fr_buf_printf(&b, "%s:%u:%u: %s: ", e->path, e->line, e->col,
+			      severity_name(e->sev));
+	else if (e->path)
+		fr_buf_printf(&b, "%s: %s: ", e->path, severity_name(e->sev));
+	fr_buf_puts(&b, e->message);
+	if (e->hint)
+		fr_buf_printf(&b, "; %s", e->hint);
+	fr_log_fields(level[e->sev], NULL, j, fr_buf_cstr(&b));
+	fr_buf_finish(&b);
+	json_decref(j);
+}
+
 void fr_diag_flush(struct fr_diag *d)
 {
+	bool log = d->out == stderr && d->format == FR_DIAG_TEXT && fr_log_json();
+
 	if (d->nheld)
 		qsort(d->held, d->nheld, sizeof(*d->held), cmp_entry);
 	if (d->format == FR_DIAG_JSON && !d->json)
@@ -232,6 +262,11 @@ void fr_diag_flush(struct fr_diag *d)
 		struct fr_diag_entry *e = &d->held[i];
 		if (d->format == FR_DIAG_JSON)
 			json_array_append_new(d->json, entry_json(e));
+		else if (log && (!d->max || i < d->max))
+			log_entry(e);
+		else if (log && i == d->max)
+			fr_log(FR_LOG_INFO, NULL, "%zu more problems not shown",
+			       d->nheld - d->max);
 		else if (d->max && i >= d->max) {
 			if (i == d->max)
 				fprintf(d->out, "%sflowrun: note: %zu more "

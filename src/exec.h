@@ -64,6 +64,8 @@ struct fr_exec_opts {
 	size_t nmocks;
 	const char *public_url;	/* base of .webhooks URLs */
 	const struct fr_intercept *intercept;	/* NULL: the network */
+	int http_show;		/* run -v: 1 shows each exchange's heads,
+				   2 its bodies too (http_show.h) */
 };
 
 struct fr_exec_request;

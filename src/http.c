@@ -436,6 +436,19 @@ static char *describe(struct fr_http *h, CURLcode rc, const struct collect *c,
 	return clean_detail(curl_easy_strerror(rc));
 }
 
+static int on_debug(CURL *curl, curl_infotype type, char *data, size_t size,
+		    void *userdata)
+{
+	const struct fr_http_tap *tap = userdata;
+
+	(void)curl;
+	if (type == CURLINFO_HEADER_OUT)
+		tap->fn(tap->data, FR_HTTP_SENT_HEAD, data, size);
+	else if (type == CURLINFO_HEADER_IN)
+		tap->fn(tap->data, FR_HTTP_RECEIVED_LINE, data, size);
+	return 0;
+}
+
 /*
  * Every option is set again for each request after curl_easy_reset, which
  * forgets all options (so a POST body or a header can never leak into the
@@ -491,6 +504,11 @@ int fr_http_send(struct fr_http *h, const struct fr_http_request *req,
 	rc |= curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	rc |= curl_easy_setopt(curl, CURLOPT_HEADERDATA, &c);
 	rc |= set_method(curl, method, req);
+	if (req->tap) {
+		rc |= curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, on_debug);
+		rc |= curl_easy_setopt(curl, CURLOPT_DEBUGDATA, req->tap);
+		rc |= curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
+	}
 	if (rc != CURLE_OK) {
 		*err = fr_xstrdup("cannot set up the request (libcurl "
 				  "refused an option)");

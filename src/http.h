@@ -36,6 +36,20 @@ struct fr_http_header {
 	char *value;		/* in responses: trimmed */
 };
 
+/*
+ * What a request's tap sees, from libcurl's debug callback: the request's
+ * head as it was sent (request line and headers, CRLF line ends, the
+ * blank line last), and each line of the answer's head as it was
+ * received (status line, each header, the blank line).  Bodies are not
+ * tapped: they are the request's and the response's own.
+ */
+enum fr_http_tap_kind { FR_HTTP_SENT_HEAD, FR_HTTP_RECEIVED_LINE };
+struct fr_http_tap {
+	void (*fn)(void *data, enum fr_http_tap_kind kind, const char *text,
+		   size_t len);
+	void *data;
+};
+
 struct fr_http_request {
 	const char *method;	/* "GET", "POST", any verb; NULL = "GET" */
 	const char *url;	/* http:// or https:// only */
@@ -45,6 +59,7 @@ struct fr_http_request {
 	size_t body_len;
 	long timeout_ms;	/* whole request; <= 0: FR_HTTP_TIMEOUT_MS */
 	size_t max_body;	/* response body cap; 0: FR_HTTP_MAX_BODY */
+	const struct fr_http_tap *tap;	/* NULL: none */
 };
 
 struct fr_http_response {

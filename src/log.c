@@ -32,6 +32,11 @@ bool fr_log_enabled(enum fr_log_level level)
 	return !(opts.verbosity < 0 && level < FR_LOG_WARN);
 }
 
+int fr_log_verbosity(void)
+{
+	return opts.verbosity;
+}
+
 static void timestamp(char *buf, size_t size)
 {
 	struct timespec ts;
@@ -73,23 +78,16 @@ static void write_line(struct fr_buf *b)
 	}
 }
 
-void fr_log(enum fr_log_level level, const struct fr_log_ctx *ctx,
-	    const char *fmt, ...)
+/* The line of msg, with fields (JSON only) merged in; written. */
+static void log_line(enum fr_log_level level, const struct fr_log_ctx *ctx,
+		     const json_t *fields, const char *msg)
 {
 	static const struct fr_log_ctx none = { 0 };
-	char ts[40], *msg;
-	struct fr_buf b, m;
-	va_list ap;
+	char ts[40];
+	struct fr_buf b;
 
-	if (!fr_log_enabled(level))
-		return;
 	if (!ctx)
 		ctx = &none;
-	fr_buf_init(&m);
-	va_start(ap, fmt);
-	fr_buf_vprintf(&m, fmt, ap);
-	va_end(ap);
-	msg = fr_buf_steal(&m);
 	timestamp(ts, sizeof(ts));
 	fr_buf_init(&b);
 	if (opts.json) {
@@ -110,6 +108,14 @@ void fr_log(enum fr_log_level level, const struct fr_log_ctx *ctx,
 			json_object_set_new(j, "msg", json_stringn_nocheck(
 				fr_buf_cstr(&e), e.len));
 			fr_buf_finish(&e);
+		}
+		if (fields) {
+			const char *key;
+			json_t *v;
+			json_object_foreach((json_t *)fields, key, v) {
+				if (!json_object_get(j, key))
+					json_object_set(j, key, v);
+			}
 		}
 		line = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
 		fr_buf_puts(&b, line ? line : "{}");
@@ -148,5 +154,83 @@ void fr_log(enum fr_log_level level, const struct fr_log_ctx *ctx,
 	fr_buf_putc(&b, '\n');
 	write_line(&b);
 	fr_buf_finish(&b);
-	free(msg);
+}
+
+void fr_log(enum fr_log_level level, const struct fr_log_ctx *ctx,
+	    const char *fmt, ...)
+{
+	struct fr_buf m;
+	va_list ap;
+
+	if (!fr_log_enabled(level))
+		return;
+	fr_buf_init(&m);
+	va_start(ap, fmt);
+	fr_buf_vprintf(&m, fmt, ap);
+	va_end(ap);
+	log_line(level, ctx, NULL, fr_buf_cstr(&m));
+	fr_buf_finish(&m);
+}
+
+void fr_log_say(enum fr_log_level level, const char *who, const char *fmt, ...)
+{
+	struct fr_buf m;
+	va_list ap;
+
+	fr_buf_init(&m);
+	va_start(ap, fmt);
+	fr_buf_vprintf(&m, fmt, ap);
+	va_end(ap);
+	if (opts.json) {
+		json_t *f = who ? json_pack("{ss}", "command", who) : NULL;
+		log_line(level, NULL, f, fr_buf_cstr(&m));
+		json_decref(f);
+	} else {
+		struct fr_buf b;
+		fr_buf_init(&b);
+		fr_buf_printf(&b, "flowrun%s%s: ", who ? " " : "", who ? who : "");
+		put_escaped(&b, fr_buf_cstr(&m));
+		fr_buf_putc(&b, '\n');
+		write_line(&b);
+		fr_buf_finish(&b);
+	}
+	fr_buf_finish(&m);
+}
+
+bool fr_log_json(void)
+{
+	return opts.json;
+}
+
+void fr_log_fields(enum fr_log_level level, const struct fr_log_ctx *ctx,
+		   const json_t *fields, const char *msg)
+{
+	if (fr_log_enabled(level))
+		log_line(level, ctx, fields, msg);
+}
+
+void fr_log_block(enum fr_log_level level, const struct fr_log_ctx *ctx,
+		  const char *text)
+{
+	struct fr_buf b;
+
+	if (!fr_log_enabled(level))
+		return;
+	if (opts.json) {
+		fr_log(level, ctx, "%s", text);
+		return;
+	}
+	fr_buf_init(&b);
+	for (const char *p = text; *p;) {
+		size_t n = strcspn(p, "\n");
+		char *line = fr_xstrndup(p, n);
+		put_escaped(&b, line);
+		fr_buf_putc(&b, '\n');
+		free(line);
+		p += n;
+		if (*p)
+			p++;
+	}
+	write_line(&b);
+	fr_buf_finish(&b);
 }

@@ -42,6 +42,35 @@ bool fr_log_enabled(enum fr_log_level level);
 void fr_log(enum fr_log_level level, const struct fr_log_ctx *ctx,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * A block of lines (an HTTP exchange under run -v): as text, each line of
+ * text as it is (control characters escaped), without the level, in one
+ * write; as JSON, one line whose msg is the whole text.
+ */
+void fr_log_block(enum fr_log_level level, const struct fr_log_ctx *ctx,
+		  const char *text);
+/*
+ * A command's own message, not a log line in text: "flowrun WHO: MSG"
+ * ("flowrun: MSG" when who is NULL), printed at any verbosity; with
+ * --log-format json, a line of this level whose msg is MSG (and member
+ * "command" WHO).
+ */
+void fr_log_say(enum fr_log_level level, const char *who, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Whether lines are JSON (--log-format json). */
+bool fr_log_json(void);
+/*
+ * A line of msg as it is (no format), with more members for its JSON
+ * form (fields: an object; the line's own members win); text lines are
+ * as fr_log's.
+ */
+struct json_t;
+void fr_log_fields(enum fr_log_level level, const struct fr_log_ctx *ctx,
+		   const struct json_t *fields, const char *msg);
+/* -v counted: -1 (-q), 0, 1 (-v), 2 (-vv)... */
+int fr_log_verbosity(void);
+
 #define fr_log_error(...) fr_log(FR_LOG_ERROR, NULL, __VA_ARGS__)
 #define fr_log_warn(...) fr_log(FR_LOG_WARN, NULL, __VA_ARGS__)
 #define fr_log_info(...) fr_log(FR_LOG_INFO, NULL, __VA_ARGS__)

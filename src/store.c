@@ -252,6 +252,17 @@ void fr_deployments_free(struct fr_deployment *d, size_t n)
 	free(d);
 }
 
+void fr_state_rows_free(struct fr_state_row *r, size_t n)
+{
+	for (size_t i = 0; r && i < n; i++) {
+		free(r[i].integration);
+		free(r[i].instance);
+		free(r[i].key);
+		json_decref(r[i].value);
+	}
+	free(r);
+}
+
 static json_t *string_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -453,6 +464,13 @@ int fr_store_state_set(struct fr_store *s, const char *integration,
 		       const json_t *value, char **err)
 {
 	return s->ops->state_set(s, integration, instance, key, value, err);
+}
+
+int fr_store_state_list(struct fr_store *s, const char *integration,
+			const char *instance, const char *key,
+			struct fr_state_row **out, size_t *n, char **err)
+{
+	return s->ops->state_list(s, integration, instance, key, out, n, err);
 }
 
 int fr_store_state_update(struct fr_store *s, const char *integration,

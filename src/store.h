@@ -112,10 +112,20 @@ struct fr_execution_filter {
 	const enum fr_origin *origin;	/* NULL: any */
 	const char *trigger;		/* trigger kind; NULL: any */
 	const char *id_prefix;		/* NULL: any */
+	const char *delivery;		/* the delivery of this id or dedupe
+					   key, and its replays; NULL: any */
 	double since;			/* started (or queued) at or after; 0: any */
 	int limit;			/* 0: 50 */
 	bool not_replayed;		/* only those not replayed yet */
 };
+
+/* One key of an instance's state, as `flowrun state` lists it. */
+struct fr_state_row {
+	char *integration, *instance, *key;
+	json_t *value;
+	double updated_at;	/* seconds since the epoch */
+};
+void fr_state_rows_free(struct fr_state_row *r, size_t n);
 
 /* What deploy recorded: summary is the document deploy made. */
 struct fr_deployment {
@@ -181,6 +191,9 @@ struct fr_store_ops {
 	int (*state_set)(struct fr_store *s, const char *integration,
 			 const char *instance, const char *key,
 			 const json_t *value, char **err);
+	int (*state_list)(struct fr_store *s, const char *integration,
+			  const char *instance, const char *key,
+			  struct fr_state_row **out, size_t *n, char **err);
 	int (*state_update)(struct fr_store *s, const char *integration,
 			    const char *instance, const char *key,
 			    fr_state_fn fn, void *data, json_t **out,
@@ -295,6 +308,14 @@ int fr_store_state_get(struct fr_store *s, const char *integration,
 int fr_store_state_set(struct fr_store *s, const char *integration,
 		       const char *instance, const char *key,
 		       const json_t *value, char **err);
+/*
+ * The state keys of every integration and instance, ordered by
+ * integration, instance and key; integration, instance and key (each
+ * NULL: any) narrow it.  *out (fr_state_rows_free) has *n rows.
+ */
+int fr_store_state_list(struct fr_store *s, const char *integration,
+			const char *instance, const char *key,
+			struct fr_state_row **out, size_t *n, char **err);
 /*
  * Atomic read-modify-write of one key: fn gets the current value with
  * the row locked against every other handle and process, and its result

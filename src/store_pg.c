@@ -218,7 +218,8 @@ static const char *const statements[S_COUNT] = {
 		"excluded.trace",
 	/*
 	 * $1 flow, $2 integration, $3 instance, $4 status, $5 origin,
-	 * $6 trigger, $7 id prefix, $8 since, $9 limit, $10 not replayed
+	 * $6 trigger, $7 id prefix, $8 since, $9 limit, $10 not replayed,
+	 * $11 a delivery: its id or dedupe key
 	 */
 	[S_EXECUTION_LIST] = "SELECT " EXECUTION_COLUMNS " FROM "
 		EXECUTIONS_VIEW " WHERE ($1::text IS NULL OR r.flow = $1) AND "
@@ -227,12 +228,19 @@ static const char *const statements[S_COUNT] = {
 		"($5::text IS NULL OR r.origin = $5) AND ($6::text IS NULL OR "
 		"r.trigger = $6) AND ($7::text IS NULL OR left(r.id, "
 		"length($7)) = $7) AND r.at >= $8 AND (NOT $10::boolean OR "
-		"r.replayed_as IS NULL) ORDER BY r.at DESC, r.seq DESC, r.id DESC "
-		"LIMIT $9",
+		"r.replayed_as IS NULL) AND ($11::text IS NULL OR r.id = $11 OR "
+		"r.replay_of = $11 OR r.id IN (SELECT "
+		"id FROM deliveries WHERE dedupe_key = $11) OR r.replay_of IN "
+		"(SELECT id FROM deliveries WHERE dedupe_key = $11)) ORDER BY r.at "
+		"DESC, r.seq DESC, r.id DESC LIMIT $9",
 	[S_EXECUTION_GET] = "SELECT " EXECUTION_COLUMNS ", r.input, r.trace "
 		"FROM " EXECUTIONS_VIEW " WHERE r.id = $1",
 	[S_STATE_GET] = "SELECT key, value FROM state WHERE integration = $1 "
 		"AND instance = $2 AND value IS NOT NULL ORDER BY key",
+	[S_STATE_LIST] = "SELECT integration, instance, key, value, updated_at "
+		"FROM state WHERE ($1::text IS NULL OR integration = $1) AND "
+		"($2::text IS NULL OR instance = $2) AND ($3::text IS NULL OR key = "
+		"$3) AND value IS NOT NULL ORDER BY integration, instance, key",
 	[S_STATE_SET] = "INSERT INTO state (integration, instance, key, value, "
 		"updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (integration, "
 		"instance, key) DO UPDATE SET value = excluded.value, updated_at = "
@@ -848,6 +856,7 @@ static int pg_execution_list(struct fr_store *s,
 	pgs_p_double(&p, f->since);
 	pgs_p_int(&p, f->limit > 0 ? f->limit : 50);
 	pgs_p_bool(&p, f->not_replayed);
+	pgs_p_text(&p, f->delivery);
 	res = pgs_run(st, S_EXECUTION_LIST, &p, "cannot list executions", err);
 	free(integration);
 	if (!res)
@@ -923,6 +932,35 @@ static int pg_state_set(struct fr_store *s, const char *integration,
 	}
 	free(text);
 	return rc;
+}
+
+static int pg_state_list(struct fr_store *s, const char *integration,
+			 const char *instance, const char *key,
+			 struct fr_state_row **out, size_t *n, char **err)
+{
+	struct pg_store *st = (struct pg_store *)s;
+	struct params p = { .n = 0 };
+	PGresult *res;
+
+	*out = NULL;
+	*n = 0;
+	pgs_p_text(&p, integration);
+	pgs_p_text(&p, instance);
+	pgs_p_text(&p, key);
+	if (!(res = pgs_run(st, S_STATE_LIST, &p, "cannot list state", err)))
+		return -1;
+	*n = (size_t)PQntuples(res);
+	*out = fr_xcalloc(*n ? *n : 1, sizeof(**out));
+	for (size_t i = 0; i < *n; i++) {
+		struct fr_state_row *r = &(*out)[i];
+		r->integration = pgs_col_str(res, (int)i, 0);
+		r->instance = pgs_col_str(res, (int)i, 1);
+		r->key = pgs_col_str(res, (int)i, 2);
+		r->value = pgs_col_json(res, (int)i, 3);
+		r->updated_at = pgs_col_double(res, (int)i, 4);
+	}
+	PQclear(res);
+	return 0;
 }
 
 static int pg_state_update(struct fr_store *s, const char *integration,
@@ -1041,6 +1079,7 @@ static const struct fr_store_ops pg_ops = {
 	.execution_get = pg_execution_get,
 	.state_get = pg_state_get,
 	.state_set = pg_state_set,
+	.state_list = pg_state_list,
 	.state_update = pg_state_update,
 	.deployment_add = pg_deployment_add,
 	.deployment_list = pg_deployment_list,

@@ -564,7 +564,10 @@ static int sqlite_execution_list(struct fr_store *s,
 		    "AND (?4 IS NULL OR status = ?4) AND (?6 = 0 OR replayed_as IS "
 		    "NULL) AND (?7 IS NULL OR origin = ?7) AND (?8 IS NULL OR "
 		    "trigger = ?8) AND (?9 IS NULL OR id LIKE ?9 ESCAPE '\\') AND "
-		    "started_at >= ?10 ORDER BY started_at DESC, id DESC LIMIT ?5",
+		    "started_at >= ?10 AND (?11 IS NULL OR id = ?11 OR replay_of = "
+		    "?11 OR id IN (SELECT id FROM deliveries WHERE dedupe_key = "
+		    "?11) OR replay_of IN (SELECT id FROM deliveries WHERE "
+		    "dedupe_key = ?11)) ORDER BY started_at DESC, id DESC LIMIT ?5",
 		    err) < 0) {
 		free(integration);
 		free(prefix);
@@ -580,6 +583,7 @@ static int sqlite_execution_list(struct fr_store *s,
 	sq_bind_text(stmt, 8, f->trigger);
 	sq_bind_text(stmt, 9, prefix);
 	sqlite3_bind_double(stmt, 10, f->since);
+	sq_bind_text(stmt, 11, f->delivery);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		fr_grow(out, &cap, *n + 1, sizeof(**out));
 		execution_row(stmt, &(*out)[(*n)++]);
@@ -678,6 +682,46 @@ static int sqlite_state_set(struct fr_store *s, const char *integration,
 	sq_bind_json(stmt, 4, value);
 	sqlite3_bind_double(stmt, 5, fr_store_now());
 	return sq_step_done(st, stmt, "cannot write state", err);
+}
+
+static int sqlite_state_list(struct fr_store *s, const char *integration,
+			     const char *instance, const char *key,
+			     struct fr_state_row **out, size_t *n, char **err)
+{
+	struct sqlite_store *st = (struct sqlite_store *)s;
+	sqlite3_stmt *stmt;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (sq_prepare(st, &stmt, "SELECT integration, instance, key, value, "
+		    "updated_at FROM state WHERE (?1 IS NULL OR integration = ?1) "
+		    "AND (?2 IS NULL OR instance = ?2) AND (?3 IS NULL OR key = ?3) "
+		    "AND value IS NOT NULL ORDER BY integration, instance, key",
+		    err) < 0)
+		return -1;
+	sq_bind_text(stmt, 1, integration);
+	sq_bind_text(stmt, 2, instance);
+	sq_bind_text(stmt, 3, key);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct fr_state_row *r;
+		fr_grow(out, &cap, *n + 1, sizeof(**out));
+		r = &(*out)[(*n)++];
+		r->integration = sq_column_strdup(stmt, 0);
+		r->instance = sq_column_strdup(stmt, 1);
+		r->key = sq_column_strdup(stmt, 2);
+		r->value = sq_column_json(stmt, 3);
+		r->updated_at = sqlite3_column_double(stmt, 4);
+	}
+	sq_release(st, stmt);
+	if (rc != SQLITE_DONE) {
+		fr_state_rows_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return sq_fail(st, err, "cannot list state");
+	}
+	return 0;
 }
 
 /* BEGIN IMMEDIATE takes the write lock first: no other writer between
@@ -813,6 +857,7 @@ static const struct fr_store_ops sqlite_ops = {
 	.execution_get = sqlite_execution_get,
 	.state_get = sqlite_state_get,
 	.state_set = sqlite_state_set,
+	.state_list = sqlite_state_list,
 	.state_update = sqlite_state_update,
 	.deployment_add = sqlite_deployment_add,
 	.deployment_list = sqlite_deployment_list,

@@ -87,7 +87,8 @@ def secrets_flow(run, progix, flow, *more, **kw):
                "--set", "progix_url=" + progix.url, "--flow", flow, *more, **kw)
 
 
-@pytest.mark.parametrize("opts", [[], ["--json"], ["-v"]])
+@pytest.mark.parametrize("opts", [[], ["--json"], ["-v"], ["-vv"],
+                                  ["-vv", "--log-format", "json"]])
 def test_secrets_in_logs_outputs_state_and_fail_text(run, progix, opts):
     r = secrets_flow(run, progix, "echo", *opts)
     assert r.rc == 1, r  # the flow ends with a fail step
@@ -108,7 +109,7 @@ def test_secrets_in_outputs_are_redacted_in_the_trace(run, progix):
     assert_no_secret(r)
 
 
-@pytest.mark.parametrize("opts", [[], ["--json"]])
+@pytest.mark.parametrize("opts", [[], ["--json"], ["-vv"]])
 def test_secret_in_a_failing_url(run, progix, opts):
     r = secrets_flow(run, progix, "url", *opts)
     assert r.rc == 1, r
@@ -124,6 +125,16 @@ def test_secret_in_a_dry_run_request(run, progix, opts):
     assert r.rc == 0, r
     assert requests_of(progix) == []
     assert "/webhooks" in r.stdout
+    assert_no_secret(r)
+
+
+@pytest.mark.parametrize("opts", [["-vv"], ["-vv", "--log-format", "json"]])
+def test_secrets_in_a_request_sent_under_vv(run, progix, opts):
+    # sent for real: its URL, headers and body shown, the secrets as ***
+    r = secrets_flow(run, progix, "post", *opts)
+    assert "POST /webhooks?sig=***" in r.stderr, r
+    assert "X-Token: ***" in r.stderr and "x.test/***" in r.stderr, r
+    assert len(requests_of(progix)) == 1
     assert_no_secret(r)
 
 

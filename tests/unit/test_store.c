@@ -672,6 +672,70 @@ static void test_state(struct fr_store *s)
 	}
 }
 
+/* "integration/instance/key=value;..." of a state_list */
+static char *state_rows(struct fr_store *s, const char *integration,
+			const char *instance, const char *key)
+{
+	struct fr_state_row *r = NULL;
+	size_t n = 0;
+	char *err = NULL;
+	struct fr_buf b;
+
+	if (fr_store_state_list(s, integration, instance, key, &r, &n, &err) < 0) {
+		char *msg = fr_xasprintf("error: %s", err);
+		free(err);
+		return msg;
+	}
+	fr_buf_init(&b);
+	fr_buf_puts(&b, "");
+	for (size_t i = 0; i < n; i++) {
+		char *v = fr_json_dump(r[i].value);
+		fr_buf_printf(&b, "%s%s/%s/%s=%s", i ? ";" : "", r[i].integration,
+			      r[i].instance, r[i].key, v);
+		free(v);
+		if (!(r[i].updated_at > T0 - 1e6))
+			fr_buf_puts(&b, "(no time)");
+	}
+	fr_state_rows_free(r, n);
+	return fr_buf_steal(&b);
+}
+
+#define STATE_IS(s, i, n, k, want, ...)                                       \
+	do {                                                                 \
+		char *r_ = state_rows(s, i, n, k);                           \
+		is_str(r_, want, __VA_ARGS__);                               \
+		free(r_);                                                    \
+	} while (0)
+
+static void test_state_list(struct fr_store *s)
+{
+	json_t *a = jload("{\"cursor\":9007199254740993}"), *b = jload("\"b\"");
+
+	STATE_IS(s, "sl", NULL, NULL, "", "state_list of nothing");
+	CALL(fr_store_state_set(s, "sl", "prod", "zeta", b, &err), "set zeta");
+	CALL(fr_store_state_set(s, "sl", "prod", "alpha", a, &err), "set alpha");
+	CALL(fr_store_state_set(s, "sl", "staging", "alpha", b, &err), "set staging");
+	CALL(fr_store_state_set(s, "sl2", "prod", "k", b, &err), "set sl2");
+	STATE_IS(s, "sl", NULL, NULL, "sl/prod/alpha={\"cursor\":9007199254740993};"
+		 "sl/prod/zeta=\"b\";sl/staging/alpha=\"b\"",
+		 "every instance of an integration, ordered, values exact");
+	STATE_IS(s, "sl", "prod", "zeta", "sl/prod/zeta=\"b\"", "one key");
+	STATE_IS(s, "sl", "prod", "nope", "", "an unknown key: no rows");
+	STATE_IS(s, NULL, "staging", "alpha", "sl/staging/alpha=\"b\"",
+		 "any integration, one instance");
+	{
+		char *all = state_rows(s, NULL, "prod", NULL);
+		ok(strstr(all, "sl/prod/alpha=") && strstr(all, "sl2/prod/k=") &&
+		   !strstr(all, "staging"), "every integration of one instance: %s", all);
+		free(all);
+	}
+	CALL(fr_store_state_set(s, "sl", "prod", "zeta", NULL, &err), "delete zeta");
+	STATE_IS(s, "sl", "prod", NULL, "sl/prod/alpha={\"cursor\":9007199254740993}",
+		 "a deleted key is gone");
+	json_decref(a);
+	json_decref(b);
+}
+
 static void test_deployments(struct fr_store *s)
 {
 	struct fr_deployment d1 = {
@@ -1295,6 +1359,38 @@ static void test_replay(struct fr_store *s)
 	free(nid);
 	free(nid2);
 	drain(s);
+
+	/* the executions of one delivery key and their replays */
+	d = delivery("dk1", "rhook", "evt-7", NULL, 0, NULL, "{}");
+	free(push1(s, d, NULL));
+	fr_delivery_free(d);
+	d = delivery("dk2", "rhook", "evt-8", NULL, 0, NULL, "{}");
+	free(push1(s, d, NULL));
+	fr_delivery_free(d);
+	drain(s);
+	put_exec(s, "dk1", "demo", "prod", "rhook", FR_STATUS_FAILED, T0 + 23, "{}");
+	put_exec(s, "dk2", "demo", "prod", "rhook", FR_STATUS_OK, T0 + 24, "{}");
+	f = (struct fr_execution_filter){ .delivery = "evt-7" };
+	LIST_IS(s, &f, "dk1", "a delivery key finds its delivery");
+	CALL(fr_store_replay(s, "dk1", &nid, &err), "replay it");
+	{
+		char *got = list_ids(s, &f), *want1, *want2;
+		want1 = fr_xasprintf("%s,dk1", nid ? nid : "?");
+		want2 = fr_xasprintf("dk1,%s", nid ? nid : "?");
+		ok(strcmp(got, want1) == 0 || strcmp(got, want2) == 0,
+		   "and its replay: %s", got);
+		free(got);
+		free(want1);
+		free(want2);
+	}
+	f = (struct fr_execution_filter){ .delivery = "dk2" };
+	LIST_IS(s, &f, "dk2", "a delivery by its own id");
+	f = (struct fr_execution_filter){ .delivery = "evt-9" };
+	LIST_IS(s, &f, "", "an unknown key: nothing");
+	f = (struct fr_execution_filter){ .delivery = "evt-8", .flow = "other" };
+	LIST_IS(s, &f, "", "with the other filters");
+	free(nid);
+	drain(s);
 }
 
 static void test_list_queue(struct fr_store *s)
@@ -1620,6 +1716,7 @@ static void suite(const char *name, const char *url)
 	test_executions(s);
 	test_default_limit(s);
 	test_state(s);
+	test_state_list(s);
 	test_deployments(s);
 	test_deliveries(s);
 	test_claims(s);
