@@ -486,33 +486,42 @@ static int cmp_edit(const void *a, const void *b)
 	return x->from < y->from ? 1 : x->from > y->from ? -1 : 0;
 }
 
-/* The new expect.steps of a test: the actual outputs of the listed steps. */
-static char *new_steps(const struct fr_test_expect *x, const json_t *steps,
-		       unsigned col, bool block)
+/*
+ * The actual value in the shape of the expectation: an object keeps the
+ * keys the test listed (each shaped in turn), {exactly: V} stays exact,
+ * anything else is the actual value whole.
+ */
+static json_t *shaped(const json_t *expected, const json_t *actual)
 {
-	json_t *v = json_object(), *e;
+	json_t *out, *e;
 	const char *key;
+
+	if (!actual)
+		return json_null();
+	if (json_is_object(expected) && json_object_size(expected) == 1 &&
+	    json_object_get(expected, "exactly"))
+		return json_pack("{sO}", "exactly", actual);
+	if (!json_is_object(expected) || !json_is_object(actual))
+		return json_deep_copy(actual);
+	out = json_object();
+	json_object_foreach((json_t *)expected, key, e)
+		json_object_set_new(out, key, shaped(e, json_object_get(actual, key)));
+	return out;
+}
+
+/* v as YAML text to stand where a value started at column col. */
+static char *yaml_value(const json_t *v, unsigned col, bool block)
+{
 	char *text, *one;
 	struct fr_buf b;
 
-	json_object_foreach(x->value, key, e) {
-		json_t *a = json_object_get(steps, key);
-		json_object_set(v, key, a ? a : json_null());
-	}
-	if (block && json_object_size(v)) {
-		/* a block mapping stays one, in the file's style */
-		text = fr_record_block(v, (int)col - 1);
-		json_decref(v);
-		return text;
-	}
+	if (block && json_is_object(v) && json_object_size(v))
+		return fr_record_block(v, (int)col - 1);
 	one = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (strlen(one) + col < 100) {
-		json_decref(v);
+	if (strlen(one) + col < 100 || !(json_is_object(v) || json_is_array(v)))
 		return one;
-	}
 	free(one);
 	text = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
-	json_decref(v);
 	/* flow style over several lines, indented under the key */
 	fr_buf_init(&b);
 	for (const char *p = text; *p; p++) {
@@ -525,55 +534,125 @@ static char *new_steps(const struct fr_test_expect *x, const json_t *steps,
 	return fr_buf_steal(&b);
 }
 
+struct edits {
+	struct edit *v;
+	size_t n;
+};
+
+/* Replaces the text from loc to end (trailing blanks kept) with text. */
+static void add_edit(struct edits *ed, const struct fr_source *src,
+		     const struct fr_loc *loc, const struct fr_loc *end,
+		     char *text)
+{
+	struct edit *e;
+
+	ed->v = fr_xrealloc(ed->v, (ed->n + 1) * sizeof(*ed->v));
+	e = &ed->v[ed->n++];
+	e->from = offset_of(src, loc);
+	e->to = offset_of(src, end);
+	while (e->to > e->from && (src->text[e->to - 1] == ' ' ||
+				   src->text[e->to - 1] == '\n' ||
+				   src->text[e->to - 1] == '\r'))
+		e->to--;
+	e->text = text;
+}
+
+static const struct fr_test_failure *failure_of(const struct item *it,
+						const char *prefix)
+{
+	for (size_t k = 0; k < it->res.nfailures; k++) {
+		if (strncmp(it->res.failures[k].message, prefix, strlen(prefix)) == 0)
+			return &it->res.failures[k];
+	}
+	return NULL;
+}
+
+/*
+ * The edits that make a failing test's expectations what the run gave:
+ * status, error, steps, calls, state, response and output (not assert:
+ * a program cannot be derived from a value).  Warns about what it cannot
+ * rewrite.  Returns how many it made.
+ */
+static size_t update_test(struct edits *ed, const struct fr_source *src,
+			  const struct item *it)
+{
+	static const char *const kinds[] = { "steps", "calls", "state",
+					     "response", "output" };
+	const struct fr_test *t = it->t;
+	const struct fr_test_failure *f;
+	size_t before = ed->n;
+
+	if ((f = failure_of(it, "expect.status:"))) {
+		if (t->status_loc.line)
+			add_edit(ed, src, &t->status_loc, &t->status_end,
+				 fr_xstrdup(it->res.status));
+		else
+			fprintf(stderr, "flowrun test: %s:%u: test '%s': expect.status "
+				"not updated: it is implied by expect.error; write "
+				"'status: %s'\n", src->path, t->loc.line, t->name,
+				it->res.status);
+	}
+	if ((f = failure_of(it, "expect.error:"))) {
+		if (it->res.error) {
+			json_t *s = json_string(it->res.error);
+			add_edit(ed, src, &t->error_loc, &t->error_end,
+				 json_dumps(s, JSON_ENCODE_ANY));
+			json_decref(s);
+		} else {
+			fprintf(stderr, "flowrun test: %s:%u: test '%s': expect.error "
+				"not updated: the execution has no error; remove it\n",
+				src->path, t->error_loc.line, t->name);
+		}
+	}
+	for (size_t i = 0; i < FR_ARRAY_LEN(kinds); i++) {
+		const struct fr_test_expect *x = fr_test_expect_get(t, kinds[i]);
+		char prefix[64];
+		snprintf(prefix, sizeof(prefix), "expect.%s: not as expected", kinds[i]);
+		if (!x || !(f = failure_of(it, prefix)))
+			continue;
+		json_t *v = shaped(x->value, f->actual);
+		/* a block mapping stays one; anything else is written in flow style */
+		bool block = json_is_object(x->value) &&
+			     src->text[offset_of(src, &x->loc)] != '{';
+		add_edit(ed, src, &x->loc, &x->end, yaml_value(v, x->loc.col, block));
+		json_decref(v);
+	}
+	return ed->n - before;
+}
+
 static int update_file(const char *file, const struct fr_source *src,
 		       const struct item *items, size_t n, size_t *count)
 {
-	struct edit *ed = NULL;
-	size_t ne = 0;
+	struct edits ed = { 0 };
 	struct fr_buf b;
 	FILE *out;
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct item *it = &items[i];
-		const struct fr_test_expect *x = fr_test_expect_get(it->t, "steps");
-		bool steps_failed = false;
-		if (strcmp(it->file, file) != 0 || it->res.passed || !x ||
-		    !it->res.mocks_ok || !it->res.trace)
+		/* a test whose mocks ran short says nothing true of its flow */
+		if (strcmp(it->file, file) != 0 || it->res.passed || !it->res.mocks_ok)
 			continue;
-		for (size_t k = 0; k < it->res.nfailures; k++)
-			steps_failed |= strcmp(it->res.failures[k].message,
-					       "expect.steps: not as expected") == 0;
-		if (!steps_failed)
-			continue;
-		ed = fr_xrealloc(ed, (ne + 1) * sizeof(*ed));
-		ed[ne].from = offset_of(src, &x->loc);
-		ed[ne].to = offset_of(src, &x->end);
-		while (ed[ne].to > ed[ne].from &&
-		       (src->text[ed[ne].to - 1] == ' ' || src->text[ed[ne].to - 1] == '\n' ||
-			src->text[ed[ne].to - 1] == '\r'))
-			ed[ne].to--;
-		ed[ne].text = new_steps(x, it->res.steps, x->loc.col,
-					src->text[ed[ne].from] != '{');
-		ne++;
+		if (update_test(&ed, src, it))
+			(*count)++;
 	}
-	if (!ne)
+	if (!ed.n)
 		return 0;
-	qsort(ed, ne, sizeof(*ed), cmp_edit);
+	qsort(ed.v, ed.n, sizeof(*ed.v), cmp_edit);
 	fr_buf_init(&b);
 	fr_buf_add(&b, src->text, src->len);
-	for (size_t i = 0; i < ne; i++) {
+	for (size_t i = 0; i < ed.n; i++) {
 		/* from the end of the file backwards: offsets stay true */
 		struct fr_buf nb;
 		fr_buf_init(&nb);
-		fr_buf_add(&nb, b.data, ed[i].from);
-		fr_buf_puts(&nb, ed[i].text);
-		fr_buf_add(&nb, b.data + ed[i].to, b.len - ed[i].to);
+		fr_buf_add(&nb, b.data, ed.v[i].from);
+		fr_buf_puts(&nb, ed.v[i].text);
+		fr_buf_add(&nb, b.data + ed.v[i].to, b.len - ed.v[i].to);
 		fr_buf_finish(&b);
 		b = nb;
-		free(ed[i].text);
+		free(ed.v[i].text);
 	}
-	free(ed);
+	free(ed.v);
 	if (!(out = fopen(file, "w")) || fwrite(b.data, 1, b.len, out) != b.len) {
 		fr_log_say(FR_LOG_ERROR, "test", "cannot write '%s': %s", file,
 			strerror(errno));
@@ -582,7 +661,6 @@ static int update_file(const char *file, const struct fr_source *src,
 	if (out && fclose(out) != 0)
 		rc = -1;
 	fr_buf_finish(&b);
-	*count += ne;
 	return rc;
 }
 
@@ -716,9 +794,11 @@ int cmd_test(int argc, char **argv)
 		struct fr_load_opts lo = {
 			.connector_dirs = common.connector_dirs,
 			.nconnector_dirs = common.nconnector_dirs,
+			.fixed_clock = true,
 		};
 		fr_project_load(&p, (const char *const *)dirs.v, dirs.n, &lo, &d);
 	}
+	fr_jqx_prog_fixed_clock(tprog);	/* `now` in assert and when too */
 	fr_diag_flush(&d);
 	if (!p || d.nerrors)
 		goto out;
@@ -802,7 +882,7 @@ int cmd_test(int argc, char **argv)
 					&count) < 0)
 				rc = FR_EXIT_SYSTEM;
 		}
-		fr_log_say(FR_LOG_INFO, "test", "updated expect.steps of %zu test%s",
+		fr_log_say(FR_LOG_INFO, "test", "updated the expectations of %zu test%s",
 			count, count == 1 ? "" : "s");
 	}
 	fprintf(common.json ? stderr : stdout, "%s%zu passed, %zu failed\n",

@@ -23,6 +23,8 @@ struct fr_engine {
 	struct fr_http *http;
 	const struct fr_connector *http_connector;
 	struct fr_engine *pool[64];	/* for loops with concurrency */
+	jv k_steps, k_state;	/* the context's keys, made once */
+	double now;		/* jq's `now` with a fixed clock */
 
 	/* watchdog: interrupts jq past the deadline */
 	pthread_t wd;
@@ -45,6 +47,7 @@ struct run {
 	char *error;
 	json_t *response;
 	jv last;
+	json_t *lastj;		/* last, as converted for the trace, or NULL */
 	struct fr_action_ctx act;
 };
 
@@ -105,6 +108,8 @@ struct fr_engine *fr_engine_create(const struct fr_project *p,
 	if (hooks)
 		e->hooks = *hooks;
 	e->jx = fr_jqx_create(p->prog);
+	e->k_steps = jv_string("steps");
+	e->k_state = jv_string("state");
 	e->http = fr_http_create();
 	if (!e->http)
 		abort();
@@ -137,6 +142,8 @@ void fr_engine_destroy(struct fr_engine *e)
 	pthread_cond_destroy(&e->cv);
 	fr_jqx_destroy(e->jx);
 	fr_http_destroy(e->http);
+	jv_free(e->k_steps);
+	jv_free(e->k_state);
 	free(e);
 }
 
@@ -145,16 +152,21 @@ struct fr_jqx *fr_engine_jqx(struct fr_engine *e)
 	return e->jx;
 }
 
-/* The context with .steps[id] = v (consumes v), updated in place. */
-static void set_ctx_field(struct run *r, const char *field, const char *key,
-			  jv v)
+void fr_engine_set_now(struct fr_engine *e, double now)
 {
-	jv obj = jv_object_get(jv_copy(r->ctx), jv_string(field));
+	e->now = now;
+	fr_jqx_set_now(e->jx, now);
+}
+
+/* The context with .FIELD[key] = v (field borrowed, v consumed), in place. */
+static void set_ctx_field(struct run *r, jv field, const char *key, jv v)
+{
+	jv obj = jv_object_get(jv_copy(r->ctx), jv_copy(field));
 
 	/* the context lets go of obj, so that obj is changed in place */
-	r->ctx = jv_object_set(r->ctx, jv_string(field), jv_null());
+	r->ctx = jv_object_set(r->ctx, jv_copy(field), jv_null());
 	obj = jv_object_set(obj, jv_string(key), v);
-	r->ctx = jv_object_set(r->ctx, jv_string(field), obj);
+	r->ctx = jv_object_set(r->ctx, jv_copy(field), obj);
 }
 
 static int eval(struct run *r, const struct fr_expr *x, jv input, jv vars,
@@ -296,9 +308,9 @@ static void *loop_worker(void *arg)
 		sl->ran = true;
 		ivars = jv_array_append(jv_array_append(jv_copy(vars),
 			jv_array_get(jv_copy(items), k)), jv_number(k));
-		steps = jv_object_get(jv_copy(sub.ctx), jv_string("steps"));
+		steps = jv_object_get(jv_copy(sub.ctx), jv_copy(w->e->k_steps));
 		run_steps(&sub, &par->s->body, ivars, sl->trace, &sl->out);
-		sub.ctx = jv_object_set(sub.ctx, jv_string("steps"), steps);
+		sub.ctx = jv_object_set(sub.ctx, jv_copy(w->e->k_steps), steps);
 		jv_free(ivars);
 		if (sub.failed || sub.stop) {
 			sl->failed = sub.failed;
@@ -343,6 +355,7 @@ static int loop_parallel(struct run *r, const struct fr_step *s, jv vars,
 		if (!r->e->pool[i])
 			r->e->pool[i] = fr_engine_create(r->e->p, &r->e->opts,
 							 &r->e->hooks);
+		fr_engine_set_now(r->e->pool[i], r->e->now);
 		w[i].par = &par;
 		w[i].e = r->e->pool[i];
 		w[i].conns = json_deep_copy(r->conns);
@@ -358,7 +371,7 @@ static int loop_parallel(struct run *r, const struct fr_step *s, jv vars,
 		/* what `set` wrote in the iterations is visible after the loop */
 		jv st = jv_parse(w[i].state);
 		jv_object_foreach(st, key, val) {
-			set_ctx_field(r, "state", jv_string_value(key), val);
+			set_ctx_field(r, r->e->k_state, jv_string_value(key), val);
 			jv_free(key);
 		}
 		jv_free(st);
@@ -437,11 +450,11 @@ static int do_loop(struct run *r, const struct fr_step *s, jv vars,
 		json_t *sub = json_array();
 		jv ivars = jv_array_append(jv_array_append(jv_copy(vars),
 			jv_array_get(jv_copy(items), i)), jv_number(i));
-		jv steps = jv_object_get(jv_copy(r->ctx), jv_string("steps"));
+		jv steps = jv_object_get(jv_copy(r->ctx), jv_copy(r->e->k_steps));
 		jv last = jv_null();
 		json_array_append_new(iters, json_pack("{si so}", "index", i, "steps", sub));
 		rc = run_steps(r, &s->body, ivars, sub, &last);
-		r->ctx = jv_object_set(r->ctx, jv_string("steps"), steps);
+		r->ctx = jv_object_set(r->ctx, jv_copy(r->e->k_steps), steps);
 		jv_free(ivars);
 		results = jv_array_append(results, last);
 		if (rc < 0)
@@ -474,9 +487,10 @@ static int update_fn(void *data, const json_t *old, json_t **out, char **err)
 	struct update_call *c = data;
 	jv v;
 
-	/* `.` (and $ctx) is the key's current value */
-	if (eval(c->r, c->expr, old ? fr_json_to_jv(old) : jv_null(), c->vars,
-		 &v, err) < 0)
+	/* `.` is the key's current value, $ctx the execution's context */
+	if (fr_jqx_eval_on(c->r->e->jx, c->expr->id, jv_copy(c->r->ctx),
+			   jv_copy(c->vars), old ? fr_json_to_jv(old) : jv_null(),
+			   &v, err) < 0)
 		return -1;
 	*out = fr_jv_to_json(v);
 	if (!*out) {
@@ -517,7 +531,7 @@ static int do_update(struct run *r, const struct fr_step *s, jv vars,
 			json_decref(result);
 			return -1;
 		}
-		set_ctx_field(r, "state", key, fr_json_to_jv(val));
+		set_ctx_field(r, r->e->k_state, key, fr_json_to_jv(val));
 		json_object_set_new(result, key, val ? val : json_null());
 	}
 	if (!write)
@@ -569,7 +583,7 @@ static int do_simple(struct run *r, const struct fr_step *s, jv vars,
 				json_decref(v);
 				return -1;
 			}
-			set_ctx_field(r, "state", key, fr_json_to_jv(val));
+			set_ctx_field(r, r->e->k_state, key, fr_json_to_jv(val));
 		}
 		if (r->e->opts.dry_run || r->e->opts.offline)
 			json_object_set_new(rec, "dry_run", json_true());
@@ -759,9 +773,16 @@ failed:
 done:
 	free(err);
 	put(rec, "duration_ms", fr_json_ms_since(t0));
-	put(rec, "output", outj ? outj : fr_jv_to_json(jv_copy(out)));
+	if (!outj)
+		outj = fr_jv_to_json(jv_copy(out));
+	put(rec, "output", outj);
+	if (last == &r->last) {
+		/* the execution's output, unless a later step changes it */
+		json_decref(r->lastj);
+		r->lastj = json_incref(outj);
+	}
 	if (s->id)
-		set_ctx_field(r, "steps", s->id, jv_copy(out));
+		set_ctx_field(r, r->e->k_steps, s->id, jv_copy(out));
 	jv_free(*last);
 	*last = out;
 	return rc;
@@ -853,7 +874,13 @@ int fr_engine_run(struct fr_engine *e, const struct fr_exec_request *req,
 		out->error = fr_escape_controls(red);
 		free(red);
 	}
-	out->output = fr_jv_to_json(r.last);
+	/* the same value as the last step's record holds: no conversion */
+	if (r.lastj) {
+		out->output = r.lastj;
+		jv_free(r.last);
+	} else {
+		out->output = fr_jv_to_json(r.last);
+	}
 	out->response = r.response;
 	trace = json_pack("{ss ss ss ss ss sb ss}",
 			  "execution", req->execution ? req->execution : "",

@@ -129,6 +129,12 @@ void fr_engine_destroy(struct fr_engine *e);
 /* The engine's compiled programs, for its own thread's use between runs. */
 struct fr_jqx *fr_engine_jqx(struct fr_engine *e);
 
+/*
+ * jq's `now` in the runs that follow, in seconds since the epoch, for a
+ * project loaded with fr_load_opts.fixed_clock (else without effect).
+ */
+void fr_engine_set_now(struct fr_engine *e, double now);
+
 /* Runs req; *out is filled in any case (finish it). 0 ok, -1 failed. */
 int fr_engine_run(struct fr_engine *e, const struct fr_exec_request *req,
 		  struct fr_exec_result *out);

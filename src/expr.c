@@ -77,7 +77,7 @@ static char *suggest_config(const struct fr_integration *in, const char *name)
  * typos that matter.
  */
 static void check_refs(struct fr_scope *sc, const char *text,
-		       const struct fr_loc *loc)
+		       const struct fr_loc *loc, bool over)
 {
 	static const char *const roots[] = { ".steps.", ".config." };
 
@@ -87,8 +87,9 @@ static void check_refs(struct fr_scope *sc, const char *text,
 		while ((p = strstr(p, roots[r])) != NULL) {
 			const char *name = p + rlen;
 			size_t len = 0;
-			bool root = p == text || !is_ident(p[-1]) ||
-				    (p - text >= 4 && memcmp(p - 4, "$ctx", 4) == 0);
+			bool ctx = p - text >= 4 && memcmp(p - 4, "$ctx", 4) == 0;
+			/* over a value of its own, only $ctx is the context */
+			bool root = ctx || (!over && (p == text || !is_ident(p[-1])));
 			while (is_ident(name[len]))
 				len++;
 			p = name;
@@ -122,14 +123,15 @@ static void check_refs(struct fr_scope *sc, const char *text,
 }
 
 static struct fr_expr *compile_text(struct fr_scope *sc, const char *text,
-				    const struct fr_loc *loc)
+				    const struct fr_loc *loc, bool over)
 {
 	struct fr_expr *e = fr_xcalloc(1, sizeof(*e));
 
 	e->loc = *loc;
-	e->id = fr_jqx_prog_add(sc->prog, text, loc, sc->vars, sc->nvars);
+	e->id = over ? fr_jqx_prog_add_over(sc->prog, text, loc, sc->vars, sc->nvars)
+		     : fr_jqx_prog_add(sc->prog, text, loc, sc->vars, sc->nvars);
 	e->text = fr_jqx_prog_text(sc->prog, e->id);
-	check_refs(sc, text, loc);
+	check_refs(sc, text, loc, over);
 	return e;
 }
 
@@ -159,7 +161,8 @@ static bool whole_template(const char *s)
 	return close[strspn(close, " \t\r\n")] == '\0';
 }
 
-struct fr_expr *fr_expr_compile(struct fr_scope *sc, const struct fr_ynode *n)
+static struct fr_expr *compile_expr(struct fr_scope *sc,
+				    const struct fr_ynode *n, bool over)
 {
 	if (n->kind != FR_YSCALAR) {
 		fr_diag_at(sc->d, FR_ERROR, &n->loc,
@@ -181,7 +184,18 @@ struct fr_expr *fr_expr_compile(struct fr_scope *sc, const struct fr_ynode *n)
 		free(inner);
 		return NULL;
 	}
-	return compile_text(sc, n->value, &n->loc);
+	return compile_text(sc, n->value, &n->loc, over);
+}
+
+struct fr_expr *fr_expr_compile(struct fr_scope *sc, const struct fr_ynode *n)
+{
+	return compile_expr(sc, n, false);
+}
+
+struct fr_expr *fr_expr_compile_over(struct fr_scope *sc,
+				     const struct fr_ynode *n)
+{
+	return compile_expr(sc, n, true);
 }
 
 void fr_expr_destroy(struct fr_expr *e)
@@ -268,7 +282,7 @@ static struct fr_tmpl *compile_string(struct fr_scope *sc,
 			pt->expr = NULL;
 			bad = true;
 		} else {
-			pt->expr = compile_text(sc, prog, &loc);
+			pt->expr = compile_text(sc, prog, &loc, false);
 		}
 		free(prog);
 		s = close + 2;

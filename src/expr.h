@@ -40,6 +40,9 @@ struct fr_scope {
 
 /* Registers an expression (a string node); NULL after reporting an error. */
 struct fr_expr *fr_expr_compile(struct fr_scope *sc, const struct fr_ynode *n);
+/* An expression over a value of its own (`.`), $ctx the context (update). */
+struct fr_expr *fr_expr_compile_over(struct fr_scope *sc,
+				     const struct fr_ynode *n);
 void fr_expr_destroy(struct fr_expr *e);
 
 /* A template for any YAML value; NULL after reporting an error. */

@@ -391,7 +391,8 @@ static void parse_kind(struct loader *l, struct fr_step *s,
 			const struct fr_ynode *k = fr_ymap_key(v, i);
 			s->updates[i].key = fr_xstrdup(k->value);
 			s->updates[i].loc = k->loc;
-			s->updates[i].expr = expr_at(l, fr_ymap_val(v, i));
+			s->updates[i].expr = fr_expr_compile_over(&l->sc,
+							fr_ymap_val(v, i));
 		}
 		if (!s->nupdates)
 			fr_diag_at(l->d, FR_ERROR, &v->loc,

@@ -16,6 +16,12 @@ struct expr {
 	size_t nvars;
 	bool bad;
 	unsigned first_line, last_line;	/* in the generated program */
+	/* a plain path (".a.b", "$item.id", "."): run without jq */
+	bool over;		/* `.` is a value of its own (fr_jqx_eval_on) */
+	bool path;
+	int root;		/* -1: `.`; -3: $ctx; else the variable's index */
+	char **keys;
+	size_t nkeys;
 };
 
 /*
@@ -30,6 +36,7 @@ struct fr_jqx_prog {
 	size_t n, cap;
 	char **programs;	/* per batch, after fr_jqx_prog_check */
 	size_t nprograms;
+	bool fixed_clock;	/* `now` is jx->now (flowrun test) */
 };
 
 /*
@@ -42,6 +49,7 @@ struct fr_jqx_prog {
  */
 struct hot {
 	unsigned uses;
+	jv *keys;		/* a plain path's keys as jv, made on first use */
 	jq_state *jq;		/* the expression alone, once hot */
 	bool failed;		/* compiling it alone failed: stay in the batch */
 };
@@ -54,6 +62,7 @@ struct fr_jqx {
 	pthread_mutex_t mu;	/* guards running and interrupted */
 	jq_state *running;	/* the state in jq_next, for interrupts */
 	bool interrupted;
+	double now;		/* with a fixed clock */
 };
 
 struct fr_jqx_prog *fr_jqx_prog_create(void)
@@ -70,6 +79,9 @@ void fr_jqx_prog_destroy(struct fr_jqx_prog *p)
 		for (size_t j = 0; j < p->v[i].nvars; j++)
 			free(p->v[i].vars[j]);
 		free(p->v[i].vars);
+		for (size_t j = 0; j < p->v[i].nkeys; j++)
+			free(p->v[i].keys[j]);
+		free(p->v[i].keys);
 	}
 	free(p->v);
 	for (size_t i = 0; i < p->nprograms; i++)
@@ -78,9 +90,77 @@ void fr_jqx_prog_destroy(struct fr_jqx_prog *p)
 	free(p);
 }
 
-int fr_jqx_prog_add(struct fr_jqx_prog *p, const char *text,
-		    const struct fr_loc *loc, const char *const *vars,
-		    size_t nvars)
+static size_t ident_len(const char *s)
+{
+	size_t n = 0;
+
+	if (!(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') ||
+	      (s[0] >= 'A' && s[0] <= 'Z')))
+		return 0;
+	while (s[n] == '_' || (s[n] >= 'a' && s[n] <= 'z') ||
+	       (s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9'))
+		n++;
+	return n;
+}
+
+/*
+ * A plain path: "." alone, or "." or "$NAME" (the context or a bound
+ * variable) followed by ".IDENT" fields, with blanks around.  Such a
+ * program is evaluated by looking the keys up (fr_jqx_eval): on objects
+ * and null exactly what jq does; anything else falls back to jq, for its
+ * error message.  Everything else goes to jq.
+ */
+static void parse_path(struct expr *e)
+{
+	const char *s = e->text + strspn(e->text, " \t\r\n");
+	size_t n;
+
+	e->root = -1;
+	if (*s == '$') {
+		n = ident_len(s + 1);
+		if (n == 0 || (n >= 2 && s[1] == '_' && s[2] == '_'))
+			return;
+		e->root = -2;
+		for (size_t i = 0; i < e->nvars; i++) {
+			if (strlen(e->vars[i]) == n &&
+			    strncmp(e->vars[i], s + 1, n) == 0)
+				e->root = (int)i;	/* the last one binds */
+		}
+		if (e->root == -2 && n == 3 && strncmp(s + 1, "ctx", 3) == 0)
+			e->root = -3;
+		if (e->root == -2)
+			return;		/* $ENV, $__loc__, ...: jq's */
+		s += 1 + n;
+	} else if (*s == '.' && s[1] && !strchr(" \t\r\n", s[1]) &&
+		   !ident_len(s + 1)) {
+		return;		/* ".[", "..", ".\"a\"" */
+	} else if (*s != '.') {
+		return;
+	} else if (!ident_len(s + 1)) {
+		s++;		/* "." alone */
+	}
+	char **keys = NULL;
+	size_t nkeys = 0;
+	while (*s == '.' && (n = ident_len(s + 1)) > 0) {
+		keys = fr_xrealloc(keys, (nkeys + 1) * sizeof(*keys));
+		keys[nkeys++] = fr_xstrndup(s + 1, n);
+		s += 1 + n;
+	}
+	s += strspn(s, " \t\r\n");
+	if (*s) {
+		for (size_t i = 0; i < nkeys; i++)
+			free(keys[i]);
+		free(keys);
+		return;
+	}
+	e->path = true;
+	e->keys = keys;
+	e->nkeys = nkeys;
+}
+
+static int add(struct fr_jqx_prog *p, const char *text,
+	       const struct fr_loc *loc, const char *const *vars, size_t nvars,
+	       bool over)
 {
 	struct expr *e;
 
@@ -90,10 +170,26 @@ int fr_jqx_prog_add(struct fr_jqx_prog *p, const char *text,
 	e->text = fr_xstrdup(text);
 	e->loc = *loc;
 	e->nvars = nvars;
+	e->over = over;
 	e->vars = nvars ? fr_xcalloc(nvars, sizeof(char *)) : NULL;
 	for (size_t i = 0; i < nvars; i++)
 		e->vars[i] = fr_xstrdup(vars[i]);
+	parse_path(e);
 	return (int)p->n++;
+}
+
+int fr_jqx_prog_add(struct fr_jqx_prog *p, const char *text,
+		    const struct fr_loc *loc, const char *const *vars,
+		    size_t nvars)
+{
+	return add(p, text, loc, vars, nvars, false);
+}
+
+int fr_jqx_prog_add_over(struct fr_jqx_prog *p, const char *text,
+			 const struct fr_loc *loc, const char *const *vars,
+			 size_t nvars)
+{
+	return add(p, text, loc, vars, nvars, true);
 }
 
 const char *fr_jqx_prog_text(const struct fr_jqx_prog *p, int id)
@@ -227,16 +323,22 @@ static void emit_vars(struct fr_buf *b, const struct expr *e)
 }
 
 static void emit_def(struct fr_buf *b, unsigned *line, size_t id,
-		     struct expr *e)
+		     struct expr *e, bool fixed_clock)
 {
 	e->first_line = *line;
+	/* with a fixed clock: [id, ctx, vars, value, now], `now` redefined */
+	if (fixed_clock)
+		fr_buf_printf(b, "def __e%zu: .[4] as $__now | def now: $__now; "
+			      ". as [$__i, $ctx, $__v, $__in] | ", id);
+	else if (e->over)
+		fr_buf_printf(b, "def __e%zu: . as [$__i, $ctx, $__v, $__in] | ", id);
 	/* without loop variables, one index is cheaper than destructuring */
-	if (e->nvars)
+	else if (e->nvars)
 		fr_buf_printf(b, "def __e%zu: . as [$__i, $ctx, $__v] | ", id);
 	else
 		fr_buf_printf(b, "def __e%zu: .[1] as $ctx | ", id);
 	emit_vars(b, e);
-	fr_buf_puts(b, "$ctx | (\n");
+	fr_buf_puts(b, e->over ? "$__in | (\n" : "$ctx | (\n");
 	fr_buf_puts(b, e->text);
 	fr_buf_puts(b, "\n);\n");
 	*line += 3 + count_lines(e->text);
@@ -274,7 +376,7 @@ static char *generate(struct fr_jqx_prog *p, size_t lo, size_t hi)
 	emit_guards(&b, p->v, lo, hi, &line);
 	for (size_t i = lo; i < hi; i++) {
 		if (!p->v[i].bad)
-			emit_def(&b, &line, i - lo, &p->v[i]);
+			emit_def(&b, &line, i - lo, &p->v[i], p->fixed_clock);
 	}
 	if (hi == lo) {
 		fr_buf_puts(&b, ".\n");
@@ -486,8 +588,12 @@ void fr_jqx_destroy(struct fr_jqx *jx)
 		return;
 	for (size_t i = 0; i < jx->njq; i++)
 		jq_teardown(&jx->jq[i]);
-	for (size_t i = 0; i < jx->p->n; i++)
+	for (size_t i = 0; i < jx->p->n; i++) {
 		jq_teardown(&jx->hot[i].jq);
+		for (size_t k = 0; jx->hot[i].keys && k < jx->p->v[i].nkeys; k++)
+			jv_free(jx->hot[i].keys[k]);
+		free(jx->hot[i].keys);
+	}
 	free(jx->jq);
 	free(jx->hot);
 	pthread_mutex_destroy(&jx->mu);
@@ -540,12 +646,18 @@ static void promote(struct fr_jqx *jx, int id)
 	}
 	fr_buf_init(&b);
 	emit_guards(&b, jx->p->v, (size_t)id, (size_t)id + 1, NULL);
-	if (e->nvars)
+	if (jx->p->fixed_clock)
+		fr_buf_puts(&b, ". as [$ctx, $__v, $__in, $__now] | "
+			    "def now: $__now; ");
+	else if (e->over)
+		fr_buf_puts(&b, ". as [$ctx, $__v, $__in] | ");
+	else if (e->nvars)
 		fr_buf_puts(&b, ". as [$ctx, $__v] | ");
 	else if (strstr(e->text, "$ctx"))
 		fr_buf_puts(&b, ". as $ctx | ");
 	emit_vars(&b, e);
-	fr_buf_puts(&b, e->nvars ? "$ctx | (\n" : "(\n");
+	fr_buf_puts(&b, e->over ? "$__in | (\n"
+			: e->nvars || jx->p->fixed_clock ? "$ctx | (\n" : "(\n");
 	fr_buf_puts(&b, e->text);
 	fr_buf_puts(&b, "\n)\n");
 	h->jq = compile(fr_buf_cstr(&b), jv_object(), &err);
@@ -670,9 +782,55 @@ static void run(jq_state *jq, jv input, struct run *out)
 	}
 }
 
-int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
+/*
+ * A plain path's value, as jq has it: fields of objects, null from null
+ * or a missing key.  False (nothing consumed) when jq must say why not.
+ */
+static bool eval_path(struct fr_jqx *jx, int id, jv ctx, jv vars, jv in,
+		      jv *out)
+{
+	const struct expr *e = &jx->p->v[id];
+	struct hot *h = &jx->hot[id];
+	jv v;
+
+	if (e->root >= 0) {
+		if (jv_get_kind(vars) != JV_KIND_ARRAY ||
+		    e->root >= jv_array_length(jv_copy(vars)))
+			return false;
+		v = jv_array_get(jv_copy(vars), e->root);
+	} else {
+		v = jv_copy(e->root == -1 && e->over ? in : ctx);
+	}
+	if (e->nkeys && !h->keys) {
+		h->keys = fr_xcalloc(e->nkeys, sizeof(jv));
+		for (size_t k = 0; k < e->nkeys; k++)
+			h->keys[k] = jv_string(e->keys[k]);
+	}
+	for (size_t k = 0; k < e->nkeys; k++) {
+		jv_kind kind = jv_get_kind(v);
+		if (kind == JV_KIND_NULL)
+			continue;
+		if (kind != JV_KIND_OBJECT) {
+			jv_free(v);
+			return false;
+		}
+		v = jv_object_get(v, jv_copy(h->keys[k]));
+		if (!jv_is_valid(v)) {
+			jv_free(v);
+			v = jv_null();
+		}
+	}
+	jv_free(ctx);
+	jv_free(vars);
+	jv_free(in);
+	*out = v;
+	return true;
+}
+
+static int eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv in, jv *out,
 		char **err)
 {
+	const struct expr *e = &jx->p->v[id];
 	struct hot *h = &jx->hot[id];
 	jq_state **slot, *jq;
 	jv input;
@@ -681,19 +839,42 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 	int sig;
 	bool interrupted;
 
+	if (!e->over) {
+		jv_free(in);
+		in = jv_null();
+	}
+	if (e->path && !e->bad && eval_path(jx, id, ctx, vars, in, out)) {
+		*err = NULL;
+		return 0;
+	}
 	pthread_once(&backstop_once, install_backstop);
 	if (!h->jq && !h->failed && ++h->uses >= FR_JQX_HOT_AFTER)
 		promote(jx, id);
-	if (h->jq) {
+	if (jx->p->fixed_clock) {
+		slot = h->jq ? &h->jq : &jx->jq[id / BATCH];
+		input = jv_array_append(jv_array_append(jv_array_append(
+			jv_array(), ctx), vars), in);
+		input = jv_array_append(input, jv_number(jx->now));
+		if (!h->jq)
+			input = jv_array_concat(jv_array_append(jv_array(),
+					jv_number(id % BATCH)), input);
+	} else if (h->jq) {
 		slot = &h->jq;
-		if (jx->p->v[id].nvars)
+		if (e->over)
+			input = jv_array_append(jv_array_append(jv_array_append(
+				jv_array(), ctx), vars), in);
+		else if (e->nvars)
 			input = jv_array_append(jv_array_append(jv_array(), ctx), vars);
 		else
-			input = ctx, jv_free(vars);
+			input = ctx, jv_free(vars), jv_free(in);
 	} else {
 		slot = &jx->jq[id / BATCH];
 		input = jv_array_append(jv_array_append(jv_array_append(
 			jv_array(), jv_number(id % BATCH)), ctx), vars);
+		if (e->over)
+			input = jv_array_append(input, in);
+		else
+			jv_free(in);
 	}
 	*err = NULL;
 	*out = jv_null();
@@ -744,6 +925,28 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 	}
 	*out = res.first;
 	return 0;
+}
+
+void fr_jqx_prog_fixed_clock(struct fr_jqx_prog *p)
+{
+	p->fixed_clock = true;
+}
+
+void fr_jqx_set_now(struct fr_jqx *jx, double now)
+{
+	jx->now = now;
+}
+
+int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
+		char **err)
+{
+	return eval(jx, id, ctx, vars, jv_null(), out, err);
+}
+
+int fr_jqx_eval_on(struct fr_jqx *jx, int id, jv ctx, jv vars, jv input,
+		   jv *out, char **err)
+{
+	return eval(jx, id, ctx, vars, input, out, err);
 }
 
 bool fr_jv_truthy(jv v)

@@ -23,11 +23,18 @@
  *
  * jq 1.6 binds $variables at compile time, so per-execution values come in
  * through the input: the array [id, ctx, vars], where vars holds the values
- * of the variable names given to fr_jqx_prog_add, in order (loop variables).
+ * of the variable names given to fr_jqx_prog_add, in order (loop variables);
+ * a program over a value of its own (fr_jqx_prog_add_over) gets [id, ctx,
+ * vars, value] and runs on the value.
  *
  * A compiled program (struct fr_jqx) belongs to one thread: jq_state is not
  * thread-safe.  fr_jqx_interrupt may be called from another thread to stop a
  * program that runs too long (the step timeout).
+ *
+ * A plain path (".", ".a.b", "$item.id", "$ctx.config.x": fields only) is
+ * not run by jq: its keys are looked up in the value, which gives what jq
+ * gives on objects and null; on anything else jq runs it, for its error.
+ * Templates like "${{ .config.token }}" cost a few lookups, not a jq run.
  *
  * Ownership follows jv: fr_jqx_eval consumes ctx and vars.
  */
@@ -53,6 +60,22 @@ void fr_jqx_prog_destroy(struct fr_jqx_prog *p);
 int fr_jqx_prog_add(struct fr_jqx_prog *p, const char *text,
 		    const struct fr_loc *loc, const char *const *vars,
 		    size_t nvars);
+
+/*
+ * The same for a program whose `.` is a value given at each run
+ * (fr_jqx_eval_on), with $ctx still the context: an update step's key.
+ */
+int fr_jqx_prog_add_over(struct fr_jqx_prog *p, const char *text,
+			 const struct fr_loc *loc, const char *const *vars,
+			 size_t nvars);
+
+/*
+ * Makes jq's `now` in every program of p the time set with fr_jqx_set_now
+ * (0 until then) instead of the clock: tests are reproducible.  Before
+ * fr_jqx_prog_check.
+ */
+void fr_jqx_prog_fixed_clock(struct fr_jqx_prog *p);
+void fr_jqx_set_now(struct fr_jqx *jx, double now);
 
 /* The program text of an expression, as the user wrote it (borrowed). */
 const char *fr_jqx_prog_text(const struct fr_jqx_prog *p, int id);
@@ -83,6 +106,10 @@ bool fr_jqx_hot(const struct fr_jqx *jx, int id);
  */
 int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 		char **err);
+
+/* Runs a program added with fr_jqx_prog_add_over on input (consumed). */
+int fr_jqx_eval_on(struct fr_jqx *jx, int id, jv ctx, jv vars, jv input,
+		   jv *out, char **err);
 
 /* Stops the program running in jx, if any (from another thread). */
 void fr_jqx_interrupt(struct fr_jqx *jx);

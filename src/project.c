@@ -429,6 +429,8 @@ int fr_project_load(struct fr_project **out, const char *const *paths,
 
 	*out = NULL;
 	p->prog = fr_jqx_prog_create();
+	if (opts && opts->fixed_clock)
+		fr_jqx_prog_fixed_clock(p->prog);
 	if (n == 0) {
 		paths = default_path;
 		n = 1;

@@ -39,6 +39,7 @@ struct fr_load_opts {
 	const char *const *connector_dirs;	/* extra, from --connectors */
 	size_t nconnector_dirs;
 	bool no_env;				/* ignore FLOWRUN_CONNECTORS */
+	bool fixed_clock;	/* jq's `now` set per engine (flowrun test) */
 };
 
 /*

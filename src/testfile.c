@@ -327,11 +327,14 @@ static void parse_expect(struct fr_diag *d, struct fr_test *t,
 			t->status = (enum fr_test_status)i;
 		}
 		t->status_loc = v->loc;
+		t->status_end = v->end;
 	}
 	if ((v = fr_ymap_get(n, "error"))) {
 		const char *s = fr_schema_string(d, v, "'error'");
 		if (s)
 			t->error = fr_xstrdup(s);
+		t->error_loc = v->loc;
+		t->error_end = v->end;
 		if (!fr_ymap_get(n, "status"))
 			t->status = FR_TEST_FAILED;
 	}

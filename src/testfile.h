@@ -75,8 +75,9 @@ struct fr_test {
 	struct fr_test_mock *mocks;
 	size_t nmocks;
 	enum fr_test_status status;
-	struct fr_loc status_loc;
+	struct fr_loc status_loc, status_end;	/* of expect.status's value */
 	char *error;			/* substring, or NULL */
+	struct fr_loc error_loc, error_end;	/* of expect.error's value */
 	struct fr_test_expect expects[5];
 	size_t nexpects;
 	struct fr_test_assert *asserts;

@@ -783,6 +783,8 @@ static void check(struct fr_testrun *tr, const struct fr_test *t,
 	size_t i;
 	json_t *p;
 
+	out->status = status_names[st];
+	out->error = error ? fr_xstrdup(error) : NULL;
 	json_array_foreach(ts->problems, i, p)
 		fail(out, &t->loc, fr_xstrdup(json_string_value(p)), NULL, NULL);
 	out->mocks_ok = json_array_size(ts->problems) == 0;
@@ -793,7 +795,8 @@ static void check(struct fr_testrun *tr, const struct fr_test *t,
 				  error ? ": " : "", error ? error : ""), NULL, NULL);
 	}
 	if (t->error && (!error || !strstr(error, t->error)))
-		fail(out, &t->loc, fr_xasprintf("expect.error: the error does not "
+		fail(out, t->error_loc.line ? &t->error_loc : &t->loc,
+		     fr_xasprintf("expect.error: the error does not "
 						"contain '%s'; it is: %s", t->error,
 						error ? error : "(no error)"),
 		     NULL, NULL);
@@ -897,6 +900,9 @@ void fr_testrun_run(struct fr_testrun *tr, const struct fr_test *t,
 		json_t *seed = json_deep_copy(ts.state);
 		req.state = seed;
 		tr->cur = &ts;
+		fr_engine_set_now(tr->e, t->now);
+		if (tr->tjx)
+			fr_jqx_set_now(tr->tjx, t->now);
 		fr_engine_run(tr->e, &req, &res);
 		tr->cur = NULL;
 		json_decref(seed);
@@ -930,5 +936,6 @@ void fr_test_result_finish(struct fr_test_result *r)
 	json_decref(r->trace);
 	json_decref(r->steps);
 	json_decref(r->ran);
+	free(r->error);
 	memset(r, 0, sizeof(*r));
 }

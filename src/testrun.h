@@ -34,6 +34,8 @@ struct fr_test_result {
 	json_t *steps;			/* the step outputs (.steps) */
 	json_t *ran;			/* coverage: "LINE", "LINE:CASE" -> true */
 	bool mocks_ok;			/* no mock was missing or exhausted */
+	const char *status;		/* as it ended: "ok", "failed", ... */
+	char *error;			/* the execution's error, or NULL */
 };
 
 struct fr_testrun;

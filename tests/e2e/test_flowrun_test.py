@@ -419,6 +419,56 @@ tests:
     assert r.stdout.count("expect.assert") == 1
 
 
+CLOCK = """\
+integration: clock
+flows:
+  now:
+    trigger: manual
+    steps:
+      - id: t
+        transform: now
+      - id: day
+        transform: now | todate
+      - id: order
+        transform: '"ord_\\(now | floor)_\\(.execution)"'
+      - id: later
+        transform: '(now + 86400) | todate | fromdate'
+      - id: parsed
+        transform: '"2026-03-01T12:00:00Z" | strptime("%Y-%m-%dT%H:%M:%SZ") | mktime'
+"""
+
+
+def test_jq_now_is_the_test_time(run, tmp_path):
+    path = lab(tmp_path, """\
+tests:
+  - name: at a given time
+    flow: clock/now
+    now: 2026-01-31T09:30:00Z
+    expect:
+      steps:
+        t: 1769851800
+        day: "2026-01-31T09:30:00Z"
+        later: 1769938200
+        parsed: 1772366400
+      assert:
+        - 'now == 1769851800'
+        - '.steps.order | startswith("ord_1769851800_")'
+  - name: at the default time
+    flow: clock/now
+    expect:
+      steps: { t: 1767225600, day: "2026-01-01T00:00:00Z" }
+  - name: in unix seconds
+    flow: clock/now
+    now: 1700000000
+    expect:
+      steps: { t: 1700000000 }
+""")
+    (path.parent / "clock.yaml").write_text(CLOCK)
+    for _ in range(2):  # the same outputs every time
+        r = run("test", path)
+        assert r.rc == 0 and summary(r) == (3, 0), r
+
+
 # -- webhook signatures --------------------------------------------------------
 
 def test_sign_true_passes_every_verify_scheme(run, tmp_path):
@@ -598,7 +648,7 @@ tests:
     before = path.read_text()
     r = run("test", path, "--update")
     assert r.rc == 1, r
-    assert "updated expect.steps of 1 test" in r.stderr
+    assert "updated the expectations of 1 test" in r.stderr
     after = path.read_text()
     assert after != before
     assert "# a comment that stays" in after
@@ -606,6 +656,54 @@ tests:
     assert "not this" not in after
     r = run("test", path)
     assert r.rc == 0 and summary(r) == (2, 0), (r, after)
+
+
+def test_update_rewrites_every_expectation_it_compares(run, tmp_path):
+    path = lab(tmp_path, """\
+tests:
+  - name: many wrong
+    flow: items
+    trigger: { input: { ids: [a] } }
+    state: { last: 1 }
+    mocks:
+      api.list_items: { output: [] }
+      item: { output: { id: a, name: Acme } }
+      api.save: { output: { saved: true } }
+    expect:
+      status: failed  # a comment after a value stays
+      # a comment between expectations stays
+      steps:
+        item: { name: Bolt }
+        saved: { saved: false }
+      calls:
+        api.save: { count: 3 }
+      state: { count: 7 }
+      output: not the output
+      assert: ['.steps.exec == "nope"']
+  - name: wrong error
+    flow: items
+    trigger: { input: { ids: [] } }
+    mocks:
+      api.list_items: { output: [] }
+      api.save: { error: "labapi: disk full" }
+    expect:
+      error: "quota"
+""")
+    r = run("test", path, "--update")
+    assert r.rc == 1, r
+    assert "updated the expectations of 2 tests" in r.stderr, r
+    after = path.read_text()
+    assert "# a comment after a value stays" in after
+    assert "# a comment between expectations stays" in after
+    assert "status: ok" in after, after
+    assert '"labapi: disk full"' in after or "labapi: disk full" in after, after
+    for gone in ("Bolt", "saved: false", "count: 3", "count: 7", "not the output",
+                 "quota"):
+        assert gone not in after, (gone, after)
+    # only the assertion is left failing: a program is not derived from a value
+    r = run("test", path)
+    assert r.rc == 1 and summary(r) == (1, 1), (r, after)
+    assert "expect.assert" in r.stdout and "not as expected" not in r.stdout, r
 
 
 # -- recording -------------------------------------------------------------------

@@ -279,3 +279,22 @@ def test_runs_are_recorded_but_dry_runs_are_not(sem, run):
     t = ok(sem("count"))
     r = run("runs", "--json")
     assert [e["id"] for e in json.loads(r.stdout)] == [t["execution"]]
+
+
+def test_update_sees_the_key_as_dot_and_the_context_as_ctx(sem):
+    t = ok(sem("tally", {"n": 2, "who": "ann"}))
+    assert step(t, "bump")["output"] == {
+        "total": 2, "by": "ann", "runs": 1, "history": ["ann"]}
+    t = ok(sem("tally", {"n": 3, "who": "bob"}))
+    # stored: the second execution's programs got the first one's values
+    assert step(t, "bump")["output"] == {
+        "total": 5, "by": "bob", "runs": 2, "history": ["ann", "bob"]}
+    after = step(t, "after")["output"]
+    assert after["total"] == 5 and after["history"] == ["ann", "bob"]
+    # loop variables are bound inside update programs: 1 + 2, twice
+    assert after["looped"] == 6
+    # a dry-run computes from the stored values, writes nothing
+    t = ok(sem("tally", {"n": 10, "who": "cy"}, "--dry-run"))
+    assert step(t, "bump")["output"]["total"] == 15
+    t = ok(sem("tally", {"n": 1, "who": "dee"}))
+    assert step(t, "bump")["output"]["total"] == 6

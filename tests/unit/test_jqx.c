@@ -213,6 +213,157 @@ static void test_guards(struct fr_source *src)
 	free(buf);
 }
 
+/*
+ * Plain paths run without jq: for each one, the same text in parentheses
+ * (which jq runs) gives the same value or the same error, numbers above
+ * 2^53 included, whether the batch or a hot state runs the jq side.
+ */
+static void test_plain_paths(struct fr_source *src)
+{
+	static const char *const paths[] = {
+		".", " .a ", ".a.b", ".a.b.c", ".missing", ".missing.deeper",
+		".n", ".big", ".s.x", ".arr.x", ".t.x", "$ctx.a.b", "$item",
+		"$item.id", "$item.id.x", "$index", "$ctx", ".a\n.b", ".a.b\n",
+		".a_1", "._x",
+	};
+	static const char *const inputs[] = {
+		"{\"a\":{\"b\":{\"c\":[1,2]}},\"n\":null,\"big\":"
+		"12345678901234567890,\"s\":\"str\",\"arr\":[1],\"t\":true,"
+		"\"a_1\":1,\"_x\":2}",
+		"null", "{\"a\":null}", "{\"a\":\"text\"}", "[1]", "3",
+	};
+	static const char *const vars[] = {
+		"[{\"id\":9007199254740993},7]", "[null,0]", "[\"s\",1]",
+	};
+	const char *loopvars[] = { "item", "index" };
+	struct fr_loc l = { src, 1, 1 };
+	struct fr_jqx_prog *p = fr_jqx_prog_create();
+	size_t n = FR_ARRAY_LEN(paths);
+	int fast[FR_ARRAY_LEN(paths)], slow[FR_ARRAY_LEN(paths)], nested, other;
+	struct fr_diag d;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	for (size_t i = 0; i < n; i++) {
+		char *text = fr_xasprintf("(%s)", paths[i]);
+		fast[i] = fr_jqx_prog_add(p, paths[i], &l, loopvars, 2);
+		slow[i] = fr_jqx_prog_add(p, text, &l, loopvars, 2);
+		free(text);
+	}
+	/* an inner loop's variable of the same name is the one seen */
+	nested = fr_jqx_prog_add(p, "$item.id", &l, (const char *[]){ "item", "item" }, 2);
+	/* $ctx bound by the user's loop is theirs */
+	other = fr_jqx_prog_add(p, "$ctx", &l, (const char *[]){ "ctx" }, 1);
+	fr_diag_init(&d, f);
+	is_int(fr_jqx_prog_check(p, &d), 0, "plain paths compile");
+	diag_text(&d, &buf, &len, f);
+	for (int round = 0; round < 2; round++) {
+		struct fr_jqx *jx = fr_jqx_create(p);
+		if (round == 1) {	/* the jq side on hot states */
+			for (size_t i = 0; i < n; i++)
+				for (int k = 0; k < FR_JQX_HOT_AFTER; k++)
+					free(result(jx, slow[i], "null", vars[1]));
+		}
+		for (size_t i = 0; i < n; i++) {
+			for (size_t c = 0; c < FR_ARRAY_LEN(inputs); c++) {
+				for (size_t v = 0; v < FR_ARRAY_LEN(vars); v++) {
+					char *a = result(jx, fast[i], inputs[c], vars[v]);
+					char *b = result(jx, slow[i], inputs[c], vars[v]);
+					/* one line per TAP result: no newline of the path */
+					char *label = fr_xstrdup(paths[i]);
+					for (char *q = label; *q; q++)
+						if (*q == '\n')
+							*q = ' ';
+					is_str(a, b, "'%s' on %s, %s (%s): %s", label,
+					       inputs[c], vars[v], round ? "hot" : "batch", b);
+					free(label);
+					free(a);
+					free(b);
+				}
+			}
+		}
+		{
+			char *r = result(jx, nested, "null", "[{\"id\":1},{\"id\":2}]");
+			is_str(r, "2", "the innermost $item");
+			free(r);
+			r = result(jx, other, "{\"x\":1}", "[\"mine\"]");
+			is_str(r, "\"mine\"", "a loop variable named ctx");
+			free(r);
+		}
+		fr_jqx_destroy(jx);
+	}
+	fr_jqx_prog_destroy(p);
+	free(buf);
+}
+
+static char *result_on(struct fr_jqx *jx, int id, const char *ctx,
+		       const char *vars, const char *input)
+{
+	char *err = NULL, *s;
+	jv out;
+
+	if (fr_jqx_eval_on(jx, id, jv_parse(ctx), jv_parse(vars), jv_parse(input),
+			   &out, &err) < 0) {
+		s = fr_xasprintf("error: %s", err);
+		free(err);
+		return s;
+	}
+	jv d = jv_dump_string(out, 0);
+	s = fr_xstrdup(jv_string_value(d));
+	jv_free(d);
+	return s;
+}
+
+/* Programs over a value of their own (update): `.` it, $ctx the context. */
+static void test_over(struct fr_source *src)
+{
+	struct fr_loc l = { src, 1, 1 };
+	struct fr_jqx_prog *p = fr_jqx_prog_create();
+	const char *loopvars[] = { "item" };
+	static const struct { const char *text, *want; } cases[] = {
+		{ "[., $ctx.x, $item]", "[5,1,\"i\"]" },
+		{ "(. // 0) + $ctx.x", "6" },
+		{ ".", "5" },				/* plain paths */
+		{ "$ctx.x", "1" },
+		{ "$ctx", "{\"x\":1}" },
+		{ "$item", "\"i\"" },
+		{ ".a", "error: Cannot index number with string \"a\"" },
+	};
+	int ids[FR_ARRAY_LEN(cases)], plain;
+	struct fr_diag d;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	for (size_t i = 0; i < FR_ARRAY_LEN(cases); i++)
+		ids[i] = fr_jqx_prog_add_over(p, cases[i].text, &l, loopvars, 1);
+	plain = fr_jqx_prog_add(p, "[., $ctx.x]", &l, NULL, 0);
+	fr_diag_init(&d, f);
+	is_int(fr_jqx_prog_check(p, &d), 0, "programs over a value compile");
+	diag_text(&d, &buf, &len, f);
+	struct fr_jqx *jx = fr_jqx_create(p);
+	for (size_t i = 0; i < FR_ARRAY_LEN(cases); i++) {
+		char *r = result_on(jx, ids[i], "{\"x\":1}", "[\"i\"]", "5");
+		is_str(r, cases[i].want, "over: %s", cases[i].text);
+		free(r);
+		for (int k = 0; k < FR_JQX_HOT_AFTER; k++)
+			free(result_on(jx, ids[i], "{\"x\":1}", "[\"i\"]", "5"));
+		r = result_on(jx, ids[i], "{\"x\":1}", "[\"i\"]", "5");
+		is_str(r, cases[i].want, "over, hot: %s", cases[i].text);
+		free(r);
+	}
+	{
+		/* other programs ignore an input given to them */
+		char *r = result_on(jx, plain, "{\"x\":1}", "[]", "5");
+		is_str(r, "[{\"x\":1},1]", "a program not over a value: . is the context");
+		free(r);
+	}
+	fr_jqx_destroy(jx);
+	fr_jqx_prog_destroy(p);
+	free(buf);
+}
+
 int main(void)
 {
 	char text[] = "a\nb\nc\n";
@@ -323,6 +474,8 @@ int main(void)
 	fr_jqx_destroy(jx);
 	fr_jqx_prog_destroy(p);
 	test_guards(src);
+	test_plain_paths(src);
+	test_over(src);
 	fr_source_unref(src);
 	free(buf);
 	return done_testing();
