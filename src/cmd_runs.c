@@ -57,6 +57,23 @@ static void print_time(double t)
  * --since: a duration back from now (10m, 2h, 7d) or a UTC time
  * (2026-12-01T10:00:00Z, or a date).  -1 when it is neither.
  */
+/*
+ * The dedupe key of --delivery ID: the key is the canonical JSON of the
+ * flow's dedupe value, and the ids senders give are strings, so ID is taken
+ * as a string ("gh-1" matches the value "gh-1", and "123" the value "123";
+ * a number 123 is matched by its execution, not its key).
+ */
+static char *delivery_key(const char *id)
+{
+	json_t *s = json_string(id);
+	char *text = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+	char *key = text ? fr_dedupe_key(text) : NULL;
+
+	json_decref(s);
+	free(text);
+	return key;
+}
+
 static double parse_since(const char *s)
 {
 	struct tm tm = { 0 };
@@ -265,7 +282,7 @@ int cmd_runs(int argc, char **argv)
 	struct fr_store *store = NULL;
 	struct fr_execution *rows = NULL;
 	size_t n = 0;
-	char *err = NULL;
+	char *err = NULL, *key = NULL;
 	int opt, rc = -1;
 
 	fr_common_init(&common);
@@ -300,6 +317,9 @@ int cmd_runs(int argc, char **argv)
 			break;
 		case OPT_DELIVERY:
 			f.delivery = optarg;
+			free(key);
+			key = delivery_key(optarg);
+			f.dedupe_key = key;
 			break;
 		case OPT_LIMIT:
 			f.limit = atoi(optarg);
@@ -343,6 +363,7 @@ int cmd_runs(int argc, char **argv)
 	}
 	rc = FR_EXIT_OK;
 out:
+	free(key);
 	fr_executions_free(rows, n);
 	fr_store_close(store);
 	fr_common_finish(&common);

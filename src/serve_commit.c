@@ -102,13 +102,7 @@ static void refresh_world(struct committer *c)
 	c->w = w;
 }
 
-/*
- * A delivery's dedupe key: the canonical JSON text of the value (keys
- * sorted), or "sha256:" and the hex of its SHA-256 when that text is longer
- * than this (a key of any length costs the index the same).
- */
-#define DEDUPE_HASH_OVER 200
-
+/* A delivery's dedupe key (fr_dedupe_key), or NULL when it has none. */
 static char *dedupe_key(struct committer *c, const struct fr_flow *f,
 			const struct fr_delivery *d)
 {
@@ -130,17 +124,7 @@ static char *dedupe_key(struct committer *c, const struct fr_flow *f,
 	if (jv_get_kind(v) != JV_KIND_NULL) {
 		/* compared as JSON: "1" and 1 differ, key order does not */
 		jv text = jv_dump_string(v, JV_PRINT_SORTED);
-		const char *t = jv_string_value(text);
-		size_t len = strlen(t);
-		if (len > DEDUPE_HASH_OVER) {
-			unsigned char h[FR_SHA256_LEN];
-			char hex[2 * FR_SHA256_LEN + 1];
-			fr_sha256(t, len, h);
-			fr_hex(h, sizeof(h), hex);
-			key = fr_xasprintf("sha256:%s", hex);
-		} else {
-			key = fr_xstrdup(t);
-		}
+		key = fr_dedupe_key(jv_string_value(text));
 		jv_free(text);
 	} else {
 		jv_free(v);

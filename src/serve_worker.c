@@ -196,13 +196,14 @@ static void take_result(struct fr_exec_result *res, const json_t *ans)
 static int execute(struct worker *wk, struct world *w, const struct fr_delivery *d,
 		   json_t *trigger, struct fr_exec_result *res, json_t **answer)
 {
-	uint64_t t0 = fr_now_ns();
+	uint64_t t0 = fr_now_ns(), begun;
 	json_t *job, *ans = NULL;
 	int rc;
 
 	*answer = NULL;
 	if (ensure_process(wk, w) < 0)
 		return -1;
+	begun = atomic_load(&wk->proc.page->jobs);
 	job = json_pack("{ss ss ss ss sO}", "id", d->id, "integration",
 			d->integration, "instance", d->instance, "flow", d->flow,
 			"trigger", trigger);
@@ -249,10 +250,20 @@ static int execute(struct worker *wk, struct world *w, const struct fr_delivery 
 		}
 		/* the process ended without answering: where was it? */
 		fr_workerproc_progress(&wk->proc, step, sizeof(step), &deadline);
+		bool taken = atomic_load(&wk->proc.page->jobs) != begun;
 		int status;
 		char *how = fr_workerproc_end(&wk->proc, false, 2000, &status);
 		serve_world_put(wk->world);
 		wk->world = NULL;
+		if (!taken) {
+			/* it died (killed while idle) before it took the job */
+			atomic_fetch_add(&wk->s->m.workers_lost, 1);
+			fr_log_warn("a worker process ended (%s) before it began "
+				    "execution %s, which goes back to the queue",
+				    how ? how : "it exited", d->id);
+			free(how);
+			return -1;
+		}
 		if (status == FR_WORKER_EXIT_MEMORY)
 			fail_result(res, fr_xasprintf("memory limit: the worker process "
 				    "ran out of its %llu MiB in %s",

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "util.h"
 
 static const char *const status_names[] = {
@@ -172,6 +173,21 @@ char *fr_store_url_redacted(const char *url)
 	if (!colon)
 		return fr_xstrdup(url);
 	return fr_xasprintf("%.*s:***%s", (int)(colon - url), url, at);
+}
+
+#define DEDUPE_HASH_OVER 200
+
+char *fr_dedupe_key(const char *json)
+{
+	size_t len = strlen(json);
+	unsigned char h[FR_SHA256_LEN];
+	char hex[2 * FR_SHA256_LEN + 1];
+
+	if (len <= DEDUPE_HASH_OVER)
+		return fr_xstrdup(json);
+	fr_sha256(json, len, h);
+	fr_hex(h, sizeof(h), hex);
+	return fr_xasprintf("sha256:%s", hex);
 }
 
 int fr_store_open(struct fr_store **out, const char *url, char **err)

@@ -112,8 +112,10 @@ struct fr_execution_filter {
 	const enum fr_origin *origin;	/* NULL: any */
 	const char *trigger;		/* trigger kind; NULL: any */
 	const char *id_prefix;		/* NULL: any */
-	const char *delivery;		/* the delivery of this id or dedupe
-					   key, and its replays; NULL: any */
+	const char *delivery;		/* the delivery of this execution id,
+					   and its replays; NULL: any */
+	const char *dedupe_key;		/* with delivery: or the delivery of
+					   this key (fr_dedupe_key) */
 	double since;			/* started (or queued) at or after; 0: any */
 	int limit;			/* 0: 50 */
 	bool not_replayed;		/* only those not replayed yet */
@@ -242,6 +244,14 @@ int fr_store_check_url(const char *url, char **err);
 bool fr_store_exists(const char *url);
 /* url with any password replaced by *** (caller frees) */
 char *fr_store_url_redacted(const char *url);
+
+/*
+ * The dedupe key stored for a delivery whose dedupe value has the canonical
+ * JSON text json (keys sorted, compact): that text, or "sha256:" and the hex
+ * of its SHA-256 when it is longer than 200 bytes (a key of any length costs
+ * the index the same).  Caller frees.
+ */
+char *fr_dedupe_key(const char *json);
 
 /* Opens (creating and migrating as needed) the store at url. */
 int fr_store_open(struct fr_store **out, const char *url, char **err);

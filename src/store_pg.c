@@ -219,7 +219,8 @@ static const char *const statements[S_COUNT] = {
 	/*
 	 * $1 flow, $2 integration, $3 instance, $4 status, $5 origin,
 	 * $6 trigger, $7 id prefix, $8 since, $9 limit, $10 not replayed,
-	 * $11 a delivery: its id or dedupe key
+	 * $11 a delivery's execution id, $12 its dedupe key (a delivery is
+	 * either)
 	 */
 	[S_EXECUTION_LIST] = "SELECT " EXECUTION_COLUMNS " FROM "
 		EXECUTIONS_VIEW " WHERE ($1::text IS NULL OR r.flow = $1) AND "
@@ -229,9 +230,9 @@ static const char *const statements[S_COUNT] = {
 		"r.trigger = $6) AND ($7::text IS NULL OR left(r.id, "
 		"length($7)) = $7) AND r.at >= $8 AND (NOT $10::boolean OR "
 		"r.replayed_as IS NULL) AND ($11::text IS NULL OR r.id = $11 OR "
-		"r.replay_of = $11 OR r.id IN (SELECT "
-		"id FROM deliveries WHERE dedupe_key = $11) OR r.replay_of IN "
-		"(SELECT id FROM deliveries WHERE dedupe_key = $11)) ORDER BY r.at "
+		"r.replay_of = $11 OR r.id IN (SELECT id "
+		"FROM deliveries WHERE dedupe_key = $12) OR r.replay_of IN (SELECT "
+		"id FROM deliveries WHERE dedupe_key = $12)) ORDER BY r.at "
 		"DESC, r.seq DESC, r.id DESC LIMIT $9",
 	[S_EXECUTION_GET] = "SELECT " EXECUTION_COLUMNS ", r.input, r.trace "
 		"FROM " EXECUTIONS_VIEW " WHERE r.id = $1",
@@ -857,6 +858,7 @@ static int pg_execution_list(struct fr_store *s,
 	pgs_p_int(&p, f->limit > 0 ? f->limit : 50);
 	pgs_p_bool(&p, f->not_replayed);
 	pgs_p_text(&p, f->delivery);
+	pgs_p_text(&p, f->dedupe_key);
 	res = pgs_run(st, S_EXECUTION_LIST, &p, "cannot list executions", err);
 	free(integration);
 	if (!res)

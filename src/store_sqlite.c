@@ -565,9 +565,10 @@ static int sqlite_execution_list(struct fr_store *s,
 		    "NULL) AND (?7 IS NULL OR origin = ?7) AND (?8 IS NULL OR "
 		    "trigger = ?8) AND (?9 IS NULL OR id LIKE ?9 ESCAPE '\\') AND "
 		    "started_at >= ?10 AND (?11 IS NULL OR id = ?11 OR replay_of = "
-		    "?11 OR id IN (SELECT id FROM deliveries WHERE dedupe_key = "
-		    "?11) OR replay_of IN (SELECT id FROM deliveries WHERE "
-		    "dedupe_key = ?11)) ORDER BY started_at DESC, id DESC LIMIT ?5",
+		    "?11 OR id IN (SELECT id FROM deliveries "
+		    "WHERE dedupe_key = ?12) OR replay_of IN (SELECT id FROM "
+		    "deliveries WHERE dedupe_key = ?12)) ORDER BY started_at DESC, "
+		    "id DESC LIMIT ?5",
 		    err) < 0) {
 		free(integration);
 		free(prefix);
@@ -584,6 +585,7 @@ static int sqlite_execution_list(struct fr_store *s,
 	sq_bind_text(stmt, 9, prefix);
 	sqlite3_bind_double(stmt, 10, f->since);
 	sq_bind_text(stmt, 11, f->delivery);
+	sq_bind_text(stmt, 12, f->dedupe_key);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		fr_grow(out, &cap, *n + 1, sizeof(**out));
 		execution_row(stmt, &(*out)[(*n)++]);

@@ -82,6 +82,7 @@ def test_every_command_logs_json_lines(run, tmp_path):
         "deploy": [["deploy", flows], ["deploy", tmp_path / "bad"]],
         "deployments": [["deployments", "--store", garbage]],
         "graph": [["graph", tmp_path / "bad"]],
+        "prune": [["prune", "--older-than", "7d", "--store", garbage]],
         "replay": [["replay", "ex_nothing_like_it"], ["replay", "--failed",
                                                       "--store", garbage]],
         "run": [["run", flows, "--flow", "say"],

@@ -378,14 +378,22 @@ def test_metrics_count_every_status_answered(serve, progix, slack):
     assert_error(srv.post(hook("echo"), b"x" * 2000, {"Content-Type": "text/plain"}), 413)
     assert_error(srv.post(hook("sync_fail"), {"name": "x"}), 500)
     assert srv.post(hook("sync_plain"), {"a": 1, "b": 2}).status == 200
-    text = srv.get("/metrics").text()
-    missing = []
-    for flow, status in (("echo", 413), ("sync_fail", 500), ("sync_plain", 200)):
-        pat = r'flowrun_http_requests_total\{flow="e2e-serve/default/%s",[^}]*' \
-              r'status="%d"\} 1\n' % (flow, status)
-        if not re.search(pat, text):
-            missing.append("%s %d" % (flow, status))
-    assert not missing, "not counted: %s\n%s" % (", ".join(missing), text)
+    got = {}
+
+    def missing():
+        # a request is counted when serve is done with it, which may be
+        # just after the client has read the answer
+        got["text"] = text = srv.get("/metrics").text()
+        return [
+            "%s %d" % (flow, status)
+            for flow, status in (("echo", 413), ("sync_fail", 500), ("sync_plain", 200))
+            if not re.search(r'flowrun_http_requests_total\{flow="e2e-serve/'
+                             r'default/%s",[^}]*status="%d"\} 1\n' % (flow, status),
+                             text)]
+    try:
+        wait_for(lambda: not missing(), 30, "the three requests to be counted")
+    except AssertionError:
+        raise AssertionError("not counted: %s\n%s" % (", ".join(missing()), got["text"]))
 
 
 def test_checks_run_in_order(serve, progix, slack):

@@ -149,15 +149,17 @@ def test_sigterm_grace_over_the_execution_runs_again_after_restart(
 def test_queue_over_its_bound_503(serve, progix, slack):
     a1, a2 = add_accounts(progix, {"name": "Slow"}, {"name": "Next"})
     progix.post("/_admin/fail", {"method": "GET", "path": "/accounts/" + a1,
-                                 "delay": 2, "count": 1})
+                                 "delay": 120, "count": 1})
     srv = start(serve, progix, slack, "--workers", "1", "--queue-limit", "1")
     accepted(srv.post("/hooks/e2e-serve/slow", {"id": a1}))
-    wait_for(lambda: account_gets(progix, a1), 5, "the slow execution to start")
+    wait_for(lambda: account_gets(progix, a1), 30, "the slow execution to start")
     accepted(srv.post("/hooks/e2e-serve/slow", {"id": a2}))       # queued: 1
     r = srv.post("/hooks/e2e-serve/slow", {"id": a2})
     assert r.status == 503, r
     assert r.json().get("error") and r.headers.get("retry-after") == "5", r
     assert srv.get("/readyz").status == 200
+    progix.post("/_admin/release", {})      # the slow one ends, the queue drains
+    wait_for(lambda: len(account_gets(progix, a2)) >= 1, 30, "the queued one to run")
 
 
 def test_sigterm_when_idle_exits_0_at_once(serve, progix, slack):

@@ -71,7 +71,7 @@ def busy_worker(srv, run):
     just posted (loading the files takes far less)."""
     (pid,) = wait_for(lambda: workers(srv), 30, "a worker process")
     base = cpu_ticks(pid)
-    wait_for(lambda: cpu_ticks(pid) >= base + CLK_TCK // 5, 60,
+    wait_for(lambda: cpu_ticks(pid) >= base + CLK_TCK // 10, 60,
              "the worker process to run the step")
     return pid
 

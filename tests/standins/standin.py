@@ -85,6 +85,7 @@ class App:
         ("POST", r"/_admin/reset", "admin_reset"),
         ("POST", r"/_admin/fail", "admin_fail"),
         ("GET", r"/_admin/inflight", "admin_inflight"),
+        ("POST", r"/_admin/release", "admin_release"),
     ]
 
     @classmethod
@@ -104,6 +105,7 @@ class App:
             self.requests = []
             self.failures = []
             self.inflight = self.inflight_max = 0
+            self.released = threading.Event()
 
     def check_auth(self, req):
         """A Reply refusing a non-admin request, or None to let it through."""
@@ -133,7 +135,8 @@ class App:
         reply = None
         if failure is not None:
             if failure.get("delay"):
-                time.sleep(float(failure["delay"]))
+                # delay seconds, or until POST /_admin/release
+                self.released.wait(float(failure["delay"]))
             if failure.get("status") is not None:
                 reply = self.failure_reply(failure)
         if reply is None:
@@ -198,6 +201,11 @@ class App:
         """Requests being answered now, and the most at once since reset."""
         with self.lock:
             return Reply(200, {"now": self.inflight, "max": self.inflight_max})
+
+    def admin_release(self, req):
+        """Delayed requests are answered now, and later ones at once."""
+        self.released.set()
+        return Reply(200, {"ok": True})
 
     def admin_fail(self, req):
         try:
