@@ -1370,7 +1370,7 @@ static void test_replay(struct fr_store *s)
 	drain(s);
 	put_exec(s, "dk1", "demo", "prod", "rhook", FR_STATUS_FAILED, T0 + 23, "{}");
 	put_exec(s, "dk2", "demo", "prod", "rhook", FR_STATUS_OK, T0 + 24, "{}");
-	f = (struct fr_execution_filter){ .delivery = "evt-7" };
+	f = (struct fr_execution_filter){ .delivery = "evt-7", .dedupe_key = "evt-7" };
 	LIST_IS(s, &f, "dk1", "a delivery key finds its delivery");
 	CALL(fr_store_replay(s, "dk1", &nid, &err), "replay it");
 	{
