@@ -152,11 +152,12 @@ bool fr_store_exists(const char *url)
 	char *err = NULL;
 	const struct backend *b;
 
-	url = default_url(url);
-	if (!(b = backend_of(url, &err))) {
+	if (fr_store_check_url(url, &err) < 0) {
 		free(err);
-		return false;
+		return true;	/* so that opening it says why it cannot be */
 	}
+	url = default_url(url);
+	b = backend_of(url, &err);
 	return !b->file || access(file_of(url), F_OK) == 0;
 }
 

@@ -240,7 +240,8 @@ struct fr_store {
  */
 int fr_store_check_url(const char *url, char **err);
 /* Whether the store at url exists already (nothing is created); a
- * database server's store always exists. */
+ * database server's store always exists, and so does one whose url
+ * fr_store_check_url refuses (opening it reports why). */
 bool fr_store_exists(const char *url);
 /* url with any password replaced by *** (caller frees) */
 char *fr_store_url_redacted(const char *url);

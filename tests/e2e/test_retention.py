@@ -195,6 +195,13 @@ def test_stores_that_keep_nothing_are_refused(run, tmp_path, url):
         r = run(*argv, "--store", url)
         assert r.rc == 2, r
         assert "in memory" in r.stderr and "sqlite:PATH" in r.stderr, r
+    # named by FLOWRUN_STORE, the same store is refused by every command
+    # that reads one (exit status 5: the store cannot be opened)
+    for argv in (["runs"], ["prune", "--older-than", "1d"], ["state"],
+                 ["deployments"]):
+        r = run(*argv, env={"FLOWRUN_STORE": url})
+        assert r.rc == 5, r
+        assert "in memory" in r.stderr and "sqlite:PATH" in r.stderr, r
     assert not any(p.name.startswith("file") or "memory" in p.name
                    for p in tmp_path.iterdir()), list(tmp_path.iterdir())
 
