@@ -183,6 +183,148 @@ void fr_config_mark_used(const struct fr_integration *in,
 	fr_steps_walk(&f->steps, mark_step, &m);
 }
 
+/* Files that hold a value are small: a token, a key, a JSON document. */
+#define MAX_VALUE_FILE (1024 * 1024)
+
+/*
+ * The text of the file at path, one trailing newline (\n or \r\n) stripped;
+ * NULL after reporting why, naming the variable and the file (never what
+ * the file holds).  how says where the path came from.
+ */
+static char *read_value_file(const struct fr_config_var *cv, const char *path,
+			     const char *how, struct fr_diag *d)
+{
+	char *text, *err;
+	size_t len;
+
+	if (fr_read_file(&text, &len, path, MAX_VALUE_FILE, &err) < 0) {
+		fr_diag_at(d, FR_ERROR, &cv->loc, "config value '%s': cannot read "
+			   "'%s' (%s): %s", cv->name, path, how, err);
+		free(err);
+		return NULL;
+	}
+	if (strlen(text) != len) {
+		fr_diag_at(d, FR_ERROR, &cv->loc, "config value '%s': '%s' (%s) "
+			   "holds a NUL byte; it must be text", cv->name, path, how);
+		free(text);
+		return NULL;
+	}
+	if (len && text[len - 1] == '\n')
+		text[--len] = '\0';
+	if (len && text[len - 1] == '\r')
+		text[--len] = '\0';
+	return text;
+}
+
+/* Replaces *v with text as a value of cv; -1 after reporting non-UTF-8. */
+static int set_text(json_t **v, const struct fr_config_var *cv,
+		    const char *text, const char *source, struct fr_diag *d)
+{
+	json_decref(*v);
+	*v = from_text(cv->type, text);
+	if (*v)
+		return 0;
+	fr_diag_at(d, FR_ERROR, &cv->loc, "config value '%s' from %s is not "
+		   "UTF-8 text", cv->name, source);
+	return -1;
+}
+
+/* Like set_text, with the text of a file; -1 after reporting. */
+static int set_file(json_t **v, const struct fr_config_var *cv,
+		    const char *path, const char *source, struct fr_diag *d)
+{
+	char *text = read_value_file(cv, path, source, d);
+	int rc = text ? set_text(v, cv, text, source, d) : -1;
+
+	free(text);
+	return rc;
+}
+
+/*
+ * The value from cv's `env: NAME`, or from the file NAME_FILE names when
+ * NAME is unset (both set is an error).  1 when it supplied *v, 0 when
+ * neither is set, -1 after reporting.
+ */
+static int env_value(json_t **v, const char **source, char **owned,
+		     const struct fr_config_var *cv, struct fr_diag *d)
+{
+	const char *env, *file;
+	char *name;
+
+	if (!cv->env)
+		return 0;
+	env = getenv(cv->env);
+	name = fr_xasprintf("%s_FILE", cv->env);
+	file = getenv(name);
+	if (env && file) {
+		fr_diag_at(d, FR_ERROR, &cv->loc, "config value '%s': both %s and "
+			   "%s are set; set only one", cv->name, cv->env, name);
+		free(name);
+		return -1;
+	}
+	if (env) {
+		free(name);
+		*source = "the environment";
+		return set_text(v, cv, env, *source, d) < 0 ? -1 : 1;
+	}
+	if (!file) {
+		free(name);
+		return 0;
+	}
+	*owned = fr_xasprintf("the file named by %s", name);
+	*source = *owned;
+	free(name);
+	return set_file(v, cv, file, *source, d) < 0 ? -1 : 1;
+}
+
+/*
+ * The value of the last --set for cv: the text, or with "@PATH" the text of
+ * that file ("@@x" is the text "@x").  1 when it supplied *v, 0 when no
+ * --set names cv, -1 after reporting.
+ */
+static int set_value(json_t **v, const char **source,
+		     const struct fr_config_var *cv,
+		     const struct fr_setting *sets, size_t nsets,
+		     struct fr_diag *d)
+{
+	const char *val = NULL;
+
+	for (size_t s = 0; s < nsets; s++) {
+		if (strcmp(sets[s].key, cv->name) == 0)
+			val = sets[s].value;
+	}
+	if (!val)
+		return 0;
+	*source = "--set";
+	if (val[0] == '@' && val[1] != '@')
+		return set_file(v, cv, val + 1, "--set", d) < 0 ? -1 : 1;
+	return set_text(v, cv, val + (val[0] == '@'), "--set", d) < 0 ? -1 : 1;
+}
+
+/*
+ * Replaces *v (the default or the instance file's value, iv says which) by
+ * what the environment or --set supplies, else by the text of the declared
+ * `file:` when no instance value was given and the value is needed.
+ * -1 after reporting.
+ */
+static int later_value(json_t **v, const char **source, char **owned,
+		       const struct fr_config_var *cv, bool iv, bool needed,
+		       const struct fr_setting *sets, size_t nsets,
+		       struct fr_diag *d)
+{
+	int from_env = env_value(v, source, owned, cv, d), from_set;
+
+	if (from_env < 0)
+		return -1;
+	from_set = set_value(v, source, cv, sets, nsets, d);
+	if (from_set < 0)
+		return -1;
+	if (from_env || from_set || iv || !cv->file || !needed)
+		return 0;
+	*source = "its 'file'";
+	return set_file(v, cv, cv->file, "its 'file'", d);
+}
+
 int fr_config_resolve_used(json_t **out, const struct fr_integration *in,
 			   const struct fr_instance *inst,
 			   const struct fr_setting *sets, size_t nsets,
@@ -191,6 +333,7 @@ int fr_config_resolve_used(json_t **out, const struct fr_integration *in,
 {
 	json_t *cfg = json_object();
 	const char *iname = inst ? inst->name : "default";
+	char *owned = NULL;	/* what source points to, when not static */
 	int bad = 0;
 
 	*out = NULL;
@@ -201,28 +344,17 @@ int fr_config_resolve_used(json_t **out, const struct fr_integration *in,
 		const json_t *iv = inst && inst->config
 					   ? json_object_get(inst->config, cv->name)
 					   : NULL;
-		const char *env = cv->env ? getenv(cv->env) : NULL;
 
+		free(owned);
+		owned = NULL;
 		if (iv) {
 			json_decref(v);
 			v = json_incref((json_t *)iv);
 			source = "the instance file";
 		}
-		if (env) {
+		if (later_value(&v, &source, &owned, cv, iv != NULL,
+				!used || used[i], sets, nsets, d) < 0) {
 			json_decref(v);
-			v = from_text(cv->type, env);
-			source = "the environment";
-		}
-		for (size_t s = 0; s < nsets; s++) {
-			if (strcmp(sets[s].key, cv->name) == 0) {
-				json_decref(v);
-				v = from_text(cv->type, sets[s].value);
-				source = "--set";
-			}
-		}
-		if ((env || strcmp(source, "--set") == 0) && !v) {
-			fr_diag_at(d, FR_ERROR, &cv->loc, "config value '%s' from %s "
-				   "is not UTF-8 text", cv->name, source);
 			bad = -1;
 			continue;
 		}
@@ -235,7 +367,7 @@ int fr_config_resolve_used(json_t **out, const struct fr_integration *in,
 			fr_buf_init(&how);
 			if (cv->env)
 				fr_buf_printf(&how, "set the environment variable "
-					      "%s, ", cv->env);
+					      "%s (or %s_FILE), ", cv->env, cv->env);
 			fr_buf_printf(&how, "pass --set %s=VALUE, or add it under "
 				      "'config:' in instances/%s.yaml", cv->name,
 				      iname);
@@ -261,6 +393,7 @@ int fr_config_resolve_used(json_t **out, const struct fr_integration *in,
 			fr_redact_add_json(r, v);
 		json_object_set_new(cfg, cv->name, v);
 	}
+	free(owned);
 	if (bad) {
 		json_decref(cfg);
 		return -1;

@@ -1,8 +1,12 @@
 /*
  * config: resolves an integration's configuration for one instance.
  *
- * Values come, later winning: the declared default, the instance file, the
- * variable's `env`, then --set KEY=VALUE.  Text from the environment and the
+ * Values come, later winning: the declared default, the declared `file:`
+ * (its text), the instance file, the variable's `env` (or the file that
+ * NAME_FILE names when NAME is unset), then --set KEY=VALUE (KEY=@PATH: the
+ * text of PATH; @@ for a literal @).  Text read from a file loses one
+ * trailing newline; a file that cannot be read is an error naming the
+ * variable and the file.  Text from the environment and the
  * command line is taken as a string for `type: string` (and untyped
  * variables whose text is not JSON), else parsed as JSON.  Types are
  * checked.  Secret values are registered with the redactor.

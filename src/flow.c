@@ -740,11 +740,30 @@ static void parse_flow(struct loader *l, const struct fr_ynode *key,
 	l->sc.check_steps = false;
 }
 
+/* A `file:` path, relative to the directory of the file that declares it. */
+static char *config_file_path(struct fr_diag *d, const struct fr_ynode *v)
+{
+	const char *path = v->loc.src ? v->loc.src->path : NULL;
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	struct fr_buf b;
+
+	if (!v->value[0]) {
+		fr_diag_at(d, FR_ERROR, &v->loc, "'file' must name a file");
+		return NULL;
+	}
+	if (v->value[0] == '/' || !slash)
+		return fr_xstrdup(v->value);
+	fr_buf_init(&b);
+	fr_buf_printf(&b, "%.*s/%s", (int)(slash - path), path, v->value);
+	return fr_buf_steal(&b);
+}
+
 static void parse_config(struct loader *l, const struct fr_ynode *n,
 			 struct fr_integration *in)
 {
 	static const char *const keys[] = { "default", "description", "required",
-					    "secret", "env", "type", NULL };
+					    "secret", "env", "file", "type",
+					    NULL };
 	static const char *const types[] = { "any", "string", "number",
 					     "boolean", "object", "array", NULL };
 
@@ -783,6 +802,8 @@ static void parse_config(struct loader *l, const struct fr_ynode *n,
 			fr_schema_bool(l->d, v, "'secret'", &cv->secret);
 		if ((v = fr_ymap_get(c, "env")) && fr_schema_string(l->d, v, "'env'"))
 			cv->env = fr_xstrdup(v->value);
+		if ((v = fr_ymap_get(c, "file")) && fr_schema_string(l->d, v, "'file'"))
+			cv->file = config_file_path(l->d, v);
 		if ((v = fr_ymap_get(c, "type")) && fr_schema_string(l->d, v, "'type'")) {
 			size_t t;
 			for (t = 0; types[t]; t++) {
@@ -957,6 +978,7 @@ void fr_integration_destroy(struct fr_integration *in)
 		free(c->description);
 		json_decref(c->def);
 		free(c->env);
+		free(c->file);
 	}
 	free(in->config);
 	for (size_t i = 0; i < in->nconnections; i++) {

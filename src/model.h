@@ -37,6 +37,7 @@ struct fr_config_var {
 	json_t *def;		/* default, or NULL */
 	bool required, secret;
 	char *env;		/* environment variable, or NULL */
+	char *file;		/* `file:` as a path from the working directory */
 	enum fr_type type;
 };
 

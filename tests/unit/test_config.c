@@ -456,7 +456,8 @@ int main(void)
 		json_t *out = resolve(demo, NULL, NULL, 0, NULL, &m, &nerr, &rc);
 		const char *tok = "demo.yaml:10:3: error: missing secret config value "
 			"'token' for integration 'demo', instance 'default'; set the "
-			"environment variable FRT_TOKEN, pass --set token=VALUE, or add "
+			"environment variable FRT_TOKEN (or FRT_TOKEN_FILE), pass --set "
+			"token=VALUE, or add "
 			"it under 'config:' in instances/default.yaml\n";
 		const char *must = "demo.yaml:11:3: error: missing config value 'must' "
 			"for integration 'demo', instance 'default'; pass --set "
