@@ -115,7 +115,7 @@ static void remove_tree(void)
 {
 	static const char *const files[] = {
 		"flows/demo.yaml", "flows/other.yaml", "instances/prod.yaml",
-		"instances/bad.yaml", "instances/partial.yaml", "flows",
+		"instances/bad.yaml", "instances/partial.yaml", "v.txt", "flows",
 		"instances",
 	};
 
@@ -542,6 +542,48 @@ int main(void)
 		free(m);
 		json_decref(out);
 		fr_redact_destroy(r);
+	}
+
+	/* ---- values from files: --set KEY=@PATH, NAME_FILE ---- */
+	{
+		char *path = fr_xasprintf("%s/v.txt", dir);
+		char *at = fr_xasprintf("@%s", path);
+		char *missing = fr_xasprintf("@%s/missing", dir);
+		struct fr_setting num_at[] = { { "num", at } };
+		struct fr_setting str_atat[] = { { "str", "@@x" } };
+		struct fr_setting str_missing[] = { { "str", missing } };
+		struct fr_redact *r = fr_redact_create();
+		char *m, *red, *want;
+		unsigned nerr;
+		json_t *out;
+
+		ok(write_file("v.txt", "41\n") == 0, "value file written");
+		VALUE_IS(prod, num_at, 1, "num", "41", "--set num=@PATH: the file's text, as JSON");
+		VALUE_IS(prod, str_atat, 1, "str", "\"@x\"", "--set str=@@x is the text @x");
+		want = fr_xasprintf("config value 'str': cannot read '%s/missing' "
+				    "(--set): cannot open", dir);
+		fails_with(demo, prod, str_missing, 1, want, "--set @ a missing file");
+		free(want);
+
+		ok(write_file("v.txt", "t0k-from-file\r\n") == 0, "token file written");
+		setenv("FRT_TOKEN_FILE", path, 1);
+		VALUE_IS(prod, NULL, 0, "token", "\"t0k-from-file\"",
+			 "FRT_TOKEN_FILE names the token's file; CRLF stripped");
+		out = resolve(demo, prod, NULL, 0, r, &m, &nerr, &rc);
+		red = fr_redact_str(r, "Bearer t0k-from-file");
+		is_str(red, "Bearer ***", "a secret from a NAME_FILE is registered");
+		free(red);
+		free(m);
+		json_decref(out);
+		setenv("FRT_TOKEN", "env-token", 1);
+		fails_with(demo, prod, NULL, 0, "config value 'token': both FRT_TOKEN "
+			   "and FRT_TOKEN_FILE are set; set only one", "NAME and NAME_FILE");
+		unsetenv("FRT_TOKEN");
+		unsetenv("FRT_TOKEN_FILE");
+		fr_redact_destroy(r);
+		free(missing);
+		free(at);
+		free(path);
 	}
 
 out:
