@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto.h"
 #include "expr.h"
 #include "json.h"
 #include "jqx.h"
