@@ -25,14 +25,6 @@ struct fr_engine {
 	struct fr_engine *pool[64];	/* for loops with concurrency */
 	jv k_steps, k_state;	/* the context's keys, made once */
 	double now;		/* jq's `now` with a fixed clock */
-
-	/* watchdog: interrupts jq past the deadline */
-	pthread_t wd;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	uint64_t deadline;	/* monotonic ns; 0 = none */
-	uint64_t wake_at;	/* when the watchdog wakes; 0 = when told */
-	bool quit;
 };
 
 struct run {
@@ -51,56 +43,11 @@ struct run {
 	struct fr_action_ctx act;
 };
 
-/* watchdog */
-
-/*
- * The watchdog sleeps until the deadline.  Deadlines move on every step and
- * execution, so waking it each time would cost a context switch per step:
- * it is only woken when the new deadline is sooner than its alarm; when it
- * wakes for nothing, it sleeps again until the deadline now in force.
- */
-static void *watchdog(void *arg)
-{
-	struct fr_engine *e = arg;
-
-	pthread_mutex_lock(&e->mu);
-	while (!e->quit) {
-		uint64_t now = fr_now_ns();
-		if (e->deadline && now >= e->deadline) {
-			fr_jqx_interrupt(e->jx);
-			e->deadline = 0;
-		}
-		e->wake_at = e->deadline;
-		if (e->wake_at == 0) {
-			pthread_cond_wait(&e->cv, &e->mu);
-			continue;
-		}
-		struct timespec ts = {
-			.tv_sec = (time_t)(e->wake_at / 1000000000u),
-			.tv_nsec = (long)(e->wake_at % 1000000000u),
-		};
-		pthread_cond_timedwait(&e->cv, &e->mu, &ts);
-	}
-	pthread_mutex_unlock(&e->mu);
-	return NULL;
-}
-
-/* Sets the deadline (0: none); wakes the watchdog only when it must. */
-static void arm(struct fr_engine *e, uint64_t deadline)
-{
-	pthread_mutex_lock(&e->mu);
-	e->deadline = deadline;
-	if (deadline && (e->wake_at == 0 || deadline < e->wake_at))
-		pthread_cond_signal(&e->cv);
-	pthread_mutex_unlock(&e->mu);
-}
-
 struct fr_engine *fr_engine_create(const struct fr_project *p,
 				   const struct fr_exec_opts *opts,
 				   const struct fr_exec_hooks *hooks)
 {
 	struct fr_engine *e = fr_xcalloc(1, sizeof(*e));
-	pthread_condattr_t ca;
 
 	e->p = p;
 	if (opts)
@@ -117,13 +64,6 @@ struct fr_engine *fr_engine_create(const struct fr_project *p,
 		if (p->connectors[i]->builtin)
 			e->http_connector = p->connectors[i];
 	}
-	pthread_mutex_init(&e->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&e->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&e->wd, NULL, watchdog, e) != 0)
-		abort();
 	return e;
 }
 
@@ -131,15 +71,8 @@ void fr_engine_destroy(struct fr_engine *e)
 {
 	if (!e)
 		return;
-	pthread_mutex_lock(&e->mu);
-	e->quit = true;
-	pthread_cond_signal(&e->cv);
-	pthread_mutex_unlock(&e->mu);
-	pthread_join(e->wd, NULL);
 	for (size_t i = 0; i < FR_ARRAY_LEN(e->pool); i++)
 		fr_engine_destroy(e->pool[i]);
-	pthread_mutex_destroy(&e->mu);
-	pthread_cond_destroy(&e->cv);
 	fr_jqx_destroy(e->jx);
 	fr_http_destroy(e->http);
 	jv_free(e->k_steps);
@@ -295,7 +228,7 @@ static void *loop_worker(void *arg)
 	init_action_ctx(&sub);
 	sub.deadline = par->deadline;
 	sub.last = jv_null();
-	arm(w->e, sub.deadline);
+	fr_jqx_deadline(sub.deadline);
 	for (;;) {
 		int k = atomic_fetch_add(&par->next, 1);
 		struct slot *sl;
@@ -321,7 +254,7 @@ static void *loop_worker(void *arg)
 			atomic_store(&par->stop, true);
 		}
 	}
-	arm(w->e, 0);
+	fr_jqx_deadline(0);
 	{
 		jv state = jv_object_get(jv_copy(sub.ctx), jv_string("state"));
 		w->state = fr_jv_dump(state);
@@ -682,7 +615,7 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 			deadline = d;
 	}
 	if (deadline != r->deadline)	/* the flow's deadline is armed already */
-		arm(r->e, deadline);
+		fr_jqx_deadline(deadline);
 	if (r->e->hooks.step)
 		r->e->hooks.step(r->e->hooks.data, s, deadline);
 	if (s->cond) {
@@ -695,7 +628,7 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 			put_status(rec, "skipped");
 			put(rec, "duration_ms", fr_json_ms_since(t0));
 			if (deadline != r->deadline)
-				arm(r->e, r->deadline);
+				fr_jqx_deadline(r->deadline);
 			return 0;
 		}
 	}
@@ -722,7 +655,7 @@ static int run_step(struct run *r, const struct fr_step *s, jv vars,
 		err = NULL;
 	}
 	if (deadline != r->deadline)
-		arm(r->e, r->deadline);
+		fr_jqx_deadline(r->deadline);
 	/* the output is converted for the trace anyway: a value nested too
 	 * deep for the conversions (and the context) fails the step */
 	if (rc == 0 && !(outj = fr_jv_to_json(jv_copy(out)))) {
@@ -861,9 +794,9 @@ int fr_engine_run(struct fr_engine *e, const struct fr_exec_request *req,
 	init_action_ctx(&r);
 	r.last = jv_null();
 	r.deadline = t0 + (uint64_t)req->flow->timeout_ms * 1000000u;
-	arm(e, r.deadline);
+	fr_jqx_deadline(r.deadline);
 	run_steps(&r, &req->flow->steps, vars, steps, &r.last);
-	arm(e, 0);
+	fr_jqx_deadline(0);
 	jv_free(vars);
 
 	out->duration_ns = fr_now_ns() - t0;

@@ -4,9 +4,10 @@
  * over HTTP (http.h), with dry-run, offline and mocks.
  *
  * An engine belongs to one thread: it holds that thread's compiled jq
- * programs (jqx.h), its HTTP handle (connections stay open between
- * executions) and a watchdog thread that interrupts a jq program running
- * past its step's or flow's deadline.  The project must outlive the engine.
+ * programs (jqx.h) and its HTTP handle (connections stay open between
+ * executions).  A jq program running past its step's or flow's deadline is
+ * interrupted on the thread that runs it (fr_jqx_deadline).  The project
+ * must outlive the engine.
  *
  * The engine knows nothing about HTTP servers or stores: persisted state
  * and log lines leave through the hooks.  Everything it reports (the trace,

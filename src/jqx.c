@@ -1,11 +1,17 @@
+#define _GNU_SOURCE	/* SIGEV_THREAD_ID, gettid */
 #include "jqx.h"
 
 #include <jq.h>
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -59,9 +65,6 @@ struct fr_jqx {
 	jq_state **jq;		/* per batch */
 	size_t njq;
 	struct hot *hot;	/* per expression */
-	pthread_mutex_t mu;	/* guards running and interrupted */
-	jq_state *running;	/* the state in jq_next, for interrupts */
-	bool interrupted;
 	double now;		/* with a fixed clock */
 };
 
@@ -578,7 +581,6 @@ struct fr_jqx *fr_jqx_create(const struct fr_jqx_prog *p)
 			abort();
 		}
 	}
-	pthread_mutex_init(&jx->mu, NULL);
 	return jx;
 }
 
@@ -596,20 +598,9 @@ void fr_jqx_destroy(struct fr_jqx *jx)
 	}
 	free(jx->jq);
 	free(jx->hot);
-	pthread_mutex_destroy(&jx->mu);
 	free(jx);
 }
 
-void fr_jqx_interrupt(struct fr_jqx *jx)
-{
-	pthread_mutex_lock(&jx->mu);
-	jx->interrupted = true;
-	/* jq_next checks this flag before each instruction; jq_halt asserts
-	 * that it was not set (only this thread sets it, jq_start clears it) */
-	if (jx->running && !jq_halted(jx->running))
-		jq_halt(jx->running, jv_invalid(), jv_string("interrupted"));
-	pthread_mutex_unlock(&jx->mu);
-}
 
 static char *message_of(jv r)
 {
@@ -693,6 +684,61 @@ bool fr_jqx_hot(const struct fr_jqx *jx, int id)
 }
 
 /*
+ * Deadlines.  fr_jqx_deadline sets a POSIX timer that signals this thread
+ * (SIGEV_THREAD_ID) when the deadline passes; the handler, running on the
+ * thread that runs jq, halts the program it is in, if any.  Nothing is
+ * shared with another thread.  To spare a system call per step, the timer
+ * is set again only when the new deadline is sooner than the one it is set
+ * for; when it fires for a deadline that has since moved on, the handler
+ * sets it for the deadline now in force.  The handler only stores (jq_halt
+ * sets three fields; jv_invalid allocates nothing) and calls
+ * clock_gettime and timer_settime, which are async-signal-safe.
+ */
+#define DEADLINE_SIGNAL SIGRTMIN
+
+static _Thread_local struct {
+	timer_t timer;
+	bool made, warned;
+	_Atomic uint64_t deadline;	/* monotonic ns; 0 = none */
+	_Atomic uint64_t armed;		/* when the timer fires; 0 = unset */
+	jq_state *volatile running;	/* the state in jq_next */
+	volatile sig_atomic_t interrupted;
+} alarm_tl;
+static pthread_key_t timer_key;		/* deletes a thread's timer at exit */
+static pthread_once_t timer_key_once = PTHREAD_ONCE_INIT;
+
+static void set_timer(uint64_t at)
+{
+	struct itimerspec its = { .it_value = {
+		.tv_sec = (time_t)(at / 1000000000u),
+		.tv_nsec = (long)(at % 1000000000u) } };
+
+	atomic_store(&alarm_tl.armed, at);
+	timer_settime(alarm_tl.timer, TIMER_ABSTIME, &its, NULL);
+}
+
+static void on_deadline(int sig)
+{
+	int saved = errno;
+	uint64_t d = atomic_load(&alarm_tl.deadline);
+	jq_state *jq;
+
+	(void)sig;
+	atomic_store(&alarm_tl.armed, 0);
+	if (d && fr_now_ns() >= d) {
+		atomic_store(&alarm_tl.deadline, 0);
+		alarm_tl.interrupted = 1;
+		jq = alarm_tl.running;
+		/* jq_next checks the flag before each instruction */
+		if (jq && !jq_halted(jq))
+			jq_halt(jq, jv_invalid(), jv_invalid());
+	} else if (d) {
+		set_timer(d);
+	}
+	errno = saved;
+}
+
+/*
  * The backstop: an assertion in libjq (abort) or a trap (SIGFPE) while this
  * thread runs it jumps back to the evaluation, which reports it as the
  * step's error; the state it left is torn down if that works, else
@@ -722,6 +768,55 @@ static void install_backstop(void)
 	sa.sa_flags = SA_NODEFER;
 	sigaction(SIGABRT, &sa, NULL);
 	sigaction(SIGFPE, &sa, NULL);
+	sa.sa_handler = on_deadline;
+	sa.sa_flags = SA_RESTART;
+	sigaction(DEADLINE_SIGNAL, &sa, NULL);
+}
+
+static void drop_timer(void *arg)
+{
+	timer_delete(*(timer_t *)arg);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&timer_key, drop_timer);
+}
+
+static int make_timer(void)
+{
+	struct sigevent ev;
+
+	pthread_once(&backstop_once, install_backstop);
+	pthread_once(&timer_key_once, make_key);
+	memset(&ev, 0, sizeof(ev));
+	ev.sigev_notify = SIGEV_THREAD_ID;
+	ev.sigev_signo = DEADLINE_SIGNAL;
+	ev._sigev_un._tid = gettid();	/* glibc 2.36 has no sigev_notify_thread_id */
+	if (timer_create(CLOCK_MONOTONIC, &ev, &alarm_tl.timer) < 0)
+		return -1;
+	alarm_tl.made = true;
+	pthread_setspecific(timer_key, &alarm_tl.timer);
+	return 0;
+}
+
+void fr_jqx_deadline(uint64_t deadline)
+{
+	uint64_t armed;
+
+	atomic_store(&alarm_tl.deadline, deadline);
+	if (!deadline)
+		return;
+	if (!alarm_tl.made && make_timer() < 0) {
+		if (!alarm_tl.warned)
+			fprintf(stderr, "flowrun: cannot make a timer (%s): jq programs "
+				"run past their timeouts\n", strerror(errno));
+		alarm_tl.warned = true;
+		return;
+	}
+	armed = atomic_load(&alarm_tl.armed);
+	if (armed == 0 || deadline < armed)
+		set_timer(deadline);
 }
 
 /* sigsetjmp's value when libjq ran out of memory (no signal has it) */
@@ -879,20 +974,16 @@ static int eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv in, jv *out,
 	*err = NULL;
 	*out = jv_null();
 	jq = *slot;
-	pthread_mutex_lock(&jx->mu);
-	jx->running = jq;
-	jx->interrupted = false;
-	pthread_mutex_unlock(&jx->mu);
+	alarm_tl.interrupted = 0;
+	alarm_tl.running = jq;
 	sig = sigsetjmp(env, 0);
 	if (sig == 0) {
 		in_jq = &env;
 		run(jq, input, &res);
 	}
 	in_jq = NULL;
-	pthread_mutex_lock(&jx->mu);
-	jx->running = NULL;
-	interrupted = jx->interrupted;
-	pthread_mutex_unlock(&jx->mu);
+	alarm_tl.running = NULL;
+	interrupted = alarm_tl.interrupted;
 	if (sig) {
 		/* what the run held is lost with the state */
 		*err = sig == NOMEM_JUMP

@@ -28,8 +28,8 @@
  * vars, value] and runs on the value.
  *
  * A compiled program (struct fr_jqx) belongs to one thread: jq_state is not
- * thread-safe.  fr_jqx_interrupt may be called from another thread to stop a
- * program that runs too long (the step timeout).
+ * thread-safe.  fr_jqx_deadline stops a program that runs too long (the
+ * step timeout) with a timer that signals the thread running it.
  *
  * A plain path (".", ".a.b", "$item.id", "$ctx.config.x": fields only) is
  * not run by jq: its keys are looked up in the value, which gives what jq
@@ -43,6 +43,7 @@
 
 #include <jv.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "diag.h"
 
@@ -111,8 +112,13 @@ int fr_jqx_eval(struct fr_jqx *jx, int id, jv ctx, jv vars, jv *out,
 int fr_jqx_eval_on(struct fr_jqx *jx, int id, jv ctx, jv vars, jv input,
 		   jv *out, char **err);
 
-/* Stops the program running in jx, if any (from another thread). */
-void fr_jqx_interrupt(struct fr_jqx *jx);
+/*
+ * Sets this thread's deadline (monotonic ns, fr_now_ns; 0 = none): a jq
+ * program this thread runs past it stops with "interrupted (timeout)".
+ * Takes the signal SIGRTMIN (handled with SA_RESTART; a system call the
+ * signal interrupts that does not restart returns EINTR).
+ */
+void fr_jqx_deadline(uint64_t deadline);
 
 /* Truthiness as jq has it: everything but false and null. */
 bool fr_jv_truthy(jv v);	/* borrows v */

@@ -1,5 +1,5 @@
 /* jqx: the batch compiles once, errors map to their expressions, eval rules */
-#include <pthread.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,12 +57,10 @@ static void hot_same_as_batch(struct fr_jqx *jx, int id, const char *ctx,
 	free(last);
 }
 
-static void *interrupter(void *arg)
+/* A deadline 200 ms from now for what this thread runs. */
+static void deadline_soon(void)
 {
-	struct timespec ts = { 0, 200 * 1000 * 1000 };
-	nanosleep(&ts, NULL);
-	fr_jqx_interrupt(arg);
-	return NULL;
+	fr_jqx_deadline(fr_now_ns() + 200 * 1000 * 1000);
 }
 
 /*
@@ -429,12 +427,11 @@ int main(void)
 	is_str(err, "boom", "error message kept");
 	free(err);
 	{
-		pthread_t t;
 		uint64_t t0 = fr_now_ns();
-		pthread_create(&t, NULL, interrupter, jx);
+		deadline_soon();
 		ok(fr_jqx_eval(jx, spin, jv_null(), jv_array(), &out, &err) < 0,
 		   "runaway program interrupted");
-		pthread_join(t, NULL);
+		fr_jqx_deadline(0);
 		ok(err && strstr(err, "interrupted"), "says interrupted");
 		ok(fr_now_ns() - t0 < 5000000000ull, "stopped promptly");
 		free(err);
@@ -442,6 +439,31 @@ int main(void)
 	is_int(fr_jqx_eval(jx, a, jv_parse("{\"x\": 1}"), jv_array(), &out, &err), 0,
 	       "state usable after an interrupt");
 	jv_free(out);
+	{
+		/* a deadline moved later: the timer, set for the first, fires
+		 * early and is set again; the program runs until the second */
+		uint64_t t0 = fr_now_ns(), later = t0 + 400 * 1000 * 1000;
+		fr_jqx_deadline(t0 + 100 * 1000 * 1000);
+		fr_jqx_deadline(later);
+		ok(fr_jqx_eval(jx, spin, jv_null(), jv_array(), &out, &err) < 0,
+		   "interrupted at a deadline moved later");
+		ok(fr_now_ns() >= later, "not before that deadline");
+		fr_jqx_deadline(0);
+		free(err);
+	}
+	{
+		/* a deadline that passes outside jq stops nothing later */
+		struct timespec ts = { 0, 150 * 1000 * 1000 };
+		deadline_soon();
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		ts = (struct timespec){ 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		is_int(fr_jqx_eval(jx, a, jv_parse("{\"x\": 1}"), jv_array(), &out, &err), 0,
+		       "a passed deadline does not stop the next program");
+		jv_free(out);
+		fr_jqx_deadline(0);
+	}
 
 	for (int i = 0; i < 3; i++) {
 		char *r = result(jx, halts, "null", "[]");
@@ -460,10 +482,10 @@ int main(void)
 	hot_same_as_batch(jx, sometimes, "{\"spin\": false}", "[]", "1");
 	ok(!fr_jqx_hot(jx, b), "an invalid program never gets hot");
 	{
-		pthread_t t;
-		pthread_create(&t, NULL, interrupter, jx);
-		char *r = result(jx, sometimes, "{\"spin\": true}", "[]");
-		pthread_join(t, NULL);
+		char *r;
+		deadline_soon();
+		r = result(jx, sometimes, "{\"spin\": true}", "[]");
+		fr_jqx_deadline(0);
 		is_str(r, "error: jq program interrupted (timeout)",
 		       "a hot runaway program is interrupted");
 		free(r);
