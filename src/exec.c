@@ -186,7 +186,7 @@ static int do_branch(struct run *r, const struct fr_step *s, jv vars,
 /*
  * Parallel iterations (concurrency > 1).  jv and json_t values are not
  * thread-safe, so each worker gets its own engine (from e->pool: its own jq
- * state, HTTP handle and watchdog) and its own copies of the context, made
+ * state and HTTP handle) and its own copies of the context, made
  * from text before the threads start.  Results and traces come back per
  * index after the join, so the loop's output keeps the items' order.
  */

@@ -93,7 +93,7 @@ static void answer_sync(struct fr_request *r, const char *id,
 
 /*
  * How long past a step's timeout a worker process may take to stop on
- * its own (the engine's watchdog, curl's timeouts) before it is killed:
+ * its own (the engine's step deadlines, curl's timeouts) before it is killed:
  * only a loop inside libjq outlives it.
  */
 #define KILL_GRACE_NS (2000000000ull)
