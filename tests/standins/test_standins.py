@@ -3,6 +3,7 @@
     python3 -m pytest -q tests/standins
 """
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -376,3 +377,108 @@ def test_slack_failure_injection(slack):
     assert r.status == 200 and r.json()["ok"] is True
     assert len(slack.get("/_admin/messages")["messages"]) == 1
     assert len(slack.get("/_admin/requests")["requests"]) == 2
+
+
+# -- HubSpot ----------------------------------------------------------------
+
+HS_ID, HS_SECRET = "hs-client", "hs-" + "client-secret"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def hubspot():
+    s = harness.start("hubspot", "--client-id", HS_ID, "--client-secret",
+                      HS_SECRET, "--page-size", "2")
+    yield s
+    assert s.stop() == 0
+
+
+def hs_authorize(hs, verifier=None, state="st-1"):
+    """The code HubSpot's authorize redirect carries (not followed)."""
+    q = {"client_id": HS_ID, "redirect_uri": "http://127.0.0.1:9/oauth/callback",
+         "scope": "crm.objects.contacts.read", "state": state}
+    if verifier:
+        digest = hashlib.sha256(verifier.encode()).digest()
+        q["code_challenge"] = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        q["code_challenge_method"] = "S256"
+    conn = http.client.HTTPConnection("127.0.0.1", hs.port, timeout=10)
+    conn.request("GET", "/oauth/authorize?" + urllib.parse.urlencode(q))
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    assert r.status == 302
+    loc = urllib.parse.urlsplit(r.getheader("Location"))
+    assert loc.path == "/oauth/callback"
+    back = urllib.parse.parse_qs(loc.query)
+    assert back["state"] == [state]
+    return back["code"][0]
+
+
+def hs_token(hs, **form):
+    return hs.request("POST", "/oauth/v1/token",
+                      urllib.parse.urlencode(form), FORM)
+
+
+def test_hubspot_code_flow_with_pkce_and_rotation(hubspot):
+    code = hs_authorize(hubspot, verifier="v" * 43)
+    base = {"client_id": HS_ID, "client_secret": HS_SECRET,
+            "redirect_uri": "http://127.0.0.1:9/oauth/callback"}
+    bad = hs_token(hubspot, grant_type="authorization_code", code=code,
+                   code_verifier="w" * 43, **base)
+    assert bad.status == 400 and bad.json()["error"] == "invalid_grant"
+    code = hs_authorize(hubspot, verifier="v" * 43)
+    r = hs_token(hubspot, grant_type="authorization_code", code=code,
+                 code_verifier="v" * 43, **base)
+    assert r.status == 200, r
+    tok = r.json()
+    assert tok["token_type"] == "bearer" and tok["expires_in"] == 1800
+    again = hs_token(hubspot, grant_type="authorization_code", code=code,
+                     code_verifier="v" * 43, **base)
+    assert again.json()["status"] == "BAD_AUTH_CODE"  # codes are single-use
+
+    r = hs_token(hubspot, grant_type="refresh_token", client_id=HS_ID,
+                 client_secret=HS_SECRET, refresh_token=tok["refresh_token"])
+    assert r.status == 200 and r.json()["refresh_token"] != tok["refresh_token"]
+    old = hs_token(hubspot, grant_type="refresh_token", client_id=HS_ID,
+                   client_secret=HS_SECRET, refresh_token=tok["refresh_token"])
+    assert old.status == 400
+    assert old.json()["status"] == "BAD_REFRESH_TOKEN"
+    assert old.json()["error"] == "invalid_grant"
+    wrong = hs_token(hubspot, grant_type="refresh_token", client_id=HS_ID,
+                     client_secret="nope", refresh_token="x")
+    assert wrong.json()["error"] == "invalid_client"
+    assert hubspot.get("/_admin/tokens")["grants"] == \
+        {"authorization_code": 1, "refresh_token": 1}
+
+
+def test_hubspot_contacts_paging_and_errors(hubspot):
+    code = hs_authorize(hubspot)
+    tok = hs_token(hubspot, grant_type="authorization_code", code=code,
+                   client_id=HS_ID, client_secret=HS_SECRET,
+                   redirect_uri="http://127.0.0.1:9/oauth/callback").json()
+    auth = {"Authorization": "Bearer " + tok["access_token"]}
+    assert hubspot.request("GET", "/crm/v3/objects/contacts").status == 401
+    for i in range(5):
+        r = hubspot.request("POST", "/crm/v3/objects/contacts",
+                            {"properties": {"email": "p%d@x.test" % i}}, auth)
+        assert r.status == 201 and r.json()["id"] == str(i + 1)
+    dup = hubspot.request("POST", "/crm/v3/objects/contacts",
+                          {"properties": {"email": "p0@x.test"}}, auth)
+    assert dup.status == 409 and dup.json()["category"] == "CONFLICT"
+    seen, after = [], None
+    while True:
+        path = "/crm/v3/objects/contacts?limit=100"
+        if after:
+            path += "&after=" + after
+        r = hubspot.request("GET", path, headers=auth)
+        assert r.status == 200 and "x-hubspot-ratelimit-remaining" in r.headers
+        seen += [c["properties"]["email"] for c in r.json()["results"]]
+        after = r.json().get("paging", {}).get("next", {}).get("after")
+        if not after:
+            break
+    assert seen == ["p%d@x.test" % i for i in range(5)]
+    assert hubspot.request("GET", "/crm/v3/objects/contacts/99",
+                           headers=auth).json()["category"] == "OBJECT_NOT_FOUND"
+    hubspot.post("/_admin/expire")
+    r = hubspot.request("GET", "/crm/v3/objects/contacts", headers=auth)
+    assert r.status == 401 and r.json()["category"] == "EXPIRED_AUTHENTICATION"
