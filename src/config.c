@@ -296,6 +296,12 @@ static int set_value(json_t **v, const char **source,
 	if (!val)
 		return 0;
 	*source = "--set";
+	if (val[0] == '@' && !val[1]) {
+		fr_diag_at(d, FR_ERROR, &cv->loc, "--set %s=@ names no file; "
+			   "write --set %s=@PATH, or @@ for a literal '@'",
+			   cv->name, cv->name);
+		return -1;
+	}
 	if (val[0] == '@' && val[1] != '@')
 		return set_file(v, cv, val + 1, "--set", d) < 0 ? -1 : 1;
 	return set_text(v, cv, val + (val[0] == '@'), "--set", d) < 0 ? -1 : 1;

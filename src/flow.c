@@ -296,8 +296,14 @@ static void parse_config(struct loader *l, const struct fr_ynode *n,
 			fr_schema_bool(l->d, v, "'secret'", &cv->secret);
 		if ((v = fr_ymap_get(c, "env")) && fr_schema_string(l->d, v, "'env'"))
 			cv->env = fr_xstrdup(v->value);
-		if ((v = fr_ymap_get(c, "file")) && fr_schema_string(l->d, v, "'file'"))
+		if ((v = fr_ymap_get(c, "file")) && fr_schema_string(l->d, v, "'file'")) {
 			cv->file = config_file_path(l->d, v);
+			if (cv->def)	/* a file that cannot be read is an error */
+				fr_diag_at(l->d, FR_ERROR, &v->loc, "config "
+					   "variable '%s' has both 'default' and "
+					   "'file'; the default would never be "
+					   "used, remove one", cv->name);
+		}
 		if ((v = fr_ymap_get(c, "type")) && fr_schema_string(l->d, v, "'type'")) {
 			size_t t;
 			for (t = 0; types[t]; t++) {

@@ -2,14 +2,15 @@
 `env: NAME`, and --set KEY=@PATH.  A value read for a secret is redacted
 everywhere; a file that cannot be read is a configuration error (rc 4)."""
 
-import json
+import os
 import pathlib
 import secrets
+import signal
 
 import pytest
 
-from helpers import API_KEY, CONNECTORS, account_input, add_accounts, \
-    example_args
+from helpers import API_KEY, account_input, add_accounts, example_args
+from serving import hmac_hex
 
 FLOW = """\
 integration: sf
@@ -145,6 +146,37 @@ def test_a_directory_is_unreadable(run, project, tmp_path):
     assert "'plain'" in r.stderr and str(tmp_path) in r.stderr
 
 
+@pytest.mark.parametrize("what", ["too-large", "nul"])
+def test_a_large_or_binary_file_is_a_config_error(run, project, token, what):
+    path = project.parent / "secrets" / "token.txt"
+    if what == "too-large":
+        path.write_text(token + "x" * (1024 * 1024))
+    else:
+        path.write_bytes(token.encode() + b"\0\n")
+    r = run_sf(run, project)
+    assert r.rc == 4, r
+    assert "config value 'token'" in r.stderr
+    assert "flows/secrets/token.txt" in r.stderr
+    assert ("too large" if what == "too-large" else "NUL") in r.stderr
+    assert_absent(r.stdout + r.stderr, token)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_a_file_without_read_permission_is_a_config_error(run, project, token):
+    path = project.parent / "secrets" / "token.txt"
+    path.chmod(0)
+    r = run_sf(run, project)
+    assert r.rc == 4, r
+    assert "config value 'token'" in r.stderr and "token.txt" in r.stderr
+    assert_absent(r.stdout + r.stderr, token)
+
+
+def test_set_lone_at_names_no_file(run, project):
+    r = run_sf(run, project, "--set", "plain=@")
+    assert r.rc == 4, r
+    assert "--set plain=@ names no file" in r.stderr
+
+
 def test_secret_from_file_absent_from_traces_show_and_json_logs(
         run, project, token, tmp_path, base_env):
     for opts in ([], ["-vv"], ["-vv", "--log-format", "json"]):
@@ -159,6 +191,9 @@ def test_secret_from_file_absent_from_traces_show_and_json_logs(
     shown = run("show", ex, "--json")
     assert shown.rc == 0, shown
     assert_absent(shown.stdout, token)
+    listed = run("runs", "--json")
+    assert listed.rc == 0 and ex in listed.stdout, listed
+    assert_absent(listed.stdout + listed.stderr, token)
     store = pathlib.Path(base_env["FLOWRUN_STORE"][len("sqlite:"):])
     for f in store.parent.glob(store.name + "*"):
         assert token.encode() not in f.read_bytes(), f
@@ -176,6 +211,17 @@ def test_validate_checks_the_file_key(run, tmp_path):
     r = run("validate", flows / "sf.yaml")
     assert r.rc == 3, r
     assert "sf.yaml:4:" in r.stderr and "'file'" in r.stderr
+    (flows / "sf.yaml").write_text(FLOW.replace("file:", "default: x, file:"))
+    r = run("validate", flows / "sf.yaml")
+    assert r.rc == 3, r
+    assert "sf.yaml:4:" in r.stderr
+    assert "both 'default' and 'file'" in r.stderr
+
+
+def test_validate_does_not_read_the_file(run, project):
+    (project.parent / "secrets" / "token.txt").unlink()
+    r = run("validate", project)
+    assert r.rc == 0, r
 
 
 def test_example_api_key_from_name_file(run, progix, slack, tmp_path):
@@ -190,3 +236,53 @@ def test_example_api_key_from_name_file(run, progix, slack, tmp_path):
             unset=["PROGIX_API_KEY"])
     assert r.rc == 0, r
     assert API_KEY not in r.stdout + r.stderr
+
+
+HOOK = """\
+integration: sfs
+config:
+  hook_secret: {secret: true, file: hook.secret}
+flows:
+  hook:
+    trigger:
+      webhook:
+        verify:
+          scheme: hmac-sha256
+          header: X-Signature
+          prefix: "sha256="
+          secret: "${{ .config.hook_secret }}"
+    steps:
+      - transform: .trigger.body
+"""
+
+
+def test_serve_reads_the_declared_file_at_start_and_on_sighup(
+        run, serve, tmp_path):
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "sfs.yaml").write_text(HOOK)
+    r = run("serve", "--listen", "127.0.0.1:0", flows / "sfs.yaml", timeout=20)
+    assert r.rc == 4, r
+    assert "'hook_secret'" in r.stderr and "flows/hook.secret" in r.stderr
+
+    first, second = ("hs-" + secrets.token_hex(12) for _ in range(2))
+    (flows / "hook.secret").write_text(first + "\n")
+    srv = serve(flows / "sfs.yaml")
+    body = b'{"event":"ping"}'
+
+    def post(secret):
+        return srv.post("/hooks/sfs/hook", body, {
+            "Content-Type": "application/json",
+            "X-Signature": "sha256=" + hmac_hex(secret, body)}).status
+
+    assert post(first) == 202
+    assert post(second) == 401
+    (flows / "hook.secret").write_text(second)
+    mark = len(srv.log())
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"reloaded", after=mark)
+    assert post(second) == 202
+    assert post(first) == 401
+    assert srv.stop() == 0
+    for secret in (first, second):
+        assert_absent(srv.log(), secret)
