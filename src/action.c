@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "expr.h"
+#include "form.h"
 #include "http.h"
 #include "http_show.h"
 #include "json.h"
@@ -211,15 +212,6 @@ static void add_query(struct fr_buf *url, const json_t *query, bool *first)
 	}
 }
 
-static void form_encode(struct fr_buf *b, const json_t *obj)
-{
-	bool first = true;
-
-	add_query(b, obj, &first);
-	if (b->len && b->data[0] == '?')
-		memmove(b->data, b->data + 1, b->len--);
-}
-
 /*
  * Builds the request of action a from the connector context cctx
  * ({connection, input}); page_param/page_value add the pagination query.
@@ -284,7 +276,7 @@ static int build_request(struct fr_action_ctx *a, const struct fr_connector *c,
 			goto out;
 		q->has_body = true;
 		if (act->body_kind == FR_BODY_FORM) {
-			form_encode(&q->body, j);
+			fr_form_encode(&q->body, j);
 			set_header(q, "Content-Type", "application/x-www-form-urlencoded");
 		} else if (act->body_kind == FR_BODY_RAW) {
 			char *text = value_text(j);
