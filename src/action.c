@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "expr.h"
+#include "form.h"
 #include "http.h"
 #include "http_show.h"
 #include "json.h"
@@ -146,21 +147,26 @@ static char *value_text(const json_t *v)
 				 : fr_json_dump(v);
 }
 
+/* Sets (or replaces) a header; an Idempotency-Key with a value marks q. */
 static void set_header(struct request *q, const char *name, const char *value)
 {
-	for (size_t i = 0; i < q->nheaders; i++) {
-		if (strcasecmp(q->headers[i].name, name) == 0) {
-			free(q->headers[i].value);
-			q->headers[i].value = fr_xstrdup(value);
-			return;
-		}
+	size_t i;
+
+	for (i = 0; i < q->nheaders; i++) {
+		if (strcasecmp(q->headers[i].name, name) == 0)
+			break;
 	}
-	q->headers = fr_xrealloc(q->headers, (q->nheaders + 1) * sizeof(*q->headers));
-	q->headers[q->nheaders].name = fr_xstrdup(name);
-	q->headers[q->nheaders].value = fr_xstrdup(value);
-	q->nheaders++;
+	if (i < q->nheaders) {
+		free(q->headers[i].value);
+	} else {
+		q->headers = fr_xrealloc(q->headers, (q->nheaders + 1) *
+					 sizeof(*q->headers));
+		q->headers[i].name = fr_xstrdup(name);
+		q->nheaders++;
+	}
+	q->headers[i].value = fr_xstrdup(value);
 	if (strcasecmp(name, "Idempotency-Key") == 0)
-		q->idempotent = true;
+		q->idempotent = value[0] != '\0';
 }
 
 static void add_headers(struct fr_action_ctx *a, struct request *q, const json_t *h)
@@ -209,15 +215,6 @@ static void add_query(struct fr_buf *url, const json_t *query, bool *first)
 			free(ev);
 		}
 	}
-}
-
-static void form_encode(struct fr_buf *b, const json_t *obj)
-{
-	bool first = true;
-
-	add_query(b, obj, &first);
-	if (b->len && b->data[0] == '?')
-		memmove(b->data, b->data + 1, b->len--);
 }
 
 /*
@@ -284,7 +281,7 @@ static int build_request(struct fr_action_ctx *a, const struct fr_connector *c,
 			goto out;
 		q->has_body = true;
 		if (act->body_kind == FR_BODY_FORM) {
-			form_encode(&q->body, j);
+			fr_form_encode(&q->body, j);
 			set_header(q, "Content-Type", "application/x-www-form-urlencoded");
 		} else if (act->body_kind == FR_BODY_RAW) {
 			char *text = value_text(j);
@@ -546,6 +543,38 @@ out:
 	return rc;
 }
 
+/*
+ * What a connector's templates and expressions see (flowrun-connector(5),
+ * EXPRESSIONS): {connection, input, execution: {id}, step, iteration}.
+ * step is the step's id, or "line N" for a step without one; iteration
+ * the indexes of the loops the step runs in, outermost first, taken from
+ * vars ([item, index] per loop).  Together with the execution id they name
+ * one call of the step, the same when the step or the execution is tried
+ * again: what an Idempotency-Key is made of.
+ */
+static jv connector_ctx(const struct fr_action_ctx *a, const struct fr_step *s,
+			const json_t *conn, const json_t *input, jv vars)
+{
+	jv id = jv_object_get(jv_copy(*a->ctx), jv_string("execution"));
+	jv iteration = jv_array(), ctx = jv_object();
+	int n = jv_array_length(jv_copy(vars));
+
+	if (jv_get_kind(id) != JV_KIND_STRING) {
+		jv_free(id);
+		id = jv_null();
+	}
+	for (int i = 1; i < n; i += 2)
+		iteration = jv_array_append(iteration, jv_array_get(jv_copy(vars), i));
+	ctx = jv_object_set(ctx, jv_string("connection"), fr_json_to_jv(conn));
+	ctx = jv_object_set(ctx, jv_string("input"), fr_json_to_jv(input));
+	ctx = jv_object_set(ctx, jv_string("execution"),
+			    jv_object_set(jv_object(), jv_string("id"), id));
+	ctx = jv_object_set(ctx, jv_string("step"),
+			    s->id ? jv_string(s->id)
+				  : jv_string_fmt("line %u", s->loc.line));
+	return jv_object_set(ctx, jv_string("iteration"), iteration);
+}
+
 /* The --mock of step s: by its id first, else by its action. */
 static const struct fr_mock *find_mock(const struct fr_action_ctx *a,
 				       const struct fr_step *s)
@@ -720,9 +749,7 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 	}
 	if (!(conn = connection_inputs(a, s->conn, err)))
 		goto out;
-	cctx = jv_object_set(jv_object_set(jv_object(), jv_string("connection"),
-					   fr_json_to_jv(conn)),
-			     jv_string("input"), fr_json_to_jv(input));
+	cctx = connector_ctx(a, s, conn, input, vars);
 	if (a->opts->offline || use_sample || (a->opts->dry_run && act->write)) {
 		struct request q;
 		json_t *sample = NULL;

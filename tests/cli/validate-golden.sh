@@ -123,14 +123,17 @@ rc=$?
 	flunk "example: flowrun validate in the repository exits 0 (got $rc)"
 [ ! -s "$tmp/err" ] && pass "example: no diagnostics" ||
 	{ flunk "example: no diagnostics"; comment <"$tmp/err"; }
-grep -q ' 0 warnings)$' "$tmp/out" && grep -q '1 integration' "$tmp/out" &&
-	pass "example: one integration, 0 warnings" ||
-	{ flunk "example: one integration, 0 warnings"; comment <"$tmp/out"; }
-(cd "$root" && exec timeout 10 "$FLOWRUN" validate --Werror \
-	flows/progix-to-slack.yaml) >/dev/null 2>&1
-rc=$?
-[ "$rc" -eq 0 ] && pass "example: the file given by name passes --Werror" ||
-	flunk "example: the file given by name passes --Werror (got $rc)"
+# flows/ holds two integrations: progix-to-slack and stripe-customers
+grep -q ' 0 warnings)$' "$tmp/out" && grep -q '(2 integrations, ' "$tmp/out" &&
+	pass "example: two integrations, 0 warnings" ||
+	{ flunk "example: two integrations, 0 warnings"; comment <"$tmp/out"; }
+for f in progix-to-slack stripe-customers; do
+	(cd "$root" && exec timeout 10 "$FLOWRUN" validate --Werror \
+		"flows/$f.yaml") >/dev/null 2>&1
+	rc=$?
+	[ "$rc" -eq 0 ] && pass "example: flows/$f.yaml given by name passes --Werror" ||
+		flunk "example: flows/$f.yaml given by name passes --Werror (got $rc)"
+done
 
 echo "1..$n"
 exit $fail

@@ -167,8 +167,9 @@ def test_example_suite_passes(run):
     # one line per test, then the summary
     lines = [l for l in r.stdout.splitlines() if l.startswith(("ok ", "FAIL "))]
     assert len(lines) == passed
-    assert all(re.search(r"\(.*progix-to-slack\.test\.yaml:\d+, [\d.]+ ms\)$", l)
-               for l in lines), r.stdout
+    assert all(re.search(r"\(.*(progix-to-slack|stripe-customers)\.test\.yaml:\d+, "
+                         r"[\d.]+ ms\)$", l) for l in lines), r.stdout
+    assert any("stripe-customers.test.yaml" in l for l in lines), r.stdout
 
 
 def test_failing_suite_reports_a_diff_and_the_trace(run, tmp_path):
@@ -623,9 +624,9 @@ def test_coverage_names_the_untested_branch_case(run, tmp_path):
     assert re.search(r"coverage: lab/items: no test", out), r
     # the whole example is covered by its own tests
     r = run("test", os.path.join(ROOT, "flows"), "--coverage")
-    for flow in ("deploy", "account", "remove"):
-        assert "coverage: progix-to-slack/%s: every step and branch case ran" % flow \
-            in r.stdout, r
+    for flow in ("progix-to-slack/deploy", "progix-to-slack/account",
+                 "progix-to-slack/remove", "stripe-customers/sync"):
+        assert "coverage: %s: every step and branch case ran" % flow in r.stdout, r
 
 
 def test_update_rewrites_the_failing_expectations(run, tmp_path):

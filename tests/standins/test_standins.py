@@ -482,3 +482,198 @@ def test_hubspot_contacts_paging_and_errors(hubspot):
     hubspot.post("/_admin/expire")
     r = hubspot.request("GET", "/crm/v3/objects/contacts", headers=auth)
     assert r.status == 401 and r.json()["category"] == "EXPIRED_AUTHENTICATION"
+
+
+# -- Stripe -----------------------------------------------------------------
+
+ST_KEY = "sk_test_" + "standin0key0for0tests"
+ST_AUTH = {"Authorization": "Bearer " + ST_KEY}
+ST_FORM = dict(ST_AUTH, **FORM)
+
+
+@pytest.fixture(scope="module")
+def stripe_server():
+    s = harness.start("stripe", "--api-key", ST_KEY)
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture
+def stripe(stripe_server):
+    stripe_server.post("/_admin/reset")
+    return stripe_server
+
+
+def st_post(st, path, pairs, key=None):
+    headers = dict(ST_FORM)
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return st.request("POST", path, urllib.parse.urlencode(pairs), headers)
+
+
+def test_stripe_auth_bearer_or_basic(stripe):
+    r = stripe.request("GET", "/v1/customers")
+    assert r.status == 401
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    assert "did not provide an API key" in r.json()["error"]["message"]
+    wrong = "sk_test_" + "wrong0key0of0the0same0size"
+    r = stripe.request("GET", "/v1/customers",
+                       headers={"Authorization": "Bearer " + wrong})
+    assert r.status == 401
+    message = r.json()["error"]["message"]
+    assert message.startswith("Invalid API Key provided: sk_test_*")
+    assert message.endswith(wrong[-4:]) and wrong not in message
+    basic = base64.b64encode((ST_KEY + ":").encode()).decode()
+    for headers in (ST_AUTH, {"Authorization": "Basic " + basic}):
+        r = stripe.request("GET", "/v1/customers", headers=headers)
+        assert r.status == 200 and r.headers["request-id"].startswith("req_")
+        assert r.json() == {"object": "list", "data": [], "has_more": False,
+                            "url": "/v1/customers"}
+
+
+def test_stripe_form_brackets_and_unknown_parameters(stripe):
+    r = st_post(stripe, "/v1/customers", [
+        ("email", "ann@acme.test"), ("name", "Ann Lee"),
+        ("metadata[plan]", "pro"), ("metadata[account]", "acc_1"),
+        ("preferred_locales[0]", "en"), ("preferred_locales[1]", "fr")])
+    assert r.status == 200, r
+    c = r.json()
+    assert c["id"].startswith("cus_") and c["object"] == "customer"
+    assert c["email"] == "ann@acme.test" and c["name"] == "Ann Lee"
+    assert c["metadata"] == {"plan": "pro", "account": "acc_1"}
+    assert c["preferred_locales"] == ["en", "fr"] and c["livemode"] is False
+    r = st_post(stripe, "/v1/customers", [("emial", "x@y.test")])
+    assert r.status == 400
+    assert r.json()["error"]["code"] == "parameter_unknown"
+    assert r.json()["error"]["param"] == "emial"
+    r = st_post(stripe, "/v1/customers", [("preferred_locales[1]", "en")])
+    assert r.status == 400 and r.json()["error"]["param"] == "preferred_locales"
+    r = stripe.request("POST", "/v1/customers", '{"email": "j@son.test"}',
+                       dict(ST_AUTH, **{"Content-Type": "application/json"}))
+    assert r.status == 400
+    assert len(stripe.get("/_admin/customers")["customers"]) == 1
+
+
+def test_stripe_lists_follow_starting_after(stripe):
+    stripe.post("/_admin/customers", {"customers": [
+        {"email": "c%02d@t.test" % i} for i in range(25)]})
+    seen, after, pages = [], None, 0
+    while True:
+        q = "?limit=10" + ("&starting_after=" + after if after else "")
+        r = stripe.request("GET", "/v1/customers" + q, headers=ST_AUTH)
+        assert r.status == 200, r
+        page = r.json()
+        pages += 1
+        seen += [c["email"] for c in page["data"]]
+        if not page["has_more"]:
+            break
+        after = page["data"][-1]["id"]
+    assert pages == 3
+    assert seen == ["c%02d@t.test" % i for i in reversed(range(25))]  # newest first
+    r = stripe.request("GET", "/v1/customers?email=c07%40t.test", headers=ST_AUTH)
+    assert [c["email"] for c in r.json()["data"]] == ["c07@t.test"]
+    for q, param in (("limit=0", "limit"), ("limit=101", "limit"),
+                     ("starting_after=cus_none", "starting_after")):
+        r = stripe.request("GET", "/v1/customers?" + q, headers=ST_AUTH)
+        assert r.status == 400 and r.json()["error"]["param"] == param, (q, r)
+    r = stripe.request("GET", "/v1/customers/cus_none", headers=ST_AUTH)
+    assert r.status == 404
+    assert r.json()["error"] == {
+        "type": "invalid_request_error", "message": "No such customer: 'cus_none'",
+        "code": "resource_missing", "param": "id",
+        "doc_url": "https://stripe.com/docs/error-codes/resource-missing"}
+    r = stripe.request("GET", "/v1/nothing", headers=ST_AUTH)
+    assert r.status == 404 and "Unrecognized request URL" in r.json()["error"]["message"]
+
+
+def test_stripe_idempotency_keys(stripe):
+    pairs = [("email", "ann@acme.test"), ("metadata[n]", "1")]
+    first = st_post(stripe, "/v1/customers", pairs, key="key-1")
+    assert first.status == 200 and "idempotent-replayed" not in first.headers
+    again = st_post(stripe, "/v1/customers", pairs, key="key-1")
+    assert again.status == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    other = st_post(stripe, "/v1/customers", [("email", "bob@bolt.test")], key="key-1")
+    assert other.status == 400
+    assert other.json()["error"]["type"] == "idempotency_error"
+    elsewhere = st_post(stripe, "/v1/webhook_endpoints", [
+        ("url", "https://h.test/x"), ("enabled_events[0]", "*")], key="key-1")
+    assert elsewhere.status == 400
+    assert elsewhere.json()["error"]["type"] == "idempotency_error"
+    assert len(stripe.get("/_admin/customers")["customers"]) == 1
+    # a validation failure is not saved: the key is still free
+    assert st_post(stripe, "/v1/customers", [("bad", "1")], key="key-2").status == 400
+    assert st_post(stripe, "/v1/customers", pairs, key="key-2").status == 200
+    assert st_post(stripe, "/v1/customers", pairs,
+                   key="k" * 256).json()["error"]["type"] == "idempotency_error"
+
+
+def test_stripe_lost_answer_is_replayed(stripe):
+    stripe.post("/_admin/lose", {"status": 500, "count": 1, "path": "/v1/customers"})
+    pairs = [("email", "ann@acme.test")]
+    lost = st_post(stripe, "/v1/customers", pairs, key="key-lost")
+    assert lost.status == 500 and lost.json()["error"]["type"] == "api_error"
+    made = stripe.get("/_admin/customers")["customers"]
+    assert len(made) == 1  # it ran
+    again = st_post(stripe, "/v1/customers", pairs, key="key-lost")
+    assert again.status == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == made[0]["id"]
+    assert len(stripe.get("/_admin/customers")["customers"]) == 1
+
+
+def test_stripe_webhook_endpoints_and_signed_events(stripe):
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.headers["Stripe-Signature"], body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d/hook" % server.server_address[1]
+        r = st_post(stripe, "/v1/webhook_endpoints", [
+            ("url", url), ("enabled_events[0]", "customer.created"),
+            ("metadata[by]", "test")])
+        assert r.status == 200, r
+        we = r.json()
+        assert we["id"].startswith("we_") and we["secret"].startswith("whsec_")
+        assert we["enabled_events"] == ["customer.created"] and we["status"] == "enabled"
+        listed = stripe.request("GET", "/v1/webhook_endpoints", headers=ST_AUTH).json()
+        assert [e["id"] for e in listed["data"]] == [we["id"]]
+        assert "secret" not in listed["data"][0]
+        r = st_post(stripe, "/v1/webhook_endpoints", [("url", url)])
+        assert r.status == 400 and r.json()["error"]["code"] == "parameter_missing"
+        out = stripe.post("/_admin/events", {"type": "customer.created",
+                                             "object": {"id": "cus_1"}})
+        assert [d["status"] for d in out["deliveries"]] == [200]
+        assert stripe.post("/_admin/events", {"type": "invoice.paid"})["deliveries"] == []
+        (sig, body), = got
+        fields = dict(p.split("=", 1) for p in sig.split(","))
+        mac = hmac.new(we["secret"].encode(), fields["t"].encode() + b"." + body,
+                       hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(mac, fields["v1"])
+        assert json.loads(body)["type"] == "customer.created"
+        r = stripe.request("DELETE", "/v1/webhook_endpoints/" + we["id"], headers=ST_AUTH)
+        assert r.json() == {"id": we["id"], "object": "webhook_endpoint", "deleted": True}
+        r = stripe.request("DELETE", "/v1/webhook_endpoints/" + we["id"], headers=ST_AUTH)
+        assert r.status == 404 and r.json()["error"]["code"] == "resource_missing"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_stripe_injected_failures_look_like_stripe(stripe):
+    stripe.post("/_admin/fail", {"status": 429, "count": 1, "retry_after": 1})
+    r = stripe.request("GET", "/v1/customers", headers=ST_AUTH)
+    assert r.status == 429 and r.headers["retry-after"] == "1"
+    assert r.json()["error"]["code"] == "rate_limit"
+    assert r.headers["stripe-should-retry"] == "true"
+    assert stripe.request("GET", "/v1/customers", headers=ST_AUTH).status == 200
