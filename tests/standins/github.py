@@ -75,9 +75,11 @@ REPO = r"/repos/([^/]+)/([^/]+)"
 
 
 def gh_error(status, message, doc=DOCS, errors=None, headers=None):
-    body = {"message": message, "documentation_url": doc, "status": str(status)}
+    # in the order GitHub writes them
+    body = {"message": message}
     if errors is not None:
         body["errors"] = errors
+    body.update({"documentation_url": doc, "status": str(status)})
     return Reply(status, body, headers)
 
 
