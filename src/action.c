@@ -217,14 +217,50 @@ static void add_query(struct fr_buf *url, const json_t *query, bool *first)
 	}
 }
 
+/* Where a later page is: a cursor sent as ?param=value, or a whole URL. */
+struct page_ref {
+	const char *param, *value;	/* paginate.next and .query */
+	const char *url;		/* paginate.next_url */
+};
+
+/*
+ * The URL of a later page that paginate.next_url gave, resolved against
+ * the first page's URL.  The connection's credentials go with it, so it
+ * must be on the same origin (scheme, host and port): an API, or whoever
+ * stands between, must not be able to send them to another host.
+ */
+static char *page_url(const char *first, const char *next, char **err)
+{
+	char *url = fr_http_url_resolve(first, next);
+	char *want = fr_http_url_origin(first);
+	char *got = url ? fr_http_url_origin(url) : NULL;
+
+	*err = NULL;
+	if (!got || !want) {
+		*err = fr_xasprintf("the next page's URL '%s' is not a URL", next);
+	} else if (strcasecmp(got, want) != 0) {
+		*err = fr_xasprintf("refused to follow the next page's URL '%s': "
+				    "it is on %s, not on %s like the first page "
+				    "(its scheme, host and port must stay the "
+				    "same)", next, got, want);
+	}
+	if (*err) {
+		free(url);
+		url = NULL;
+	}
+	free(want);
+	free(got);
+	return url;
+}
+
 /*
  * Builds the request of action a from the connector context cctx
- * ({connection, input}); page_param/page_value add the pagination query.
+ * ({connection, input}); pg (NULL on the first page) says where a later
+ * page is.
  */
 static int build_request(struct fr_action_ctx *a, const struct fr_connector *c,
 			 const struct fr_action *act, jv cctx,
-			 const char *page_param, const char *page_value,
-			 struct request *q, char **err)
+			 const struct page_ref *pg, struct request *q, char **err)
 {
 	char *base = NULL, *path = NULL;
 	json_t *j = NULL;
@@ -255,12 +291,17 @@ static int build_request(struct fr_action_ctx *a, const struct fr_connector *c,
 		json_decref(j);
 		j = NULL;
 	}
-	if (page_param && page_value) {
-		json_t *pq = json_pack("{ss}", page_param, page_value);
+	if (pg && pg->param && pg->value) {
+		json_t *pq = json_pack("{ss}", pg->param, pg->value);
 		add_query(&url, pq, &first);
 		json_decref(pq);
 	}
-	q->url = fr_buf_steal(&url);
+	if (pg && pg->url) {
+		if (!(q->url = page_url(url.data, pg->url, err)))
+			goto out;
+	} else {
+		q->url = fr_buf_steal(&url);
+	}
 	set_header(q, "Accept", "application/json");
 	if (c->headers) {
 		if (render(a, c->headers, cctx, none, &j, err) < 0)
@@ -475,9 +516,9 @@ static int send_with_retry(struct fr_action_ctx *a, const struct fr_connector *c
 /* One request of an action, checked: expect and the error condition. */
 static int action_request(struct fr_action_ctx *a, const struct fr_connector *c,
 			  const struct fr_action *act, bool write,
-			  int64_t timeout_ms, jv cctx, const char *page_param,
-			  const char *page_value, json_t *rec, uint64_t deadline,
-			  jv *rctx_out, char **err)
+			  int64_t timeout_ms, jv cctx, const struct page_ref *pg,
+			  json_t *rec, uint64_t deadline, jv *rctx_out,
+			  char **err)
 {
 	struct request q;
 	struct fr_http_response resp;
@@ -487,7 +528,7 @@ static int action_request(struct fr_action_ctx *a, const struct fr_connector *c,
 	int rc = -1;
 
 	memset(&resp, 0, sizeof(resp));
-	if (build_request(a, c, act, cctx, page_param, page_value, &q, err) < 0)
+	if (build_request(a, c, act, cctx, pg, &q, err) < 0)
 		goto out;
 	if (!attempts) {
 		attempts = json_array();
@@ -753,7 +794,7 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 	if (a->opts->offline || use_sample || (a->opts->dry_run && act->write)) {
 		struct request q;
 		json_t *sample = NULL;
-		if (build_request(a, c, act, cctx, NULL, NULL, &q, err) < 0)
+		if (build_request(a, c, act, cctx, NULL, &q, err) < 0)
 			goto out;
 		json_object_set_new(rec, "request", request_json(a, &q));
 		request_finish(&q);
@@ -787,9 +828,13 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 	{
 		int64_t tmo = act->timeout_ms ? act->timeout_ms : c->timeout_ms;
 		for (int page = 0;; page++) {
+			struct page_ref pg = { act->paginate_query, cursor, NULL };
 			jv result, next;
+			/* cursor: the next page's cursor, or its URL */
+			if (act->paginate_url)
+				pg = (struct page_ref){ NULL, NULL, cursor };
 			if (action_request(a, c, act, act->write, tmo, cctx,
-					   act->paginate_query, cursor, rec, deadline,
+					   cursor ? &pg : NULL, rec, deadline,
 					   &rctx, err) < 0)
 				goto out;
 			if (act->result) {

@@ -356,7 +356,7 @@ static void uncovered(const struct fr_steps *steps, const json_t *ran,
 			char *what = s->id ? fr_xasprintf("step '%s'", s->id)
 					   : fr_xasprintf("%s step",
 							  fr_step_kind_name(s->kind));
-			json_array_append_new(out, json_pack("{ss ss si si}",
+			json_array_append_new(out, json_pack("{ss ss ss si}",
 				"kind", "step", "what", what,
 				"file", s->loc.src->path, "line", (int)s->loc.line));
 			free(what);

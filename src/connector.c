@@ -68,6 +68,45 @@ static void parse_http(struct fr_diag *d, struct fr_scope *sc,
 		fr_schema_bool(d, v, "'writes'", &c->retry_writes);
 }
 
+/*
+ * paginate: {next: EXPR, query: NAME} sends the cursor that next yields as
+ * ?NAME=CURSOR; {next_url: EXPR} requests the URL it yields (a Link header's
+ * rel="next"), which action.c checks is on the first request's origin.
+ */
+static void parse_paginate(struct fr_diag *d, struct fr_scope *sc,
+			   const struct fr_ynode *p, struct fr_action *a)
+{
+	static const char *const pkeys[] = { "next", "next_url", "query",
+					     "max", NULL };
+	const struct fr_ynode *next = fr_ymap_get(p, "next");
+	const struct fr_ynode *url = fr_ymap_get(p, "next_url");
+	const struct fr_ynode *v;
+	long long x;
+
+	fr_schema_keys(d, p, pkeys, "paginate");
+	if (next && url)
+		fr_diag_at(d, FR_ERROR, &url->loc, "'paginate' has one of 'next' "
+			   "(a cursor) and 'next_url' (a URL)");
+	else if (!next && !url)
+		fr_diag_at(d, FR_ERROR, &p->loc, "missing 'next' or 'next_url' "
+			   "in paginate");
+	if (next) {
+		a->paginate_next = fr_expr_compile(sc, next);
+		if ((v = fr_schema_require(d, p, "query", "paginate")) &&
+		    fr_schema_string(d, v, "'query'"))
+			a->paginate_query = fr_xstrdup(v->value);
+	} else if (url) {
+		a->paginate_next = fr_expr_compile(sc, url);
+		a->paginate_url = true;
+		if ((v = fr_ymap_get(p, "query")))
+			fr_diag_at(d, FR_ERROR, &v->loc, "'query' goes with "
+				   "'next': 'next_url' yields the whole URL");
+	}
+	if ((v = fr_ymap_get(p, "max")) &&
+	    fr_schema_int(d, v, "'max'", 1, 100000, &x))
+		a->paginate_max = (int)x;
+}
+
 static void parse_action(struct fr_diag *d, struct fr_scope *sc,
 			 const struct fr_ynode *key, const struct fr_ynode *n,
 			 struct fr_action *a)
@@ -78,10 +117,8 @@ static void parse_action(struct fr_diag *d, struct fr_scope *sc,
 					    "expect", "result", "error",
 					    "paginate", "sample", "timeout",
 					    NULL };
-	static const char *const pkeys[] = { "next", "query", "max", NULL };
 	const struct fr_ynode *v, *p;
 	int nbodies = 0;
-	long long x;
 
 	a->name = fr_xstrdup(key->value);
 	a->loc = key->loc;
@@ -148,17 +185,8 @@ static void parse_action(struct fr_diag *d, struct fr_scope *sc,
 		a->result = fr_expr_compile(sc, v);
 	if ((v = fr_ymap_get(n, "error")))
 		a->error = fr_expr_compile(sc, v);
-	if ((p = fr_ymap_get(n, "paginate")) && fr_schema_is_map(d, p, "'paginate'")) {
-		fr_schema_keys(d, p, pkeys, "paginate");
-		if ((v = fr_schema_require(d, p, "next", "paginate")))
-			a->paginate_next = fr_expr_compile(sc, v);
-		if ((v = fr_schema_require(d, p, "query", "paginate")) &&
-		    fr_schema_string(d, v, "'query'"))
-			a->paginate_query = fr_xstrdup(v->value);
-		if ((v = fr_ymap_get(p, "max")) &&
-		    fr_schema_int(d, v, "'max'", 1, 100000, &x))
-			a->paginate_max = (int)x;
-	}
+	if ((p = fr_ymap_get(n, "paginate")) && fr_schema_is_map(d, p, "'paginate'"))
+		parse_paginate(d, sc, p, a);
 	if ((v = fr_ymap_get(n, "sample")))
 		a->sample = fr_tmpl_compile(sc, v);
 	if ((v = fr_ymap_get(n, "timeout")))

@@ -125,6 +125,41 @@ char *fr_http_urlencode(const char *s, size_t len)
 	return out;
 }
 
+char *fr_http_url_resolve(const char *base, const char *ref)
+{
+	CURLU *u = curl_url();
+	char *got = NULL, *out = NULL;
+
+	if (!u)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &got, 0) == CURLUE_OK)
+		out = fr_xstrdup(got);
+	curl_free(got);
+	curl_url_cleanup(u);
+	return out;
+}
+
+char *fr_http_url_origin(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+
+	if (!u)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+		out = fr_xasprintf("%s://%s:%s", scheme, host, port);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return out;
+}
+
 const char *fr_http_curl_version(void)
 {
 	return curl_version_info(CURLVERSION_NOW)->version;

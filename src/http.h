@@ -97,6 +97,17 @@ const char *fr_http_response_header(const struct fr_http_response *r,
 /* Percent-encodes s[0..len) keeping RFC 3986 unreserved chars; caller frees. */
 char *fr_http_urlencode(const char *s, size_t len);
 
+/*
+ * URLs, parsed by libcurl's URL API.  fr_http_url_resolve resolves ref (an
+ * absolute URL, or a reference relative to base, RFC 3986 section 5)
+ * against base: a new string, or NULL when either does not parse.
+ * fr_http_url_origin gives "scheme://host:port" (the scheme's default port
+ * when none is written): a new string, or NULL when url does not parse.
+ * Two URLs are on the same origin when these compare equal ignoring case.
+ */
+char *fr_http_url_resolve(const char *base, const char *ref);
+char *fr_http_url_origin(const char *url);
+
 /* The libcurl version in use, e.g. "7.88.1"; static storage. */
 const char *fr_http_curl_version(void);
 

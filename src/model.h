@@ -75,7 +75,8 @@ struct fr_action {
 	struct fr_expr *result;		/* NULL = .body */
 	struct fr_expr *error;		/* response is an error when truthy */
 	struct fr_expr *paginate_next;	/* NULL = no pagination */
-	char *paginate_query;
+	char *paginate_query;		/* carries the cursor next yields */
+	bool paginate_url;		/* next_url: next yields a URL */
 	int paginate_max;		/* pages at most */
 	struct fr_tmpl *sample;		/* dry-run output, or NULL */
 	int64_t timeout_ms;		/* 0 = the connector's */

@@ -26,6 +26,9 @@ SECRETS = {
     "PROGIX_API_KEY": "pk_demo_4f1c9e",
     "PROGIX_WEBHOOK_SECRET": "whsec_demo_77a2",
     "SLACK_TOKEN": "xoxb-demo-1234",
+    # flows/ holds other integrations too: serving them needs their webhook
+    # secrets; without a repository configured they register nothing
+    "GITHUB_WEBHOOK_SECRET": "ghwh_demo_5b0e",
 }
 
 

@@ -256,6 +256,50 @@ static void test_urlencode(void)
 	free(s);
 }
 
+static void origin_is(const char *url, const char *want, const char *what)
+{
+	char *o = fr_http_url_origin(url);
+
+	if (want)
+		is_str(o, want, "origin: %s", what);
+	else
+		ok(o == NULL, "origin: %s (none)", what);
+	free(o);
+}
+
+static void resolve_is(const char *base, const char *ref, const char *want,
+		       const char *what)
+{
+	char *r = fr_http_url_resolve(base, ref);
+
+	if (want)
+		is_str(r, want, "resolve: %s", what);
+	else
+		ok(r == NULL, "resolve: %s (none)", what);
+	free(r);
+}
+
+static void test_urls(void)
+{
+	origin_is("https://api.github.com/repos/o/r/issues?page=2",
+		  "https://api.github.com:443", "https default port");
+	origin_is("http://127.0.0.1:8080/x", "http://127.0.0.1:8080",
+		  "explicit port");
+	origin_is("http://[::1]:81/", "http://[::1]:81", "IPv6 host");
+	origin_is("https://api.github.com@evil.test/x",
+		  "https://evil.test:443", "user info is not the host");
+	origin_is("not a url", NULL, "no scheme");
+	resolve_is("https://h.test/a/b?x=1", "https://h.test/c?page=2",
+		   "https://h.test/c?page=2", "absolute");
+	resolve_is("https://h.test/a/b?x=1", "/c?page=2",
+		   "https://h.test/c?page=2", "absolute path");
+	resolve_is("https://h.test/a/b?x=1", "?page=3",
+		   "https://h.test/a/b?page=3", "query only");
+	resolve_is("https://h.test/a/b", "//other.test/p",
+		   "https://other.test/p", "network path");
+	resolve_is("no url", "/x", NULL, "bad base");
+}
+
 static void test_methods(struct fr_http *h)
 {
 	struct fr_http_response r = { 0 };
@@ -532,6 +576,7 @@ int main(void)
 	v = fr_http_curl_version();
 	ok(v && isdigit((unsigned char)v[0]), "curl version %s", v);
 	test_urlencode();
+	test_urls();
 	fr_http_destroy(NULL);
 
 	d = start_server();
