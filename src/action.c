@@ -80,6 +80,13 @@ static json_t *connection_inputs(struct fr_action_ctx *a, const struct fr_connec
 	*err = NULL;
 	if (in)
 		return in;
+	if (c->oauth2) {
+		/* until tokens are got and applied: never send without one */
+		*err = fr_xasprintf("connection '%s': connector '%s' uses auth: "
+				    "oauth2, which this build cannot run yet",
+				    cn->name, c->name);
+		return NULL;
+	}
 	if (cn->with) {
 		jv none = jv_array();
 		int rc = render(a, cn->with, *a->ctx, none, &in, err);
