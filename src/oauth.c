@@ -528,6 +528,14 @@ static int renew(struct fr_oauth *o, const struct fr_oauth_call *c,
 		rc = 0;
 		goto out;
 	}
+	/* what the endpoint answers must be kept: a rotated refresh token
+	 * that could not be stored would be lost with the old one spent */
+	if (fr_store_token_writable(s, &e2) < 0) {
+		*err = fr_xasprintf("connection '%s': %s", c->connection, e2);
+		free(e2);
+		e2 = NULL;
+		goto out;
+	}
 	if (o2->grant == FR_GRANT_CLIENT_CREDENTIALS) {
 		form_add(&form, "grant_type", "client_credentials");
 		if (scopes)

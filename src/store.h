@@ -501,6 +501,12 @@ int fr_store_token_get(struct fr_store *s, const char *integration,
 int fr_store_token_put(struct fr_store *s, const struct fr_token *t,
 		       char **err);
 /*
+ * Whether tokens can be stored: the key at hand (the key file made if need
+ * be): 0, or -1 with *err saying why not.  Before asking a token endpoint
+ * for tokens that could not be kept (a rotated refresh token would be lost).
+ */
+int fr_store_token_writable(struct fr_store *s, char **err);
+/*
  * Every connection with stored tokens, ordered by integration, instance
  * and connection (each filter NULL: any), without the tokens: status and
  * unreadable say whether they open under this key.

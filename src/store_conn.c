@@ -496,6 +496,14 @@ int fr_store_token_put(struct fr_store *s, const struct fr_token *t,
 	return rc;
 }
 
+int fr_store_token_writable(struct fr_store *s, char **err)
+{
+	const unsigned char *key;
+
+	*err = NULL;
+	return store_key(s, KEY_WRITE, &key, err);
+}
+
 int fr_store_token_list(struct fr_store *s, const char *integration,
 			const char *instance, struct fr_token **out, size_t *n,
 			char **err)

@@ -42,10 +42,14 @@ Admin (no auth), besides those of standin.py:
     POST /_admin/revoke    every refresh token is spent (invalid_grant)
     POST /_admin/refresh_token  {"scope"?} -> {"refresh_token"} issued to
                            the client, as if authorized elsewhere
+    GET  /_admin/issued    {access_tokens: [...], refresh_tokens: [...]}
+                           every token issued since the last reset (for
+                           tests that look for them where they must not be)
 """
 
 import base64
 import hashlib
+import json
 import os
 import secrets
 import sys
@@ -85,6 +89,7 @@ class OAuth(App):
         ("POST", r"/_admin/expire", "admin_expire"),
         ("POST", r"/_admin/revoke", "admin_revoke"),
         ("POST", r"/_admin/refresh_token", "admin_refresh_token"),
+        ("GET", r"/_admin/issued", "admin_issued"),
     ]
 
     @classmethod
@@ -269,8 +274,7 @@ class OAuth(App):
 
     def admin_counters(self, req):
         with self.lock:
-            import copy
-            return Reply(200, copy.deepcopy(self.counters))
+            return Reply(200, json.loads(json.dumps(self.counters)))
 
     def admin_config(self, req):
         spec = req.json()
@@ -293,6 +297,11 @@ class OAuth(App):
             for t in self.refresh.values():
                 t["spent"] = True
         return Reply(200, {"ok": True})
+
+    def admin_issued(self, req):
+        with self.lock:
+            return Reply(200, {"access_tokens": list(self.access),
+                               "refresh_tokens": list(self.refresh)})
 
     def admin_refresh_token(self, req):
         spec = req.json() if req.body else {}

@@ -525,6 +525,11 @@ static void sqlite_half(void)
 		   "no key at all: what key A sealed is unreadable");
 		fr_token_finish(&t);
 		ok(stat(keyfile, &st) < 0, "reading makes no key file");
+		CALL(fr_store_token_writable(s, &err), "tokens can be stored");
+		ok(stat(keyfile, &st) == 0, "the key file is made for that");
+		unlink(keyfile);
+		fr_store_close(s);
+		s = open_store(url);
 		put(s, "prod", "filed", a, r, 0, NULL, "put without the variable");
 		ok(stat(keyfile, &st) == 0, "the key file is made on first use");
 		ok((st.st_mode & 0777) == 0600, "mode 0600 (%03o)",
@@ -758,6 +763,10 @@ static void pg_half(void)
 		   "no FLOWRUN_SECRET_KEY: no tokens can be stored");
 		ok(err && strstr(err, "FLOWRUN_SECRET_KEY, which is not set"),
 		   "saying so: %s", err ? err : "(null)");
+		free(err);
+		err = NULL;
+		ok(fr_store_token_writable(s, &err) < 0 && err,
+		   "and token_writable says so beforehand");
 		free(err);
 		err = NULL;
 		ok(fr_store_token_get(s, "crm", "prod", "plain", &t, &found,
