@@ -672,3 +672,187 @@ out:
 	client_finish(&cl);
 	return rc;
 }
+
+/* authorization code */
+
+#define STATE_BYTES 32		/* 256 bits: base64url of 43 characters */
+#define VERIFIER_BYTES 32	/* RFC 7636 section 4.1: 43 characters */
+
+static void query_add(struct fr_buf *b, bool *first, const char *name,
+		      const char *value)
+{
+	char *v = fr_http_urlencode(value, strlen(value));
+
+	fr_buf_printf(b, "%c%s=%s", *first ? '?' : '&', name, v);
+	*first = false;
+	free(v);
+}
+
+int fr_oauth_authorize_url(struct fr_oauth *o, const struct fr_oauth_call *c,
+			   const char *redirect_uri, double lifetime_s,
+			   char **url, char **state_out, char **err)
+{
+	const struct fr_oauth2 *o2 = c->connector->oauth2;
+	struct fr_store *s = NULL;
+	struct client cl;
+	struct fr_buf b;
+	unsigned char rnd[STATE_BYTES];
+	char *base = NULL, *state = NULL, *verifier = NULL, *scopes = NULL;
+	char *e = NULL;
+	bool first;
+	int rc = -1;
+
+	*url = NULL;
+	if (state_out)
+		*state_out = NULL;
+	*err = NULL;
+	fr_buf_init(&b);
+	if (o2->grant != FR_GRANT_AUTHORIZATION_CODE) {
+		*err = fr_xasprintf("connection '%s' uses the %s grant: there is "
+				    "nothing to authorize", c->connection,
+				    fr_grant_name(o2->grant));
+		return -1;
+	}
+	if (render_client(c, &cl, err) < 0)
+		return -1;
+	if (render_value(c, o2->authorize_url, "'authorize_url'", &base, err) < 0)
+		goto out;
+	fr_random_bytes(rnd, sizeof(rnd));
+	state = fr_base64url(rnd, sizeof(rnd));
+	fr_buf_puts(&b, base);
+	first = strchr(base, '?') == NULL;
+	query_add(&b, &first, "response_type", "code");
+	query_add(&b, &first, "client_id", cl.client_id);
+	if (redirect_uri)
+		query_add(&b, &first, "redirect_uri", redirect_uri);
+	if ((scopes = scopes_text(o2)))
+		query_add(&b, &first, "scope", scopes);
+	query_add(&b, &first, "state", state);
+	if (o2->pkce) {
+		unsigned char v[VERIFIER_BYTES], d[FR_SHA256_LEN];
+		char *challenge;
+		fr_random_bytes(v, sizeof(v));
+		verifier = fr_base64url(v, sizeof(v));
+		fr_crypto_wipe(v, sizeof(v));
+		fr_sha256(verifier, strlen(verifier), d);
+		challenge = fr_base64url(d, sizeof(d));
+		query_add(&b, &first, "code_challenge", challenge);
+		query_add(&b, &first, "code_challenge_method", "S256");
+		free(challenge);
+	}
+	if (open_store(o, c, &s, err) < 0)
+		goto out;
+	{
+		struct fr_pending p = {
+			.state = state, .integration = (char *)c->integration,
+			.instance = (char *)c->instance,
+			.connection = (char *)c->connection, .verifier = verifier,
+			.redirect_uri = (char *)redirect_uri,
+			.expires_at = fr_store_now() + lifetime_s,
+		};
+		if (fr_store_pending_put(s, &p, &e) < 0) {
+			*err = fr_xasprintf("connection '%s': %s", c->connection, e);
+			free(e);
+			goto out;
+		}
+	}
+	*url = fr_buf_steal(&b);
+	if (state_out) {
+		*state_out = state;
+		state = NULL;
+	}
+	rc = 0;
+out:
+	fr_store_close(s);
+	fr_buf_finish(&b);
+	free(base);
+	free(state);
+	free_secret(verifier);
+	free(scopes);
+	client_finish(&cl);
+	return rc;
+}
+
+int fr_oauth_exchange_code(struct fr_oauth *o, const struct fr_oauth_call *c,
+			   const struct fr_pending *pending, const char *code,
+			   char **err)
+{
+	const struct fr_oauth2 *o2 = c->connector->oauth2;
+	struct fr_store *s = NULL;
+	struct answer a = { 0 };
+	struct client cl;
+	struct fr_buf form;
+	struct entry *e;
+	bool invalid, locked = false;
+	char *e2 = NULL, *scopes = scopes_text(o2);
+	double now;
+	int rc = -1;
+
+	*err = NULL;
+	fr_buf_init(&form);
+	if (render_client(c, &cl, err) < 0) {
+		free(scopes);
+		return -1;
+	}
+	fr_redact_add(c->redact, code);
+	if (pending->verifier)
+		fr_redact_add(c->redact, pending->verifier);
+	if (open_store(o, c, &s, err) < 0)
+		goto out;
+	if (fr_store_token_writable(s, &e2) < 0) {
+		*err = fr_xasprintf("connection '%s': %s", c->connection, e2);
+		goto out;
+	}
+	form_add(&form, "grant_type", "authorization_code");
+	form_add(&form, "code", code);
+	if (pending->redirect_uri)
+		form_add(&form, "redirect_uri", pending->redirect_uri);
+	if (pending->verifier)
+		form_add(&form, "code_verifier", pending->verifier);
+	if (token_request(c, &cl, &form, &a, &invalid, err) < 0)
+		goto out;
+	/* not while a refresh of this connection runs elsewhere */
+	if (fr_store_token_lock(s, c->integration, c->instance, c->connection,
+				(double)TOKEN_TIMEOUT_MS / 1000 + 15,
+				(double)TOKEN_TIMEOUT_MS / 1000 + 45, &e2) < 0) {
+		*err = fr_xasprintf("connection '%s': %s", c->connection, e2);
+		goto out;
+	}
+	locked = true;
+	now = fr_store_now();
+	{
+		struct fr_token put = {
+			.integration = (char *)c->integration,
+			.instance = (char *)c->instance,
+			.connection = (char *)c->connection,
+			.status = FR_CONN_CONNECTED, .access_token = a.access,
+			.refresh_token = a.refresh,
+			.expires_at = a.expires_in >= 0 ? now + a.expires_in : 0,
+			.scopes = a.scope ? a.scope : scopes,
+		};
+		if (fr_store_token_put(s, &put, &e2) < 0 ||
+		    (locked = false, fr_store_token_unlock(s, &e2) < 0)) {
+			*err = fr_xasprintf("connection '%s': cannot store its "
+					    "tokens: %s", c->connection, e2);
+			goto out;
+		}
+		e = entry_of(o, c);
+		pthread_mutex_lock(&e->m);
+		cache(e, a.access, put.expires_at, now);
+		pthread_mutex_unlock(&e->m);
+	}
+	rc = 0;
+out:
+	if (locked) {
+		char *e3 = NULL;
+		fr_store_token_unlock(s, &e3);
+		free(e3);
+	}
+	free(e2);
+	fr_store_close(s);
+	answer_finish(&a);
+	fr_buf_finish(&form);
+	free(scopes);
+	client_finish(&cl);
+	return rc;
+}

@@ -60,4 +60,30 @@ struct fr_oauth_call {
 int fr_oauth_token(struct fr_oauth *o, const struct fr_oauth_call *c,
 		   const char *stale, char **token, char **err);
 
+/*
+ * grant: authorization_code, for `flowrun connect` and serve's callback.
+ *
+ * Step one (RFC 6749 section 4.1.1; RFC 7636): a new state (and, with
+ * pkce, a code verifier) is kept in the store as a pending authorization
+ * of c's connection for lifetime_s, and *url (caller frees) is where to
+ * send the user: authorize_url with response_type=code, client_id,
+ * redirect_uri, scope, state and code_challenge (S256).  *state (caller
+ * frees, may be NULL) is the state made.
+ */
+int fr_oauth_authorize_url(struct fr_oauth *o, const struct fr_oauth_call *c,
+			   const char *redirect_uri, double lifetime_s,
+			   char **url, char **state, char **err);
+
+/*
+ * Step two (section 4.1.3): the code of the redirect whose state was
+ * taken as pending (fr_store_pending_take: its verifier and redirect URI)
+ * is exchanged for tokens, which are stored: the connection is
+ * connected.  c is the connection pending names.  Errors as for
+ * fr_oauth_token.
+ */
+struct fr_pending;
+int fr_oauth_exchange_code(struct fr_oauth *o, const struct fr_oauth_call *c,
+			   const struct fr_pending *pending, const char *code,
+			   char **err);
+
 #endif
