@@ -15,11 +15,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include "crypto.h"
 #include "expr.h"
 #include "form.h"
 #include "http.h"
 #include "http_show.h"
 #include "json.h"
+#include "oauth.h"
 #include "util.h"
 
 #define BODY_EXCERPT 200
@@ -513,8 +515,61 @@ static int send_with_retry(struct fr_action_ctx *a, const struct fr_connector *c
 	}
 }
 
-/* One request of an action, checked: expect and the error condition. */
+/*
+ * The access token of connection cn (auth: oauth2), got or refreshed by
+ * the process's oauth (oauth.h); stale: the one the API just refused.
+ */
+static int get_token(struct fr_action_ctx *a, const struct fr_connector *c,
+		     const struct fr_connection *cn, int64_t timeout_ms,
+		     uint64_t deadline, const char *stale, char **token,
+		     char **err)
+{
+	struct fr_oauth_call call = {
+		.connector = c, .integration = a->integration,
+		.instance = a->instance, .connection = cn->name,
+		.inputs = json_object_get(a->conns, cn->name), .jx = a->jx,
+		.http = a->http, .redact = a->redact, .deadline = deadline,
+		.timeout_ms = timeout_ms,
+	};
+
+	*token = NULL;
+	if (!a->opts->oauth) {
+		*err = fr_xasprintf("connection '%s' uses OAuth 2.0, which needs "
+				    "a store for its tokens", cn->name);
+		return -1;
+	}
+	return fr_oauth_token(a->opts->oauth, &call, stale, token, err);
+}
+
+/* Puts the access token where the connector's auth says. */
+static void apply_token(struct fr_action_ctx *a, const struct fr_oauth2 *o2,
+			struct request *q, const char *token)
+{
+	fr_redact_add(a->redact, token);
+	if (o2->apply_query) {
+		char *k = fr_http_urlencode(o2->apply_query, strlen(o2->apply_query));
+		char *v = fr_http_urlencode(token, strlen(token));
+		char *url = fr_xasprintf("%s%c%s=%s", q->url,
+					 strchr(q->url, '?') ? '&' : '?', k, v);
+		free(q->url);
+		q->url = url;
+		free(k);
+		free(v);
+	} else {
+		char *value = fr_xasprintf("%s%s", o2->apply_prefix, token);
+		set_header(q, o2->apply_header, value);
+		free(value);
+	}
+}
+
+/*
+ * One request of an action, checked: expect and the error condition.  A
+ * connector with auth: oauth2 sends the connection's access token; when
+ * the API answers 401 the token is refreshed once and the request sent
+ * again.
+ */
 static int action_request(struct fr_action_ctx *a, const struct fr_connector *c,
+			  const struct fr_connection *cn,
 			  const struct fr_action *act, bool write,
 			  int64_t timeout_ms, jv cctx, const struct page_ref *pg,
 			  json_t *rec, uint64_t deadline, jv *rctx_out,
@@ -524,24 +579,53 @@ static int action_request(struct fr_action_ctx *a, const struct fr_connector *c,
 	struct fr_http_response resp;
 	json_t *attempts = json_object_get(rec, "http");
 	jv rctx = jv_invalid();
-	bool ok;
+	bool ok, oauth = c->oauth2 && cn && !a->opts->intercept;
+	char *token = NULL;
 	int rc = -1;
 
 	memset(&resp, 0, sizeof(resp));
+	memset(&q, 0, sizeof(q));
 	if (build_request(a, c, act, cctx, pg, &q, err) < 0)
 		goto out;
+	if (oauth) {
+		if (get_token(a, c, cn, timeout_ms, deadline, NULL, &token, err) < 0)
+			goto out;
+		apply_token(a, c->oauth2, &q, token);
+	}
 	if (!attempts) {
 		attempts = json_array();
 		json_object_set_new(rec, "http", attempts);
 	}
 	if (write)
 		(*a->writes_sent)++;
-	if (send_with_retry(a, c, write, timeout_ms, &q, attempts, deadline,
-			    &resp, err) < 0) {
-		char *m = fr_xasprintf("%s %s: %s", q.method, q.url, *err);
-		free(*err);
-		*err = m;
-		goto out;
+	for (int tries = 0;; tries++) {
+		char *fresh = NULL;
+		if (send_with_retry(a, c, write, timeout_ms, &q, attempts,
+				    deadline, &resp, err) < 0) {
+			char *m = fr_xasprintf("%s %s: %s", q.method, q.url, *err);
+			free(*err);
+			*err = m;
+			goto out;
+		}
+		if (!oauth || resp.status != 401 || tries > 0)
+			break;
+		/* refused: a new token, once, then the same request again */
+		fr_http_response_finish(&resp);
+		if (get_token(a, c, cn, timeout_ms, deadline, token, &fresh,
+			      err) < 0) {
+			char *m = fr_xasprintf("%s %s answered 401, and no new "
+					       "token could be had: %s", q.method,
+					       q.url, *err);
+			free(*err);
+			*err = m;
+			goto out;
+		}
+		free(token);
+		token = fresh;
+		request_finish(&q);
+		if (build_request(a, c, act, cctx, pg, &q, err) < 0)
+			goto out;
+		apply_token(a, c->oauth2, &q, token);
 	}
 	ok = act->nexpect ? status_in(resp.status, act->expect, act->nexpect)
 			: resp.status >= 200 && resp.status < 300;
@@ -581,6 +665,10 @@ out:
 	jv_free(rctx);
 	fr_http_response_finish(&resp);
 	request_finish(&q);
+	if (token) {
+		fr_crypto_wipe(token, strlen(token));
+		free(token);
+	}
 	return rc;
 }
 
@@ -833,7 +921,7 @@ int fr_action_run(struct fr_action_ctx *a, const struct fr_step *s, jv vars,
 			/* cursor: the next page's cursor, or its URL */
 			if (act->paginate_url)
 				pg = (struct page_ref){ NULL, NULL, cursor };
-			if (action_request(a, c, act, act->write, tmo, cctx,
+			if (action_request(a, c, s->conn, act, act->write, tmo, cctx,
 					   cursor ? &pg : NULL, rec, deadline,
 					   &rctx, err) < 0)
 				goto out;

@@ -2,9 +2,9 @@
  * action: runs connector actions for the engine (see action.c).
  *
  * The engine owns the context: the thread's jq programs and HTTP handle,
- * the execution's redactor (Authorization headers and secret connection
- * inputs are registered as they are met), the connection inputs rendered so
- * far, and the counters of the execution's result.
+ * the execution's redactor (Authorization headers, secret connection
+ * inputs and OAuth tokens are registered as they are met), the connection
+ * inputs rendered so far, and the counters of the execution's result.
  */
 #ifndef FR_ACTION_H
 #define FR_ACTION_H
@@ -29,6 +29,7 @@ struct fr_action_ctx {
 	struct fr_redact *redact;
 	json_t *conns;		/* connection name -> rendered inputs */
 	const jv *ctx;		/* the execution context, as it is now */
+	const char *integration, *instance;	/* whose tokens (oauth.h) */
 	unsigned *requests, *writes_sent, *writes_skipped;
 	/* the action step running now and its input (for opts->intercept) */
 	const struct fr_step *step;

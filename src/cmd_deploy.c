@@ -12,6 +12,7 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "oauth.h"
 #include "json.h"
 #include "config.h"
 #include "crypto.h"
@@ -237,6 +238,7 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 	struct fr_project *p = NULL;
 	struct fr_store *store = NULL;
 	struct fr_engine *e = NULL;
+	struct fr_oauth *oauth = NULL;
 	struct target *targets = NULL;
 	size_t ntargets = 0;
 	json_t *report = json_array();
@@ -306,7 +308,8 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 	fr_http_global_init();
 	{
 		struct fr_exec_opts opts = { .dry_run = a.dry_run,
-					     .public_url = a.public_url };
+					     .public_url = a.public_url,
+					     .oauth = oauth = fr_oauth_create(common.store) };
 		struct fr_exec_hooks hooks = fr_runner_hooks(a.dry_run ? NULL : store);
 		/* (set steps write no state in a dry-run: no hook) */
 		e = fr_engine_create(p, &opts, &hooks);
@@ -331,6 +334,7 @@ static int deploy_main(const char *name, enum fr_trigger which, int argc,
 	}
 out:
 	fr_engine_destroy(e);
+	fr_oauth_destroy(oauth);
 	for (size_t i = 0; i < ntargets; i++) {
 		json_decref(targets[i].config);
 		fr_redact_destroy(targets[i].rd);

@@ -5,6 +5,7 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "oauth.h"
 #include "config.h"
 #include "exec.h"
 #include "http.h"
@@ -313,6 +314,7 @@ int cmd_run(int argc, char **argv)
 	struct fr_common common;
 	struct fr_project *p = NULL;
 	struct fr_engine *e = NULL;
+	struct fr_oauth *oauth = NULL;
 	struct fr_redact *rd = fr_redact_create();
 	struct fr_exec_result res = { 0 };
 	json_t *input = NULL, *config = NULL, *trigger = NULL;
@@ -436,6 +438,7 @@ int cmd_run(int argc, char **argv)
 			.mocks = a.mocks, .nmocks = a.nmocks,
 			.public_url = a.public_url,
 			.http_show = common.verbosity > 0 ? common.verbosity : 0,
+			.oauth = oauth = fr_oauth_create(common.store),
 		};
 		struct fr_exec_hooks hooks = fr_runner_hooks(
 			a.dry_run || a.offline ? NULL : store);
@@ -482,6 +485,7 @@ int cmd_run(int argc, char **argv)
 out:
 	fr_exec_result_finish(&res);
 	fr_engine_destroy(e);
+	fr_oauth_destroy(oauth);
 	for (size_t i = 0; i < a.nmocks; i++)
 		json_decref(a.mocks[i].output);
 	free(a.mocks);

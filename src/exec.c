@@ -131,6 +131,9 @@ static void init_action_ctx(struct run *r)
 		.jx = r->e->jx, .http = r->e->http,
 		.http_connector = r->e->http_connector, .opts = &r->e->opts,
 		.redact = r->req->redact, .conns = r->conns, .ctx = &r->ctx,
+		.integration = r->req->flow->integration
+				       ? r->req->flow->integration->name : "",
+		.instance = r->req->instance ? r->req->instance : "default",
 		.requests = &r->res->requests,
 		.writes_sent = &r->res->writes_sent,
 		.writes_skipped = &r->res->writes_skipped,

@@ -31,6 +31,7 @@ struct fr_mock {
 
 struct fr_http_request;
 struct fr_http_response;
+struct fr_oauth;
 
 /*
  * Answers actions in place of the network (flowrun test).  With an
@@ -67,6 +68,9 @@ struct fr_exec_opts {
 	const struct fr_intercept *intercept;	/* NULL: the network */
 	int http_show;		/* run -v: 1 shows each exchange's heads,
 				   2 its bodies too (http_show.h) */
+	/* connectors' OAuth 2.0 tokens (oauth.h), shared by the process's
+	 * engines; NULL: such connectors fail unless intercepted */
+	struct fr_oauth *oauth;
 };
 
 struct fr_exec_request;

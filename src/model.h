@@ -82,6 +82,30 @@ struct fr_action {
 	int64_t timeout_ms;		/* 0 = the connector's */
 };
 
+/*
+ * auth: oauth2 (flowrun-connector(5)).  The templates render over
+ * {connection: ...} only.  apply_header and apply_query: exactly one is set
+ * (the default is header "Authorization", prefix "Bearer ").
+ */
+enum fr_grant { FR_GRANT_CLIENT_CREDENTIALS, FR_GRANT_AUTHORIZATION_CODE,
+		FR_GRANT_REFRESH_TOKEN };
+
+struct fr_oauth2 {
+	struct fr_loc loc;
+	enum fr_grant grant;
+	struct fr_tmpl *token_url;
+	struct fr_tmpl *authorize_url;	/* authorization_code; else NULL */
+	struct fr_tmpl *client_id;
+	struct fr_tmpl *client_secret;	/* NULL: a public client */
+	struct fr_tmpl *refresh_token;	/* refresh_token grant; else NULL */
+	char **scopes;
+	size_t nscopes;
+	bool pkce;
+	bool client_basic;		/* client_auth: basic (else body) */
+	char *apply_header, *apply_prefix;
+	char *apply_query;
+};
+
 struct fr_connector {
 	char *name;
 	struct fr_loc loc;
@@ -95,6 +119,7 @@ struct fr_connector {
 	int *retry_on;
 	size_t nretry_on;
 	bool retry_writes;
+	struct fr_oauth2 *oauth2;	/* auth: oauth2, or NULL */
 	struct fr_action *actions;
 	size_t nactions;
 	bool builtin;			/* the `http` connector */
@@ -256,6 +281,7 @@ const struct fr_config_var *fr_integration_config(const struct fr_integration *i
 const struct fr_action *fr_connector_action(const struct fr_connector *c,
 					    const char *name);
 const char *fr_step_kind_name(enum fr_step_kind kind);
+const char *fr_grant_name(enum fr_grant g);
 const char *fr_trigger_name(enum fr_trigger t);
 
 #endif

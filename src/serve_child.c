@@ -28,6 +28,7 @@
 #include "exec.h"
 #include "flow.h"
 #include "log.h"
+#include "oauth.h"
 #include "redact.h"
 #include "runner.h"
 #include "serve.h"
@@ -221,6 +222,7 @@ int fr_serve_child_main(void)
 	struct fr_diag d;
 	struct fr_store *store = NULL;
 	struct fr_engine *e = NULL;
+	struct fr_oauth *oauth = NULL;
 	struct world *w = NULL;
 	json_t *hello = NULL, *ready, *job;
 	int status = FR_WORKER_EXIT_SETUP, exit_status;
@@ -268,7 +270,8 @@ int fr_serve_child_main(void)
 		goto out;
 	}
 	{
-		struct fr_exec_opts eo = { .public_url = so.public_url };
+		struct fr_exec_opts eo = { .public_url = so.public_url,
+					   .oauth = oauth = fr_oauth_create(so.store) };
 		struct fr_exec_hooks hooks = fr_runner_hooks(store);
 		hooks.step = note_step;
 		e = fr_engine_create(w->p, &eo, &hooks);
@@ -286,6 +289,7 @@ int fr_serve_child_main(void)
 	}
 out:
 	fr_engine_destroy(e);
+	fr_oauth_destroy(oauth);
 	fr_store_close(store);
 	serve_world_put(w);
 	free(so.paths);

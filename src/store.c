@@ -205,8 +205,10 @@ int fr_store_open(struct fr_store **out, const char *url, char **err)
 
 void fr_store_close(struct fr_store *s)
 {
-	if (s)
-		s->ops->close(s);
+	if (!s)
+		return;
+	fr_crypto_wipe(s->key, sizeof(s->key));
+	s->ops->close(s);
 }
 
 void fr_delivery_free(struct fr_delivery *d)

@@ -168,6 +168,53 @@ struct fr_store_stats {
 				   still holds data started or arrived; 0: none */
 };
 
+/*
+ * Connections (flowrun-connector(5), "AUTHENTICATION"): the OAuth 2.0
+ * tokens of each integration, instance and connection.  The access and
+ * refresh tokens are sealed with AES-256-GCM (crypto.h) under the store's
+ * secret key before a backend sees them, bound to their integration,
+ * instance and connection (a sealed value copied to another row does not
+ * open); expiry, scopes and status are kept plain, for listing.
+ *
+ * The key: FLOWRUN_SECRET_KEY (64 hex digits, or the base64 of 32 bytes),
+ * or, when it is unset and the store is SQLite, the key file PATH.key
+ * beside the store (64 hex digits and a newline), made with mode 0600 the
+ * first time a token is stored.  A PostgreSQL store needs the variable.
+ * Tokens that cannot be opened with the key at hand (another key, the key
+ * file gone) read as needing authorization, never as garbage.
+ */
+enum fr_conn_status { FR_CONN_CONNECTED, FR_CONN_NEEDS_AUTH };
+/* "connected", "needs authorization" */
+const char *fr_conn_status_name(enum fr_conn_status s);
+
+struct fr_token {
+	char *integration, *instance, *connection;
+	enum fr_conn_status status;
+	char *access_token;	/* NULL: none; always NULL from token_list */
+	char *refresh_token;	/* NULL: none; always NULL from token_list */
+	double expires_at;	/* the access token's; 0: not said */
+	char *scopes;		/* as granted, space-separated; or NULL */
+	double updated_at;	/* set by the store */
+	bool unreadable;	/* tokens are kept, but not under this key */
+};
+/* Wipes the tokens and frees the members (NULL ok). */
+void fr_token_finish(struct fr_token *t);
+void fr_tokens_free(struct fr_token *t, size_t n);
+
+/* An authorization waiting for its redirect, found by its state. */
+struct fr_pending {
+	char *state;
+	char *integration, *instance, *connection;
+	char *verifier;		/* the PKCE code verifier, or NULL (sealed) */
+	char *redirect_uri;	/* sent with the authorization; or NULL */
+	double expires_at;	/* taken no later than this */
+};
+void fr_pending_finish(struct fr_pending *p);	/* NULL ok */
+
+/* What a backend keeps (store_conn.c seals and opens; private to them). */
+struct fr_token_row;
+struct fr_pending_row;
+
 struct fr_store_ops {
 	void (*close)(struct fr_store *s);
 	int (*begin)(struct fr_store *s, enum fr_durability d, char **err);
@@ -226,12 +273,32 @@ struct fr_store_ops {
 			  const char *runner, char **err);
 	int (*reap)(struct fr_store *s, bool (*gone)(const char *runner),
 		    long long *n, char **err);
+
+	int (*token_read)(struct fr_store *s, const char *integration,
+			  const char *instance, const char *connection,
+			  struct fr_token_row *out, bool *found, char **err);
+	int (*token_write)(struct fr_store *s, const struct fr_token_row *r,
+			   char **err);
+	int (*token_rows)(struct fr_store *s, const char *integration,
+			  const char *instance, struct fr_token_row **out,
+			  size_t *n, char **err);
+	int (*token_lock)(struct fr_store *s, const char *integration,
+			  const char *instance, const char *connection,
+			  double wait_s, double lease_s, char **err);
+	int (*token_unlock)(struct fr_store *s, char **err);
+	int (*pending_write)(struct fr_store *s, const struct fr_pending_row *r,
+			     char **err);
+	int (*pending_take)(struct fr_store *s, const char *state, double now,
+			    struct fr_pending_row *out, bool *found, char **err);
 };
 
 struct fr_store {
 	const struct fr_store_ops *ops;
 	char *url;		/* as given, password replaced by *** */
 	const char *backend;	/* "sqlite", "postgresql" */
+	/* the secret key, read on first use by store_conn.c (wiped at close) */
+	unsigned char key[32];
+	int key_state;		/* 0: not read yet; 1: key holds it */
 };
 
 /*
@@ -416,6 +483,62 @@ int fr_store_stats(struct fr_store *s, struct fr_store_stats *out, char **err);
  * NULL) gets how many.  `runs` and `show` reap before they read.
  */
 int fr_store_reap(struct fr_store *s, long long *n, char **err);
+
+/*
+ * The tokens of one connection.  *found false: none were ever stored.
+ * Found but sealed under another key (or with the key file gone):
+ * status needs authorization, unreadable set, no tokens.  An invalid
+ * FLOWRUN_SECRET_KEY, or a PostgreSQL store without it, is an error.
+ */
+int fr_store_token_get(struct fr_store *s, const char *integration,
+		       const char *instance, const char *connection,
+		       struct fr_token *out, bool *found, char **err);
+/*
+ * Stores (replacing) the tokens of t's connection, durably unless in a
+ * transaction; t's status and expiry as given, the tokens sealed.  No
+ * tokens and status needs authorization: the connection is marked so.
+ */
+int fr_store_token_put(struct fr_store *s, const struct fr_token *t,
+		       char **err);
+/*
+ * Whether tokens can be stored: the key at hand (the key file made if need
+ * be): 0, or -1 with *err saying why not.  Before asking a token endpoint
+ * for tokens that could not be kept (a rotated refresh token would be lost).
+ */
+int fr_store_token_writable(struct fr_store *s, char **err);
+/*
+ * Every connection with stored tokens, ordered by integration, instance
+ * and connection (each filter NULL: any), without the tokens: status and
+ * unreadable say whether they open under this key.
+ */
+int fr_store_token_list(struct fr_store *s, const char *integration,
+			const char *instance, struct fr_token **out, size_t *n,
+			char **err);
+/*
+ * The refresh lock of one connection, for one handle and process at a
+ * time: waits up to wait_s for it (an error then).  Held until
+ * fr_store_token_unlock, and at most lease_s when its holder dies
+ * (PostgreSQL: until the holder's connection ends).  Not inside a
+ * transaction; one lock at a time per handle.  PostgreSQL: the lock is a
+ * transaction (pg_advisory_xact_lock): token_put under it is committed
+ * by unlock.  SQLite: a lock row with a lease, so that the store's other
+ * writers do not wait while a token endpoint answers.
+ */
+int fr_store_token_lock(struct fr_store *s, const char *integration,
+			const char *instance, const char *connection,
+			double wait_s, double lease_s, char **err);
+int fr_store_token_unlock(struct fr_store *s, char **err);
+
+/* Stores an authorization awaiting its redirect (the verifier sealed);
+ * expired ones go. */
+int fr_store_pending_put(struct fr_store *s, const struct fr_pending *p,
+			 char **err);
+/*
+ * Takes the authorization of state once: *found true with *out, and it is
+ * gone; false when none is pending (unknown, taken already, or expired).
+ */
+int fr_store_pending_take(struct fr_store *s, const char *state,
+			  struct fr_pending *out, bool *found, char **err);
 
 double fr_store_now(void);
 

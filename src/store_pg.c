@@ -98,6 +98,26 @@ static const char *const migrations[] = {
 	"  WHERE status = 'running';",
 	/* 2: who runs a running run (fr_store_reap) */
 	"ALTER TABLE executions ADD COLUMN runner text;",
+	/* 3: connections: sealed tokens, pending authorizations (the refresh
+	 * lock is an advisory lock) */
+	"CREATE TABLE tokens ("
+	"  integration text NOT NULL,"
+	"  instance text NOT NULL,"
+	"  connection text NOT NULL,"
+	"  status text NOT NULL,"
+	"  expires_at double precision,"
+	"  scopes text,"
+	"  sealed bytea,"
+	"  updated_at double precision NOT NULL,"
+	"  PRIMARY KEY (integration, instance, connection));"
+	"CREATE TABLE pending_authorizations ("
+	"  state text PRIMARY KEY,"
+	"  integration text NOT NULL,"
+	"  instance text NOT NULL,"
+	"  connection text NOT NULL,"
+	"  redirect_uri text,"
+	"  sealed bytea,"
+	"  expires_at double precision NOT NULL);",
 };
 
 /* What a delivery row holds, in the order the queries below give it. */
@@ -1095,6 +1115,13 @@ static const struct fr_store_ops pg_ops = {
 	.stats = pg_stats,
 	.set_runner = pg_set_runner,
 	.reap = pg_reap,
+	.token_read = pg_token_read,
+	.token_write = pg_token_write,
+	.token_rows = pg_token_rows,
+	.token_lock = pg_token_lock,
+	.token_unlock = pg_token_unlock,
+	.pending_write = pg_pending_write,
+	.pending_take = pg_pending_take,
 };
 
 /* The schema's version (0: none yet). */

@@ -1,8 +1,9 @@
 /*
  * store_pg_int: what the files of the PostgreSQL backend share, private to
  * them: store_pg.c (the connection, schema, statements, transactions,
- * history, state, deployments), store_pg_queue.c (the delivery queue) and
- * store_pg_prune.c (retention, size).
+ * history, state, deployments), store_pg_queue.c (the delivery queue),
+ * store_pg_prune.c (retention, size) and store_pg_conn.c (connections:
+ * tokens, refresh locks, pending authorizations).
  */
 #ifndef FR_STORE_PG_INT_H
 #define FR_STORE_PG_INT_H
@@ -98,6 +99,9 @@ int pg_delivery_get(struct fr_store *s, const char *id,
 int pg_replay(struct fr_store *s, const char *id, char **new_id,
 	      char **err);
 /* store_pg_prune.c */
+/* Runs sql unprepared (for rare queries); its result when it succeeded. */
+PGresult *pgs_exec(struct pg_store *st, const char *sql,
+		   const struct params *p, const char *what, char **err);
 int pg_prune(struct fr_store *s, double before, struct fr_prune_result *out,
 	     char **err);
 int pg_stats(struct fr_store *s, struct fr_store_stats *out, char **err);
@@ -105,5 +109,25 @@ int pg_set_runner(struct fr_store *s, const char *id, const char *runner,
 		  char **err);
 int pg_reap(struct fr_store *s, bool (*gone)(const char *runner),
 	    long long *n, char **err);
+
+/* store_pg_conn.c */
+struct fr_token_row;
+struct fr_pending_row;
+int pg_token_read(struct fr_store *s, const char *integration,
+		  const char *instance, const char *connection,
+		  struct fr_token_row *out, bool *found, char **err);
+int pg_token_write(struct fr_store *s, const struct fr_token_row *r,
+		   char **err);
+int pg_token_rows(struct fr_store *s, const char *integration,
+		  const char *instance, struct fr_token_row **out, size_t *n,
+		  char **err);
+int pg_token_lock(struct fr_store *s, const char *integration,
+		  const char *instance, const char *connection, double wait_s,
+		  double lease_s, char **err);
+int pg_token_unlock(struct fr_store *s, char **err);
+int pg_pending_write(struct fr_store *s, const struct fr_pending_row *r,
+		     char **err);
+int pg_pending_take(struct fr_store *s, const char *state, double now,
+		    struct fr_pending_row *out, bool *found, char **err);
 
 #endif

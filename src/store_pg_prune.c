@@ -27,8 +27,8 @@ static const char prune_executions[] =
 	"e.id FROM executions e WHERE (e.input IS NOT NULL OR e.trace IS NOT "
 	"NULL) AND " ENDED_BEFORE ")";
 
-static PGresult *run(struct pg_store *st, const char *sql,
-		     const struct params *p, const char *what, char **err)
+PGresult *pgs_exec(struct pg_store *st, const char *sql,
+		   const struct params *p, const char *what, char **err)
 {
 	PGresult *res;
 
@@ -46,7 +46,7 @@ static int prune_one(struct pg_store *st, const char *sql, double before,
 	PGresult *res;
 
 	pgs_p_double(&p, before);
-	if (!(res = run(st, sql, &p, "cannot remove old data", err)))
+	if (!(res = pgs_exec(st, sql, &p, "cannot remove old data", err)))
 		return -1;
 	*changed = atoll(PQcmdTuples(res));
 	PQclear(res);
@@ -73,7 +73,7 @@ int pg_prune(struct fr_store *s, double before, struct fr_prune_result *out,
 int pg_stats(struct fr_store *s, struct fr_store_stats *out, char **err)
 {
 	struct pg_store *st = (struct pg_store *)s;
-	PGresult *res = run(st,
+	PGresult *res = pgs_exec(st,
 		"SELECT pg_total_relation_size('executions') + "
 		"pg_total_relation_size('deliveries') + "
 		"pg_total_relation_size('state') + "
@@ -101,7 +101,7 @@ int pg_set_runner(struct fr_store *s, const char *id, const char *runner,
 
 	pgs_p_text(&p, id);
 	pgs_p_text(&p, runner);
-	res = run(st, "UPDATE executions SET runner = $2 WHERE id = $1", &p,
+	res = pgs_exec(st, "UPDATE executions SET runner = $2 WHERE id = $1", &p,
 		  "cannot record an execution", err);
 	PQclear(res);
 	return res ? 0 : -1;
@@ -111,7 +111,7 @@ int pg_reap(struct fr_store *s, bool (*gone)(const char *runner),
 	    long long *n, char **err)
 {
 	struct pg_store *st = (struct pg_store *)s;
-	PGresult *res = run(st, "SELECT id, runner FROM executions WHERE status "
+	PGresult *res = pgs_exec(st, "SELECT id, runner FROM executions WHERE status "
 			    "= 'running' AND runner IS NOT NULL", NULL,
 			    "cannot read running executions", err);
 	int rc = 0;
@@ -134,7 +134,7 @@ int pg_reap(struct fr_store *s, bool (*gone)(const char *runner),
 		pgs_p_text(&p, PQgetvalue(res, i, 0));
 		pgs_p_text(&p, runner);
 		pgs_p_text(&p, msg);
-		u = run(st, "UPDATE executions SET status = 'interrupted', error = "
+		u = pgs_exec(st, "UPDATE executions SET status = 'interrupted', error = "
 			"$3 WHERE id = $1 AND status = 'running' AND runner = $2",
 			&p, "cannot mark an execution interrupted", err);
 		free(msg);

@@ -1,7 +1,8 @@
 /*
  * store_sqlite: the SQLite backend of the store: the handle, schema,
  * transactions, history, state and deployments (the queue is in
- * store_sqlite_queue.c; the two are the only includers of <sqlite3.h>).
+ * store_sqlite_queue.c, retention in store_sqlite_prune.c, connections in
+ * store_sqlite_conn.c: these are the only includers of <sqlite3.h>).
  * WAL mode with synchronous=FULL: a committed transaction has reached the
  * disk.  The schema is versioned with PRAGMA user_version
  * and migrated forward when a handle opens.
@@ -94,6 +95,32 @@ static const char *const migrations[] = {
 	"UPDATE executions SET origin = 'serve' WHERE id IN (SELECT id FROM deliveries);",
 	/* 5: who runs a running run (fr_store_reap) */
 	"ALTER TABLE executions ADD COLUMN runner TEXT;",
+	/* 6: connections: sealed tokens, refresh locks, pending authorizations */
+	"CREATE TABLE tokens ("
+	"  integration TEXT NOT NULL,"
+	"  instance TEXT NOT NULL,"
+	"  connection TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  expires_at REAL,"
+	"  scopes TEXT,"
+	"  sealed BLOB,"
+	"  updated_at REAL NOT NULL,"
+	"  PRIMARY KEY (integration, instance, connection));"
+	"CREATE TABLE token_locks ("
+	"  integration TEXT NOT NULL,"
+	"  instance TEXT NOT NULL,"
+	"  connection TEXT NOT NULL,"
+	"  owner TEXT NOT NULL,"
+	"  lease_until REAL NOT NULL,"
+	"  PRIMARY KEY (integration, instance, connection));"
+	"CREATE TABLE pending_authorizations ("
+	"  state TEXT PRIMARY KEY,"
+	"  integration TEXT NOT NULL,"
+	"  instance TEXT NOT NULL,"
+	"  connection TEXT NOT NULL,"
+	"  redirect_uri TEXT,"
+	"  sealed BLOB,"
+	"  expires_at REAL NOT NULL);",
 };
 
 int sq_fail(struct sqlite_store *st, char **err, const char *what)
@@ -264,6 +291,7 @@ static void sqlite_close(struct fr_store *s)
 {
 	struct sqlite_store *st = (struct sqlite_store *)s;
 
+	sqlite_token_release(st);
 	for (size_t i = 0; i < st->ncache; i++)
 		sqlite3_finalize(st->cache[i].stmt);
 	sqlite3_close(st->db);
@@ -873,6 +901,13 @@ static const struct fr_store_ops sqlite_ops = {
 	.stats = sqlite_stats,
 	.set_runner = sqlite_set_runner,
 	.reap = sqlite_reap,
+	.token_read = sqlite_token_read,
+	.token_write = sqlite_token_write,
+	.token_rows = sqlite_token_rows,
+	.token_lock = sqlite_token_lock,
+	.token_unlock = sqlite_token_unlock,
+	.pending_write = sqlite_pending_write,
+	.pending_take = sqlite_pending_take,
 };
 
 /* mkdir -p of path's directory. */

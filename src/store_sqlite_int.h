@@ -1,8 +1,9 @@
 /*
  * store_sqlite_int: what the files of the SQLite backend share, private to
  * them: store_sqlite.c (the handle, schema, transactions, history, state,
- * deployments), store_sqlite_queue.c (the delivery queue) and
- * store_sqlite_prune.c (retention, size).
+ * deployments), store_sqlite_queue.c (the delivery queue),
+ * store_sqlite_prune.c (retention, size) and store_sqlite_conn.c
+ * (connections: tokens, refresh locks, pending authorizations).
  */
 #ifndef FR_STORE_SQLITE_INT_H
 #define FR_STORE_SQLITE_INT_H
@@ -20,6 +21,7 @@ struct sqlite_store {
 	struct { const char *sql; sqlite3_stmt *stmt; } cache[40];
 	size_t ncache;
 	int lock_fd;		/* the serve lock, or -1 */
+	char *token_owner;	/* the refresh lock held (its owner), or NULL */
 };
 
 int sq_fail(struct sqlite_store *st, char **err, const char *what);
@@ -54,5 +56,27 @@ int sqlite_set_runner(struct fr_store *s, const char *id, const char *runner,
 		      char **err);
 int sqlite_reap(struct fr_store *s, bool (*gone)(const char *runner),
 		long long *n, char **err);
+
+/* store_sqlite_conn.c */
+struct fr_token_row;
+struct fr_pending_row;
+int sqlite_token_read(struct fr_store *s, const char *integration,
+		      const char *instance, const char *connection,
+		      struct fr_token_row *out, bool *found, char **err);
+int sqlite_token_write(struct fr_store *s, const struct fr_token_row *r,
+		       char **err);
+int sqlite_token_rows(struct fr_store *s, const char *integration,
+		      const char *instance, struct fr_token_row **out,
+		      size_t *n, char **err);
+int sqlite_token_lock(struct fr_store *s, const char *integration,
+		      const char *instance, const char *connection,
+		      double wait_s, double lease_s, char **err);
+int sqlite_token_unlock(struct fr_store *s, char **err);
+/* Gives up a refresh lock still held (at close). */
+void sqlite_token_release(struct sqlite_store *st);
+int sqlite_pending_write(struct fr_store *s, const struct fr_pending_row *r,
+			 char **err);
+int sqlite_pending_take(struct fr_store *s, const char *state, double now,
+			struct fr_pending_row *out, bool *found, char **err);
 
 #endif

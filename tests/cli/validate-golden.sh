@@ -5,6 +5,8 @@
 # paths in messages are relative, and the project root is tests/validate with
 # its connectors/).  Its stderr must equal NAME.err byte for byte, and its
 # exit status must be 3, or N when the file has a line "# expect-exit: N".
+# A line "# connectors: DIR" adds --connectors DIR (for connector files whose
+# mistakes would otherwise show in every test).
 # Then the repository's own example must validate clean.
 #
 # To update a golden file after a deliberate change, run the command shown in
@@ -31,11 +33,14 @@ for yaml in "$dir"/*.yaml; do
 	want=3
 	line=$(grep -m1 '^# expect-exit: ' "$yaml")
 	[ -n "$line" ] && want=${line#\# expect-exit: }
+	set --
+	line=$(grep -m1 '^# connectors: ' "$yaml")
+	[ -n "$line" ] && set -- --connectors "${line#\# connectors: }"
 	if [ ! -f "$dir/$name.err" ]; then
 		flunk "$name: $name.err exists"
 		continue
 	fi
-	(cd "$dir" && exec timeout 10 "$FLOWRUN" validate "$name.yaml") \
+	(cd "$dir" && exec timeout 10 "$FLOWRUN" validate "$@" "$name.yaml") \
 		>"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	if [ "$rc" -eq "$want" ]; then
@@ -48,7 +53,7 @@ for yaml in "$dir"/*.yaml; do
 	else
 		flunk "$name: stderr matches $name.err"
 		diff -u "$dir/$name.err" "$tmp/err" | comment
-		echo "#   update: (cd tests/validate && flowrun validate $name.yaml 2>$name.err)"
+		echo "#   update: (cd tests/validate && flowrun validate $* $name.yaml 2>$name.err)"
 	fi
 	if [ "$want" -ne 0 ] && [ -s "$tmp/out" ]; then
 		flunk "$name: nothing on stdout when invalid"
@@ -56,11 +61,11 @@ for yaml in "$dir"/*.yaml; do
 	fi
 	# the same diagnostics as data (--json) and as GitHub annotations
 	cp "$tmp/err" "$tmp/text"
-	(cd "$dir" && exec timeout 10 "$FLOWRUN" validate --json "$name.yaml") \
+	(cd "$dir" && exec timeout 10 "$FLOWRUN" validate --json "$@" "$name.yaml") \
 		>"$tmp/json" 2>"$tmp/err"
 	rc_json=$?
 	(cd "$dir" && exec timeout 10 "$FLOWRUN" validate --format github \
-		"$name.yaml") >"$tmp/github" 2>"$tmp/err2"
+		"$@" "$name.yaml") >"$tmp/github" 2>"$tmp/err2"
 	rc_github=$?
 	if [ "$rc_json" -eq "$want" ] && [ "$rc_github" -eq "$want" ]; then
 		pass "$name: --json and --format github exit $want"

@@ -677,3 +677,131 @@ def test_stripe_injected_failures_look_like_stripe(stripe):
     assert r.json()["error"]["code"] == "rate_limit"
     assert r.headers["stripe-should-retry"] == "true"
     assert stripe.request("GET", "/v1/customers", headers=ST_AUTH).status == 200
+
+
+# -- oauth.py: RFC 6749 shapes ----------------------------------------------
+
+OAUTH_ID, OAUTH_SECRET = "client-1", "oauth-secret-for-tests"
+
+
+@pytest.fixture(scope="module")
+def oauth_server():
+    s = harness.start("oauth", "--client-id", OAUTH_ID,
+                      "--client-secret", OAUTH_SECRET)
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture
+def oauth(oauth_server):
+    oauth_server.post("/_admin/reset")
+    return oauth_server
+
+
+def token_post(oauth, basic=False, **form):
+    headers = dict(FORM)
+    if basic:
+        import base64
+        pair = "%s:%s" % (urllib.parse.quote_plus(OAUTH_ID),
+                          urllib.parse.quote_plus(OAUTH_SECRET))
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    else:
+        form.update(client_id=OAUTH_ID, client_secret=OAUTH_SECRET)
+    return oauth.request("POST", "/token", urllib.parse.urlencode(form),
+                         headers=headers)
+
+
+def authorize(oauth, **params):
+    q = dict(response_type="code", client_id=OAUTH_ID,
+             redirect_uri="http://127.0.0.1:9/cb", state="st-1")
+    q.update(params)
+    conn = http.client.HTTPConnection("127.0.0.1", oauth.port, timeout=10)
+    conn.request("GET", "/authorize?" + urllib.parse.urlencode(q))
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    return r.status, r.getheader("Location")
+
+
+def test_oauth_client_credentials_body_and_basic(oauth):
+    r = token_post(oauth, grant_type="client_credentials", scope="a b")
+    assert r.status == 200 and r.headers["cache-control"] == "no-store"
+    t = r.json()
+    assert t["token_type"] == "Bearer" and t["scope"] == "a b"
+    assert "refresh_token" not in t  # section 4.4.3
+    r = token_post(oauth, basic=True, grant_type="client_credentials")
+    assert r.status == 200
+    assert oauth.get("/_admin/counters")["client_auth"] == {"basic": 1, "body": 1}
+    me = oauth.request("GET", "/api/me",
+                       headers={"Authorization": "Bearer " + t["access_token"]})
+    assert me.status == 200 and me.json()["scope"] == "a b"
+
+
+def test_oauth_bad_client_and_grant(oauth):
+    r = oauth.request("POST", "/token", urllib.parse.urlencode(
+        {"grant_type": "client_credentials", "client_id": OAUTH_ID,
+         "client_secret": "wrong"}), headers=FORM)
+    assert r.status == 401 and r.json()["error"] == "invalid_client"
+    r = token_post(oauth, grant_type="password")
+    assert r.status == 400 and r.json()["error"] == "unsupported_grant_type"
+    r = oauth.request("POST", "/token", "{}", headers={"Content-Type": "application/json"})
+    assert r.status == 400 and r.json()["error"] == "invalid_request"
+
+
+def test_oauth_authorization_code_with_pkce(oauth):
+    import base64
+    verifier = "v" * 50
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    status, loc = authorize(oauth, code_challenge=challenge,
+                            code_challenge_method="S256", scope="crm")
+    assert status == 302
+    back = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)
+    assert back["state"] == ["st-1"]
+    code = back["code"][0]
+    # a wrong verifier is invalid_grant, and spends the code
+    r = token_post(oauth, grant_type="authorization_code", code=code,
+                   redirect_uri="http://127.0.0.1:9/cb", code_verifier="w" * 50)
+    assert r.status == 400 and r.json()["error"] == "invalid_grant"
+    status, loc = authorize(oauth, code_challenge=challenge,
+                            code_challenge_method="S256")
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)["code"][0]
+    r = token_post(oauth, grant_type="authorization_code", code=code,
+                   redirect_uri="http://127.0.0.1:9/other", code_verifier=verifier)
+    assert r.status == 400 and r.json()["error"] == "invalid_grant"
+    status, loc = authorize(oauth, code_challenge=challenge,
+                            code_challenge_method="S256")
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)["code"][0]
+    r = token_post(oauth, grant_type="authorization_code", code=code,
+                   redirect_uri="http://127.0.0.1:9/cb", code_verifier=verifier)
+    assert r.status == 200 and r.json()["refresh_token"]
+    r2 = token_post(oauth, grant_type="authorization_code", code=code,
+                    redirect_uri="http://127.0.0.1:9/cb", code_verifier=verifier)
+    assert r2.status == 400 and r2.json()["error"] == "invalid_grant"
+    # plain challenges are not taken
+    status, loc = authorize(oauth, code_challenge="x" * 43)
+    assert "error=invalid_request" in loc and "state=st-1" in loc
+
+
+def test_oauth_refresh_tokens_rotate(oauth):
+    rt = oauth.post("/_admin/refresh_token")["refresh_token"]
+    r = token_post(oauth, grant_type="refresh_token", refresh_token=rt)
+    assert r.status == 200
+    new = r.json()["refresh_token"]
+    assert new != rt
+    again = token_post(oauth, grant_type="refresh_token", refresh_token=rt)
+    assert again.status == 400 and again.json()["error"] == "invalid_grant"
+    assert token_post(oauth, grant_type="refresh_token",
+                      refresh_token=new).status == 200
+
+
+def test_oauth_expired_and_unknown_tokens_are_401(oauth):
+    t = token_post(oauth, grant_type="client_credentials").json()["access_token"]
+    assert oauth.request("GET", "/api/me?access_token=" + t).status == 200
+    oauth.post("/_admin/expire")
+    r = oauth.request("GET", "/api/me", headers={"Authorization": "Bearer " + t})
+    assert r.status == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
+    assert oauth.request("GET", "/api/me").status == 401
+    c = oauth.get("/_admin/counters")
+    assert c["api_requests"] == 3 and c["api_unauthorized"] == 2
+    assert t in oauth.get("/_admin/issued")["access_tokens"]

@@ -1,8 +1,13 @@
 /*
  * crypto: SHA-256 known answers (FIPS 180-2, appendix B), HMAC-SHA256 known
  * answers (RFC 4231, test cases 1-4, 6 and 7), the same digests fed in
- * pieces, constant-time comparison and wiping.
+ * pieces, constant-time comparison and wiping; random bytes; base64url
+ * (RFC 4648 section 10, RFC 7636 appendix B); AES-256-GCM known answers
+ * (the GCM specification's test cases 13 and 14) and its refusals; keys
+ * written as text.
  */
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crypto.h"
@@ -138,10 +143,195 @@ static void test_compare_and_wipe(void)
 	is_str((char *)k, "000ff0ff", "hex");
 }
 
+static void test_random(void)
+{
+	unsigned char a[32], b[32], zero[32] = { 0 }, *big;
+
+	memset(a, 0, sizeof(a));
+	memset(b, 0, sizeof(b));
+	fr_random_bytes(a, sizeof(a));
+	fr_random_bytes(b, sizeof(b));
+	ok(memcmp(a, zero, sizeof(a)) != 0, "random bytes are not all zero");
+	ok(memcmp(a, b, sizeof(a)) != 0, "two draws differ");
+	fr_random_bytes(NULL, 0);
+	ok(1, "zero bytes is allowed");
+	big = calloc(1, 1 << 20);
+	fr_random_bytes(big, 1 << 20);
+	ok(memcmp(big + (1 << 20) - 32, zero, 32) != 0, "a MiB is filled to its end");
+	free(big);
+}
+
+static void test_base64url(void)
+{
+	static const struct { const char *in, *out; } rfc4648[] = {
+		{ "", "" }, { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" },
+		{ "foobar", "Zm9vYmFy" },
+	};
+	const char *verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+	unsigned char d[FR_SHA256_LEN];
+	char *s;
+
+	for (size_t i = 0; i < sizeof(rfc4648) / sizeof(rfc4648[0]); i++) {
+		s = fr_base64url(rfc4648[i].in, strlen(rfc4648[i].in));
+		is_str(s, rfc4648[i].out, "base64url of '%s', no padding",
+		       rfc4648[i].in);
+		free(s);
+	}
+	s = fr_base64url("\xfb\xff\xfe", 3);
+	is_str(s, "-__-", "the URL alphabet: - and _ for + and /");
+	free(s);
+	/* RFC 7636 appendix B: the S256 challenge of its example verifier */
+	fr_sha256(verifier, strlen(verifier), d);
+	s = fr_base64url(d, sizeof(d));
+	is_str(s, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+	       "PKCE S256 challenge (RFC 7636 appendix B)");
+	free(s);
+}
+
+static void test_aead_known(void)
+{
+	unsigned char key[FR_AEAD_KEY_LEN] = { 0 }, msg[FR_AEAD_OVERHEAD + 16];
+	unsigned char out[16];
+	char hex[33];
+
+	/* test case 13: zero key and nonce, nothing to encrypt */
+	memset(msg, 0, sizeof(msg));
+	unhex("530f8afbc74536b9a963b4f1c4cb738b", msg + FR_AEAD_NONCE_LEN);
+	ok(fr_aead_open(key, NULL, 0, msg, FR_AEAD_OVERHEAD, out) == 0,
+	   "GCM test case 13 opens (empty message, tag only)");
+	/* test case 14: 16 zero bytes */
+	unhex("cea7403d4d606b6e074ec5d3baf39d18", msg + FR_AEAD_NONCE_LEN);
+	unhex("d0d1c8a799996bf0265b98b5d48ab919", msg + FR_AEAD_NONCE_LEN + 16);
+	memset(out, 0xaa, sizeof(out));
+	ok(fr_aead_open(key, NULL, 0, msg, sizeof(msg), out) == 0,
+	   "GCM test case 14 opens");
+	fr_hex(out, 16, hex);
+	is_str(hex, "00000000000000000000000000000000",
+	       "GCM test case 14 gives its plaintext");
+	msg[sizeof(msg) - 1] ^= 1;
+	ok(fr_aead_open(key, NULL, 0, msg, sizeof(msg), out) == -1,
+	   "GCM test case 14 with its tag changed is refused");
+}
+
+static void test_aead(void)
+{
+	static const char text[] = "an access token, say";
+	const char *ad = "integration/instance/connection";
+	size_t len = sizeof(text) - 1, slen = len + FR_AEAD_OVERHEAD;
+	unsigned char key[FR_AEAD_KEY_LEN], other[FR_AEAD_KEY_LEN];
+	unsigned char sealed[64], again[64], copy[64], out[64], zero[64] = { 0 };
+
+	fr_random_bytes(key, sizeof(key));
+	memcpy(other, key, sizeof(key));
+	other[31] ^= 0x80;
+	fr_aead_seal(key, ad, strlen(ad), text, len, sealed);
+	{
+		bool found = false;
+		for (size_t i = 0; i + 6 <= slen; i++)
+			found = found || memcmp(sealed + i, "access", 6) == 0;
+		ok(!found, "the sealed text does not hold the plain text");
+	}
+	memset(out, 0xaa, sizeof(out));
+	ok(fr_aead_open(key, ad, strlen(ad), sealed, slen, out) == 0,
+	   "what was sealed opens");
+	ok(memcmp(out, text, len) == 0, "and gives the text back");
+	fr_aead_seal(key, ad, strlen(ad), text, len, again);
+	ok(memcmp(sealed, again, FR_AEAD_NONCE_LEN) != 0,
+	   "each seal takes a fresh nonce");
+	ok(memcmp(sealed + FR_AEAD_NONCE_LEN, again + FR_AEAD_NONCE_LEN,
+		  len) != 0, "so the same text seals differently");
+
+	memset(out, 0xaa, sizeof(out));
+	ok(fr_aead_open(other, ad, strlen(ad), sealed, slen, out) == -1,
+	   "a wrong key is refused");
+	ok(memcmp(out, zero, len) == 0, "and leaves nothing in out");
+	ok(fr_aead_open(key, "other/place", 11, sealed, slen, out) == -1,
+	   "other associated data is refused");
+	ok(fr_aead_open(key, NULL, 0, sealed, slen, out) == -1,
+	   "no associated data, when there was some, is refused");
+	{
+		bool all = true;
+		for (size_t i = 0; i < slen; i++) {
+			memcpy(copy, sealed, slen);
+			copy[i] ^= (unsigned char)(1u << (i % 8));
+			all = all && fr_aead_open(key, ad, strlen(ad), copy, slen,
+						  out) == -1;
+		}
+		ok(all, "a bit changed anywhere (nonce, text, tag) is refused");
+	}
+	ok(fr_aead_open(key, ad, strlen(ad), sealed, slen - 1, out) == -1,
+	   "a message cut short is refused");
+	ok(fr_aead_open(key, ad, strlen(ad), sealed, FR_AEAD_OVERHEAD - 1,
+			out) == -1, "a message shorter than nonce and tag is refused");
+
+	fr_aead_seal(key, NULL, 0, "", 0, sealed);
+	ok(fr_aead_open(key, NULL, 0, sealed, FR_AEAD_OVERHEAD, out) == 0,
+	   "an empty text seals and opens");
+}
+
+static void test_key_parse(void)
+{
+	unsigned char key[FR_AEAD_KEY_LEN], want[FR_AEAD_KEY_LEN];
+	char hex[2 * FR_AEAD_KEY_LEN + 1], text[100];
+	char *b64;
+
+	for (size_t i = 0; i < sizeof(want); i++)
+		want[i] = (unsigned char)(i * 37 + 251);
+	fr_hex(want, sizeof(want), hex);
+	ok(fr_crypto_key_parse(hex, key) == 0 &&
+	   memcmp(key, want, sizeof(key)) == 0, "64 hex digits");
+	for (char *p = hex; *p; p++) {
+		if (*p >= 'a')
+			*p = (char)(*p - 'a' + 'A');
+	}
+	snprintf(text, sizeof(text), "  %s\n", hex);
+	ok(fr_crypto_key_parse(text, key) == 0 &&
+	   memcmp(key, want, sizeof(key)) == 0,
+	   "upper-case hex, blanks and a newline around it");
+	ok(fr_crypto_key_parse(hex + 2, key) == -1, "62 hex digits are refused");
+	hex[10] = 'g';
+	ok(fr_crypto_key_parse(hex, key) == -1, "a non-hex digit is refused");
+
+	b64 = fr_base64url(want, sizeof(want));
+	ok(fr_crypto_key_parse(b64, key) == 0 &&
+	   memcmp(key, want, sizeof(key)) == 0, "base64url, no padding");
+	snprintf(text, sizeof(text), "%s=", b64);
+	for (char *p = text; *p; p++) {
+		if (*p == '-')
+			*p = '+';
+		else if (*p == '_')
+			*p = '/';
+	}
+	ok(fr_crypto_key_parse(text, key) == 0 &&
+	   memcmp(key, want, sizeof(key)) == 0, "standard base64 with '='");
+	text[42] = text[42] == 'A' ? 'B' : 'A';
+	ok(fr_crypto_key_parse(text, key) != 0 ||
+	   memcmp(key, want, sizeof(key)) != 0, "a changed digit changes the key");
+	free(b64);
+	b64 = fr_base64url(want, 31);
+	ok(fr_crypto_key_parse(b64, key) == -1, "the base64 of 31 bytes is refused");
+	free(b64);
+	/* the last digit of 32 bytes carries 2 unused bits: they must be 0 */
+	b64 = fr_base64url(want, sizeof(want));
+	b64[42] = b64[42] == 'A' ? 'B' : b64[42] + 1;
+	ok(fr_crypto_key_parse(b64, key) == -1,
+	   "base64 with unused bits set is refused");
+	free(b64);
+	ok(fr_crypto_key_parse("", key) == -1, "nothing is refused");
+	ok(fr_crypto_key_parse("not a key at all", key) == -1,
+	   "words are refused");
+}
+
 int main(void)
 {
 	test_sha256();
 	test_hmac();
 	test_compare_and_wipe();
+	test_random();
+	test_base64url();
+	test_aead_known();
+	test_aead();
+	test_key_parse();
 	return done_testing();
 }
