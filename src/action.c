@@ -405,36 +405,6 @@ static bool status_in(long status, const int *list, size_t n)
 }
 
 /*
- * The start of a response body for an error message, on one line.  The
- * whole body is redacted first, then cut: a secret that straddles the cut
- * would otherwise leave its first part behind.  The cut falls between
- * UTF-8 characters.
- */
-static char *body_excerpt(const struct fr_action_ctx *a,
-			  const struct fr_http_response *resp)
-{
-	char *whole = fr_xstrndup(resp->body ? resp->body : "", resp->body_len);
-	char *s = fr_redact_str(a->redact, whole);
-	size_t len = strlen(s), n;
-
-	free(whole);
-	if (len > BODY_EXCERPT) {
-		char *cut;
-		n = BODY_EXCERPT;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-		cut = fr_xasprintf("%.*s...", (int)n, s);
-		free(s);
-		s = cut;
-	}
-	for (char *p = s; *p; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	}
-	return s;
-}
-
-/*
  * Sends q with the connector's retry policy: on connection errors and on
  * the statuses it lists; writes only when it allows or the request carries
  * an Idempotency-Key.  Retry-After (seconds) is honoured up to the deadline.
@@ -630,7 +600,8 @@ static int action_request(struct fr_action_ctx *a, const struct fr_connector *c,
 	ok = act->nexpect ? status_in(resp.status, act->expect, act->nexpect)
 			: resp.status >= 200 && resp.status < 300;
 	if (!ok) {
-		char *ex = body_excerpt(a, &resp);
+		char *ex = fr_redact_excerpt(a->redact, resp.body,
+					     resp.body_len, BODY_EXCERPT);
 		*err = fr_xasprintf("%s %s answered %ld%s%s", q.method, q.url,
 				    resp.status, *ex ? ": " : "", ex);
 		free(ex);
@@ -799,7 +770,8 @@ static int builtin_request(struct fr_action_ctx *a, const json_t *in, json_t *re
 		ok = resp.status >= 200 && resp.status < 300;
 	}
 	if (!ok) {
-		char *ex = body_excerpt(a, &resp);
+		char *ex = fr_redact_excerpt(a->redact, resp.body,
+					     resp.body_len, BODY_EXCERPT);
 		*err = fr_xasprintf("%s %s answered %ld%s%s", q.method, q.url,
 				    resp.status, *ex ? ": " : "", ex);
 		free(ex);

@@ -219,31 +219,6 @@ static char *scopes_text(const struct fr_oauth2 *o2)
 	return fr_buf_steal(&b);
 }
 
-/* The start of a body for a message, redacted whole first, one line. */
-static char *excerpt(const struct fr_oauth_call *c,
-		     const struct fr_http_response *r)
-{
-	char *whole = fr_xstrndup(r->body ? r->body : "", r->body_len);
-	char *s = fr_redact_str(c->redact, whole);
-	size_t n = strlen(s);
-
-	free(whole);
-	if (n > BODY_EXCERPT) {
-		char *cut;
-		n = BODY_EXCERPT;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-		cut = fr_xasprintf("%.*s...", (int)n, s);
-		free(s);
-		s = cut;
-	}
-	for (char *p = s; *p; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	}
-	return s;
-}
-
 /*
  * Where to authorize again, for the message of a grant that failed for
  * good (caller frees).
@@ -410,7 +385,8 @@ static int token_request(const struct fr_oauth_call *c,
 			free(cd);
 			free(hint);
 		} else {
-			char *x = excerpt(c, &r);
+			char *x = fr_redact_excerpt(c->redact, r.body, r.body_len,
+						    BODY_EXCERPT);
 			*err = fr_xasprintf("connection '%s': the token endpoint %s "
 					    "answered %ld%s%s", c->connection,
 					    cl->token_url, r.status, *x ? ": " : "", x);

@@ -569,3 +569,27 @@ void fr_redact_inbound_headers(json_t *headers, const struct fr_verify *v)
 			json_object_set_new(headers, key, json_string("***"));
 	}
 }
+
+char *fr_redact_excerpt(const struct fr_redact *r, const char *body,
+			size_t len, size_t max)
+{
+	char *whole = fr_xstrndup(body ? body : "", len);
+	char *s = fr_redact_str(r, whole);
+	size_t n = strlen(s);
+
+	free(whole);
+	if (n > max) {
+		char *cut;
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+		cut = fr_xasprintf("%.*s...", (int)n, s);
+		free(s);
+		s = cut;
+	}
+	for (char *p = s; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	}
+	return s;
+}

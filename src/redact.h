@@ -49,6 +49,14 @@ void fr_redact_add_json(struct fr_redact *r, const json_t *j);
 
 /* A redacted copy of s (caller frees).  r may be NULL. */
 char *fr_redact_str(const struct fr_redact *r, const char *s);
+
+/*
+ * The first max bytes of body (len bytes, not terminated) for a message:
+ * redacted whole first, so that no secret is cut in two; cut on a UTF-8
+ * boundary with "..." after; control characters made spaces (one line).
+ */
+char *fr_redact_excerpt(const struct fr_redact *r, const char *body,
+			size_t len, size_t max);
 /* A redacted deep copy of j (new reference). */
 json_t *fr_redact_json(const struct fr_redact *r, const json_t *j);
 /* Redacts the strings inside j in place (cheaper: untouched ones stay). */
